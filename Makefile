@@ -1,0 +1,31 @@
+# Every target creates .venv on first use and reuses it afterwards.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+# GUI tests need an X server: use the real display if there is one, else Xvfb.
+ifeq ($(strip $(DISPLAY)),)
+  XRUN := xvfb-run -a -s "-screen 0 1600x1000x24"
+else
+  XRUN :=
+endif
+
+.PHONY: venv run test clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[qt,test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m napari_znn
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=xcb $(XRUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

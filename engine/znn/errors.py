@@ -1,0 +1,95 @@
+"""Error types shared by the engine.
+
+Every error about a user's file says where (file, line, group, key) and what was
+expected versus found, so that a lab member can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZnnError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class FileFormatError(ZnnError, ValueError):
+    """A problem in a user's file (.znn, .cfg, .spec, .h5, volume)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        group: str | None = None,
+        key: str | None = None,
+        expected: str | None = None,
+        found: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.group = group
+        self.key = key
+        self.expected = expected
+        self.found = found
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.file or "<text>"
+        if self.line is not None:
+            where += f":{self.line}"
+        parts = [where + ":"]
+        if self.group is not None:
+            parts.append(f"group '{self.group}',")
+        if self.key is not None:
+            parts.append(f"key '{self.key}':")
+        parts.append(self.message)
+        text = " ".join(parts)
+        if self.expected is not None:
+            text += f"; expected {self.expected}"
+        if self.found is not None:
+            text += f", found {self.found!r}"
+        return text
+
+
+class NetworkSpecError(FileFormatError):
+    """A malformed or inconsistent `.znn` network description.
+
+    `problems` lists every error found in the file (this one first), for editors.
+    """
+
+    problems: list[NetworkSpecError]
+
+    def __init__(self, message: str, **where: object) -> None:
+        super().__init__(message, **where)  # type: ignore[arg-type]
+        self.problems = [self]
+
+
+class ConfigError(FileFormatError):
+    """A malformed `.cfg` job file or `.spec` data binding file."""
+
+
+class VolumeError(FileFormatError):
+    """A volume file that cannot be read or written as asked."""
+
+
+class SavedNetworkError(FileFormatError):
+    """A saved network `.h5` file that does not match the expected layout."""
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most similar to `word`, for 'did you mean' hints."""
+    matches = difflib.get_close_matches(word.lower(), [c.lower() for c in choices], n=1, cutoff=0.5)
+    if not matches:
+        return None
+    lowered = {c.lower(): c for c in choices}
+    return lowered[matches[0]]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' or '' when nothing is close."""
+    best = closest(word, list(choices))
+    return f" (did you mean '{best}'?)" if best else ""

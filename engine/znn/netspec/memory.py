@@ -1,0 +1,113 @@
+"""Memory estimate of a network at a given patch size, in bytes, by kind of buffer.
+
+Counts what the engine keeps alive during one update (or one forward pass):
+* activations: every feature map; gradients: one per non-input map (training only);
+* edge buffers: arg-max indices of pooling edges, dropout masks;
+* parameters: kernels and biases, plus momentum and gradient buffers when training;
+* spectra (FFT convolutions): one spectrum per source map, shared by its outgoing FFT
+  edges; the frequency-domain accumulators of each target map; gradient spectra when
+  training; and, while spectrum caching is on, one spectrum per kernel.
+FFT extents are padded to FFTW-friendly sizes (products of 2, 3, 5, 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from math import prod
+
+import numpy as np
+
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.vocabulary import Triple
+
+INDEX_BYTES = 4  # arg-max positions are stored as int32 offsets
+
+
+def fft_size(n: int) -> int:
+    """Smallest integer >= n whose only prime factors are 2, 3, 5 and 7."""
+    candidate = max(1, n)
+    while True:
+        rest = candidate
+        for p in (2, 3, 5, 7):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return candidate
+        candidate += 1
+
+
+def fft_shape(shape: Triple) -> Triple:
+    return tuple(fft_size(s) for s in shape)  # type: ignore[return-value]
+
+
+def spectrum_elements(shape: Triple) -> int:
+    """Complex elements of the real-to-complex transform of a map of `shape`."""
+    z, y, x = fft_shape(shape)
+    return z * y * (x // 2 + 1)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    activations: int
+    gradients: int
+    edge_buffers: int
+    parameters: int
+    spectra: int
+
+    @property
+    def total(self) -> int:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+    def rows(self) -> list[tuple[str, int]]:
+        return [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)] + [
+            ("total", self.total)]
+
+
+def uses_fft(graph: NetworkGraph, edge_name: str, conv_mode: str | Mapping[str, str]) -> bool:
+    """Whether a conv edge runs in the frequency domain (1x1x1 kernels never do)."""
+    edge = graph.edges[edge_name]
+    if edge.type != "conv" or edge.kernel == (1, 1, 1):
+        return False
+    mode = conv_mode.get(edge_name, "fft") if isinstance(conv_mode, Mapping) else conv_mode
+    return mode == "fft"
+
+
+def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
+                    conv_mode: str | Mapping[str, str] = "fft", training: bool = True,
+                    cache_spectra: bool = True) -> MemoryEstimate:
+    """Bytes held by the engine for one update (training) or one forward pass."""
+    real = np.dtype(dtype).itemsize
+    complex_bytes = 2 * real
+    nodes = graph.nodes
+
+    activations = sum(n.voxels for n in nodes.values()) * real
+    gradients = sum(n.voxels for n in nodes.values() if n.type != "input") * real if training else 0
+
+    edge_buffers = 0
+    for e in graph.edges.values():
+        maps = nodes[e.target].maps
+        if e.type in ("max_filter", "max_pool"):
+            edge_buffers += maps * prod(e.out_size) * INDEX_BYTES
+        elif e.type == "dropout" and training:
+            edge_buffers += maps * prod(e.out_size)  # one byte per mask voxel
+
+    copies = 3 if training else 1  # value, momentum, gradient
+    parameters = graph.parameter_count * real * copies
+
+    spectra = 0
+    sources_done: set[str] = set()
+    for name, e in graph.edges.items():
+        if not uses_fft(graph, name, conv_mode):
+            continue
+        n_in, n_out = nodes[e.source].maps, nodes[e.target].maps
+        per_map = spectrum_elements(e.in_size) * complex_bytes
+        if e.source not in sources_done:  # input spectra shared by all outgoing edges
+            spectra += n_in * per_map
+            sources_done.add(e.source)
+        spectra += n_out * per_map  # forward accumulators of the target maps
+        if training:
+            spectra += n_out * per_map  # gradient spectra of the target maps
+            spectra += n_in * per_map  # accumulators of the input gradient
+        spectra += (n_in * n_out if cache_spectra else n_out) * per_map
+    return MemoryEstimate(activations, gradients, edge_buffers, parameters, spectra)

@@ -1,0 +1,182 @@
+"""The network description as typed objects: node groups, edge groups and the whole net.
+
+A field that the `.znn` file did not set is `None`; the `effective_*` properties give the
+value ZNN would use. Keeping "absent" distinct from "default" lets the writer and the
+saved-network format reproduce exactly what the user wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from znn.netspec.vocabulary import (
+    DEFAULT_DROPOUT_RATIO,
+    DEFAULT_REPEAT,
+    DEFAULT_STRIDE,
+    INITIALISERS,
+    TRANSFER_FUNCTIONS,
+    Triple,
+)
+
+
+@dataclass
+class NodeGroup:
+    """`nodes NAME`: `size` feature maps of one type."""
+
+    name: str
+    type: str
+    size: int
+    function: str | None = None
+    function_args: tuple[float, ...] | None = None
+    init: str | None = None
+    init_args: tuple[float, ...] | None = None
+    eta: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    dense: int | None = None
+    # Keys ZNN accepts but never reads (`load`, `seeding`, `function` on sum nodes, ...).
+    extra: dict[str, str] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)
+    key_lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    kind = "nodes"
+
+    @property
+    def has_bias(self) -> bool:
+        return self.type == "transfer"
+
+    @property
+    def effective_function_args(self) -> tuple[float, ...]:
+        """Arguments of the transfer function with ZNN's defaults filled in."""
+        if self.function is None:
+            return ()
+        rule = TRANSFER_FUNCTIONS[self.function]
+        given = self.function_args or ()
+        return tuple(given) + tuple(rule.defaults[len(given):])
+
+    @property
+    def resets_sparsity(self) -> bool:
+        return bool(self.dense)
+
+    def line_of(self, key: str) -> int | None:
+        return self.key_lines.get(key, self.line)
+
+
+@dataclass
+class EdgeGroup:
+    """`edges NAME`: connections from the maps of `input` to the maps of `output`."""
+
+    name: str
+    type: str
+    input: str
+    output: str
+    size: Triple | None = None
+    stride: Triple | None = None
+    init: str | None = None
+    init_args: tuple[float, ...] | None = None
+    eta: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    fft: int | None = None
+    repeat: Triple | None = None
+    ratio: float | None = None
+    offset: Triple | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)
+    key_lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    kind = "edges"
+
+    @property
+    def is_trainable(self) -> bool:
+        return self.type == "conv"
+
+    @property
+    def kernel(self) -> Triple:
+        """Window of the edge: kernel or pooling size; (1,1,1) for width-one edges."""
+        if self.type in ("conv", "max_filter", "max_pool") and self.size is not None:
+            return self.size
+        return (1, 1, 1)
+
+    @property
+    def effective_stride(self) -> Triple:
+        """The factor by which this edge multiplies the sparsity of its target (§1.5)."""
+        if self.type in ("conv", "max_filter"):
+            return self.stride or DEFAULT_STRIDE
+        return (1, 1, 1)
+
+    @property
+    def effective_repeat(self) -> Triple:
+        return self.repeat or DEFAULT_REPEAT
+
+    @property
+    def effective_ratio(self) -> float:
+        return DEFAULT_DROPOUT_RATIO if self.ratio is None else self.ratio
+
+    @property
+    def effective_offset(self) -> Triple:
+        return self.offset or (0, 0, 0)
+
+    @property
+    def effective_init_args(self) -> tuple[float, ...]:
+        if self.init is None:
+            return ()
+        rule = INITIALISERS[self.init]
+        given = self.init_args or ()
+        return tuple(given) + tuple(rule.defaults[len(given):])
+
+    def line_of(self, key: str) -> int | None:
+        return self.key_lines.get(key, self.line)
+
+
+Group = NodeGroup | EdgeGroup
+
+
+@dataclass
+class NetSpec:
+    """A whole network: node groups and edge groups, in file order."""
+
+    nodes: dict[str, NodeGroup] = field(default_factory=dict)
+    edges: dict[str, EdgeGroup] = field(default_factory=dict)
+    source: str | None = field(default=None, compare=False)
+    # Comment lines (without '#') found in the file, kept for the writer.
+    comments: list[str] = field(default_factory=list, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
+    # (kind, name) of every group in file order, so a rewrite keeps the author's layout.
+    order: list[tuple[str, str]] = field(default_factory=list, compare=False)
+
+    @property
+    def input_names(self) -> list[str]:
+        """Input node groups in name order (ZNN keeps groups in a sorted map)."""
+        return sorted(n for n, g in self.nodes.items() if g.type == "input")
+
+    @property
+    def output_names(self) -> list[str]:
+        """Node groups without outgoing edges, in name order."""
+        sources = {e.input for e in self.edges.values()}
+        return sorted(n for n in self.nodes if n not in sources)
+
+    def incoming(self, node: str) -> list[EdgeGroup]:
+        return [e for e in self.edges.values() if e.output == node]
+
+    def outgoing(self, node: str) -> list[EdgeGroup]:
+        return [e for e in self.edges.values() if e.input == node]
+
+    def group(self, name: str) -> Group:
+        if name in self.nodes:
+            return self.nodes[name]
+        return self.edges[name]
+
+    def parameter_count(self) -> int:
+        """Trainable values: conv kernels and transfer-node biases."""
+        total = 0
+        for edge in self.edges.values():
+            if edge.is_trainable:
+                n_in = self.nodes[edge.input].size
+                n_out = self.nodes[edge.output].size
+                s = edge.kernel
+                total += n_in * n_out * s[0] * s[1] * s[2]
+        for node in self.nodes.values():
+            if node.has_bias:
+                total += node.size
+        return total

@@ -1,0 +1,119 @@
+"""What ZNN's network builder accepts: group types, their keys, functions and initialisers.
+
+Facts follow the original builder (`network::add_nodes/add_edges`, `transfer_function/*`,
+`initializator/*`). Keys the original reads nowhere but that appear in shipped files
+(`load`, `seeding`) are accepted and kept, so such files still load and round-trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Triple = tuple[int, int, int]
+
+NODE_TYPES = ("input", "sum", "transfer", "maxout")
+EDGE_TYPES = ("conv", "max_filter", "max_pool", "dropout", "crop", "maxout", "dummy")
+
+# Types that exist in ZNN's source but that its builder rejects; the message says why.
+REJECTED_EDGE_TYPES = {
+    "softmax": "ZNN's builder does not accept softmax edges; softmax is applied by the cost function",
+    "normalize": "ZNN's builder has no normalize edge",
+}
+
+# Keys nobody reads but that shipped networks contain (see reference §1.3).
+INERT_KEYS = ("load", "seeding")
+
+NODE_KEYS: dict[str, tuple[str, ...]] = {
+    "input": ("type", "size", "dense"),
+    "sum": ("type", "size", "dense"),
+    "maxout": ("type", "size", "dense"),
+    "transfer": (
+        "type", "size", "dense", "function", "function_args",
+        "init", "init_args", "eta", "momentum", "weight_decay",
+    ),
+}
+NODE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "input": ("size",),
+    "sum": ("size",),
+    "maxout": ("size",),
+    "transfer": ("size", "function"),
+}
+
+EDGE_KEYS: dict[str, tuple[str, ...]] = {
+    "conv": (
+        "type", "input", "output", "size", "stride", "init", "init_args",
+        "eta", "momentum", "weight_decay", "fft", "repeat",
+    ),
+    "max_filter": ("type", "input", "output", "size", "stride"),
+    "max_pool": ("type", "input", "output", "size"),
+    "dropout": ("type", "input", "output", "ratio"),
+    "crop": ("type", "input", "output", "offset"),
+    "maxout": ("type", "input", "output"),
+    "dummy": ("type", "input", "output"),
+}
+EDGE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "conv": ("input", "output", "size", "init"),
+    "max_filter": ("input", "output", "size", "stride"),
+    "max_pool": ("input", "output", "size"),
+    "dropout": ("input", "output"),
+    "crop": ("input", "output", "offset"),
+    "maxout": ("input", "output"),
+    "dummy": ("input", "output"),
+}
+
+# Keys that ZNN silently ignores on some types: accepted with a warning, so that shipped
+# files such as hd2d_strided (`function` on sum nodes) still load.
+IGNORED_KEYS: dict[str, tuple[str, ...]] = {
+    "sum": ("function", "function_args"),
+    "input": ("function", "function_args"),
+    "maxout": ("function", "function_args"),
+    "max_pool": ("stride",),
+}
+
+ALL_NODE_KEYS = sorted({k for keys in NODE_KEYS.values() for k in keys} | set(INERT_KEYS))
+ALL_EDGE_KEYS = sorted({k for keys in EDGE_KEYS.values() for k in keys} | set(INERT_KEYS))
+
+
+@dataclass(frozen=True)
+class ArgRule:
+    """How many comma-separated numbers an option accepts, and their defaults."""
+
+    counts: tuple[int, ...]  # allowed numbers of values; 0 means "may be omitted"
+    defaults: tuple[float, ...]
+    form: str  # human-readable expected form, for error messages
+
+
+# Transfer functions and their `function_args` (reference §2.3).
+TRANSFER_FUNCTIONS: dict[str, ArgRule] = {
+    "linear": ArgRule((0, 1, 2), (1.0, 0.0), "'a' or 'a,b' (default 1,0)"),
+    "rectify_linear": ArgRule((0,), (), "no arguments"),
+    "tanh": ArgRule((0, 2), (1.0, 1.0), "exactly two values 'a,b' (default 1,1)"),
+    "soft_sign": ArgRule((0,), (), "no arguments"),
+    "logistics": ArgRule((0,), (), "no arguments"),
+    "forward_logistics": ArgRule((0,), (), "no arguments"),
+}
+
+# Initialisers and their `init_args` (reference §2.4).
+INITIALISERS: dict[str, ArgRule] = {
+    "zero": ArgRule((0,), (), "no arguments"),
+    "constant": ArgRule((1,), (), "one value c"),
+    "uniform": ArgRule((0, 1, 2), (-0.1, 0.1), "'r' or 'lo,hi' (default -0.1,0.1)"),
+    "gaussian": ArgRule((0, 2), (0.0, 0.01), "exactly two values 'mu,sigma' (default 0,0.01)"),
+    "bernoulli": ArgRule((0, 1), (0.5,), "'p' (default 0.5)"),
+    "xavier": ArgRule((0,), (), "no arguments"),
+    "msra": ArgRule((0,), (), "no arguments"),
+}
+
+# Initialisers that need a kernel's fan-in/fan-out and so cannot initialise biases.
+FAN_INITIALISERS = ("xavier", "msra")
+
+# Defaults the C++ core uses when the file says nothing (reference §1.2, §1.3).
+DEFAULT_ETA = 0.0001
+DEFAULT_MOMENTUM = 0.0
+DEFAULT_WEIGHT_DECAY = 0.0
+DEFAULT_STRIDE: Triple = (1, 1, 1)
+DEFAULT_REPEAT: Triple = (1, 1, 1)
+DEFAULT_DROPOUT_RATIO = 0.5
+
+# Edge types with one-to-one connectivity (n_in must equal n_out).
+ONE_TO_ONE_EDGES = ("max_filter", "max_pool", "dropout", "crop", "maxout", "dummy")
