@@ -223,3 +223,13 @@ def test_memory_estimate_by_hand_for_a_tiny_net():
     per_edge = 2 * per_map + 2 * per_map + 1 * per_map + 1 * 2 * per_map
     assert train.spectra == shared_input + 2 * per_edge
     assert train.total > est.total
+
+
+def test_bundled_library_is_found_by_name():
+    from znn.netspec.library import list_networks, network_path
+
+    names = set(list_networks())
+    assert {"N4", "N4_affinity", "VD2D", "VD2D3D", "3d_3", "3d_5", "3d_7", "tiny2d"} <= names
+    assert network_path("N4") == network_path("N4.znn") == list_networks()["N4"]
+    with pytest.raises(NetworkSpecError, match="did you mean 'VD2D'"):
+        network_path("VD2")

@@ -1,0 +1,33 @@
+"""The bundled network library (`networks/` in the repository, `znn/networks` in a wheel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from znn.errors import NetworkSpecError, did_you_mean
+
+_PACKAGED = Path(__file__).resolve().parents[1] / "networks"  # wheel install
+_SOURCE_TREE = Path(__file__).resolve().parents[3] / "networks"  # editable install / checkout
+
+
+def network_dir() -> Path:
+    """Folder holding the bundled `.znn` files."""
+    return _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
+
+
+def list_networks() -> dict[str, Path]:
+    """{name without .znn: path} of every bundled network, sorted by name."""
+    return {p.stem: p for p in sorted(network_dir().glob("*.znn"))}
+
+
+def network_path(name_or_path: str | Path) -> Path:
+    """A bundled network by name (`N4` or `N4.znn`), or an existing file path as given."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    library = list_networks()
+    stem = path.name[:-4] if path.name.endswith(".znn") else path.name
+    if stem in library:
+        return library[stem]
+    raise NetworkSpecError(f"no such network file or bundled network{did_you_mean(stem, library)}",
+                           file=str(name_or_path), expected="a .znn path or one of " + ", ".join(library))
