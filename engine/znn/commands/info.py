@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from znn.netspec.graph import NetworkGraph
+from znn.netspec.library import network_path
 from znn.netspec.summary import summary_text
 from znn.netspec.znnfile import read_znn
 
@@ -25,7 +26,7 @@ def parse_triple(text: str) -> tuple[int, int, int]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="print a network's layer table, field of view, sizes and memory",
                        description=__doc__)
-    p.add_argument("network", help="a .znn network file")
+    p.add_argument("network", help="a .znn network file, or the name of a bundled network (e.g. N4)")
     p.add_argument("--outsz", type=parse_triple, default=(1, 1, 1),
                    help="output patch size z,y,x (default 1,1,1)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = read_znn(args.network)
+    spec = read_znn(network_path(args.network))
     graph = NetworkGraph(spec, args.outsz)
     print(f"{args.network}  (output patch {'x'.join(map(str, args.outsz))})")
     for warning in spec.warnings:
