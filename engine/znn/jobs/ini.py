@@ -1,0 +1,161 @@
+"""Line-oriented reader for ZNN's ConfigParser-style files (`.cfg` jobs, `.spec` data bindings).
+
+The original ZNN reads both kinds of file with Python 2's `ConfigParser`. Python's own
+`configparser` forgets where a key was written, and our error messages must name the line,
+so this module re-implements the Python 2 reading rules and keeps a line number per key:
+
+* `[name]` starts a section (section names are case-sensitive);
+* `key = value` or `key: value`; keys are case-insensitive (stored lower-cased);
+* a line whose *first character* is `#` or `;` is a comment, and so is a line whose first
+  word is `rem` (a Python 2 leftover); blank lines are skipped;
+* a line starting with whitespace continues the previous value (joined with a newline),
+  which is how a `.spec` lists several files: `fnames = a,` newline, indented `b`;
+* `;` preceded by whitespace starts an inline comment, but `#` inside a value is kept;
+* a value written as `""` is the empty string;
+* a repeated section is merged into the first one and a repeated key keeps its last value,
+  as ConfigParser does; both are reported in `IniDocument.notes` so callers can warn.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from znn.errors import ConfigError
+
+
+class ConfigWarning(UserWarning):
+    """Something in a `.cfg`/`.spec` file that ZNN accepts but that is probably a mistake."""
+
+
+_SECTION_RE = re.compile(r"\[(?P<name>[^]]+)\]")
+# Same shape as Python 2's option regex: the key may not start with whitespace and
+# stops at the first ':' or '='.
+_OPTION_RE = re.compile(r"(?P<key>[^:=\s][^:=]*?)\s*[:=]\s*(?P<value>.*)$")
+
+
+@dataclass
+class IniEntry:
+    """One `key = value` pair and the line its key is written on."""
+
+    key: str
+    spelled: str
+    value: str
+    line: int
+
+
+@dataclass
+class IniSection:
+    """A `[section]` with its header line and its entries keyed by lower-cased key."""
+
+    name: str
+    line: int
+    entries: dict[str, IniEntry] = field(default_factory=dict)
+
+    def get(self, key: str) -> IniEntry | None:
+        return self.entries.get(key.lower())
+
+
+@dataclass
+class IniDocument:
+    """A parsed file: its sections in file order plus notes about merged repeats."""
+
+    file: str
+    sections: dict[str, IniSection] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _strip_inline_comment(value: str) -> str:
+    # Python 2 treats ';' as a comment start only when whitespace precedes it.
+    for position, char in enumerate(value):
+        if char == ";" and position > 0 and value[position - 1].isspace():
+            return value[:position]
+    return value
+
+
+def _is_comment_or_blank(line: str) -> bool:
+    if not line.strip() or line[0] in "#;":
+        return True
+    return line[0] in "rR" and line.split(None, 1)[0].lower() == "rem"
+
+
+def parse_ini(text: str, file: str = "<text>") -> IniDocument:
+    """Parse ConfigParser-style `text`; `file` is only used in messages."""
+    document = IniDocument(file=file)
+    section: IniSection | None = None
+    entry: IniEntry | None = None
+    value_lines: list[str] = []
+
+    def finish_entry() -> None:
+        if entry is not None:
+            entry.value = "\n".join(value_lines)
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _is_comment_or_blank(line):
+            continue
+        if line[0].isspace():
+            if entry is None:
+                raise ConfigError(
+                    "an indented line continues a value, but there is no key above it",
+                    file=file, line=number, group=section.name if section else None,
+                    expected="'key = value' starting in the first column", found=line.strip())
+            value_lines.append(line.strip())
+            continue
+        finish_entry()
+        entry, value_lines = None, []
+        header = _SECTION_RE.match(line)
+        if header:
+            name = header.group("name")
+            if name in document.sections:
+                section = document.sections[name]
+                document.notes.append(
+                    f"{file}:{number}: section [{name}] repeated (first at line {section.line});"
+                    " its keys are merged into the first one")
+            else:
+                section = IniSection(name=name, line=number)
+                document.sections[name] = section
+            continue
+        option = _OPTION_RE.match(line)
+        if option is None:
+            raise ConfigError(
+                "cannot read this line", file=file, line=number,
+                group=section.name if section else None,
+                expected="'key = value', 'key: value', '[section]' or a '#' comment",
+                found=line.strip())
+        if section is None:
+            raise ConfigError(
+                "a key comes before the first [section] header", file=file, line=number,
+                key=option.group("key").strip(), expected="a [section] line first (e.g. [parameters])",
+                found=line.strip())
+        spelled = option.group("key").rstrip()
+        value = _strip_inline_comment(option.group("value")).strip()
+        if value == '""':
+            value = ""
+        key = spelled.lower()
+        previous = section.entries.get(key)
+        if previous is not None:
+            document.notes.append(
+                f"{file}:{number}: key '{spelled}' repeated in [{section.name}] (first at line"
+                f" {previous.line}); the last value is used")
+        entry = IniEntry(key=key, spelled=spelled, value=value, line=number)
+        value_lines = [value]
+        section.entries[key] = entry
+    finish_entry()
+    return document
+
+
+def read_ini(path: str | os.PathLike[str]) -> IniDocument:
+    """Read and parse the file at `path`; a missing or unreadable file is a ConfigError."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=file) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"not a text file ({error.reason} at byte {error.start})",
+                          file=file, expected="UTF-8 or ASCII text") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read the file: {error.strerror}", file=file) from None
+    return parse_ini(text, file)

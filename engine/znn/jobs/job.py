@@ -1,0 +1,201 @@
+"""The typed settings of a ZNN job (what a `.cfg` file holds), independent of the file format.
+
+`JobConfig` groups the settings by concern: `NetworkConfig` (architecture, precision,
+convolution modes), `DataConfig` (data binding and sample preparation), `TrainingConfig`
+(`train.py`) and `ForwardConfig` (`forward.py`). Every field carries the original ZNN's
+default (reference §6.2); keys the original requires are None until set, and
+`JobConfig.require_training()` / `require_forward()` check what each command needs.
+
+Text vocabularies that ZNN matches by substring (out_type, cost_fn, conv modes,
+rebalance_mode) are kept as written; the `effective_*` properties say what ZNN does.
+
+Relative paths are resolved against the directory of the `.cfg` file (`JobConfig.resolve`),
+a deliberate change: the original resolved them against its working directory (`python/`),
+which only coincides for configs kept in `python/`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from znn.errors import ConfigError
+from znn.jobs import values as v
+from znn.jobs.dataspec import DataSpec
+
+
+@dataclass
+class NetworkConfig:
+    """How the network is built and run: architecture file, precision, convolution modes."""
+
+    fnet_spec: str | None = None
+    num_threads: int | None = None
+    dtype: str | None = None  # canonical "float32" / "float64"
+    out_type: str | None = None  # as written; see output_kind
+    train_conv_mode: str | None = None  # as written, legacy keys already applied
+    forward_conv_mode: str | None = None
+    # Legacy keys, recorded; their effect is already folded into the conv modes.
+    is_train_optimize: bool | None = None
+    is_forward_optimize: bool | None = None
+    force_fft: bool | None = None
+    logging: bool = False  # `yes` crashed the original; we write no logs either way
+
+    @property
+    def output_kind(self) -> str | None:
+        """'boundary' or 'affinity' (None while out_type is unset)."""
+        return v.effective_output_kind(self.out_type) if self.out_type else None
+
+    @property
+    def effective_num_threads(self) -> int | None:
+        """num_threads, with values <= 0 meaning every CPU, as in ZNN."""
+        if self.num_threads is None:
+            return None
+        return self.num_threads if self.num_threads > 0 else (os.cpu_count() or 1)
+
+    @property
+    def effective_train_conv_mode(self) -> str | None:
+        """'fft', 'optimize' or 'direct' by ZNN's substring rule."""
+        return v.effective_conv_mode(self.train_conv_mode) if self.train_conv_mode else None
+
+    @property
+    def effective_forward_conv_mode(self) -> str | None:
+        return v.effective_conv_mode(self.forward_conv_mode) if self.forward_conv_mode else None
+
+
+@dataclass
+class DataConfig:
+    """Where the data binding lives and how samples are prepared."""
+
+    fdata_spec: str | None = None
+    is_data_aug: bool = False
+    is_bd_mirror: bool = False
+    rebalance_mode: str | None = None  # recorded exactly; see effective_rebalance_mode
+    # Legacy keys: ZNN reads them but always overwrites their effect (§4.3 quirk a).
+    is_rebalance: bool | None = None
+    is_patch_rebalance: bool | None = None
+
+    @property
+    def effective_rebalance_mode(self) -> str | None:
+        """None (off), 'global' or 'patch' — `none` and other words mean 'global' in ZNN."""
+        return v.effective_rebalance_mode(self.rebalance_mode)
+
+
+@dataclass
+class TrainingConfig:
+    """Everything `train.py` reads: schedule, cost, bookkeeping intervals."""
+
+    train_net_prefix: str | None = None
+    train_range: tuple[int, ...] | None = None
+    test_range: tuple[int, ...] | None = None
+    train_outsz: tuple[int, int, int] = (1, 100, 100)
+    cost_fn: str = "auto"  # as written; see JobConfig.effective_cost_fn
+    eta: float = 0.01
+    anneal_factor: float = 1.0
+    num_iter_per_annealing: int = 100
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    is_malis: bool = False
+    malis_norm_type: str = "none"
+    is_constrained_malis: bool = False
+    is_visual: bool = False  # unused by ZNN
+    is_stdio: bool = False
+    is_debug: bool = False
+    is_check: bool = False
+    num_iter_per_show: int = 100
+    num_iter_per_test: int = 500
+    test_num: int = 10
+    num_iter_per_save: int = 1000
+    max_iter: int = 400000
+
+
+@dataclass
+class ForwardConfig:
+    """Everything `forward.py` reads (its conv mode is NetworkConfig.forward_conv_mode)."""
+
+    forward_range: tuple[int, ...] | None = None
+    forward_net: str | None = None
+    forward_outsz: tuple[int, int, int] | None = None
+    output_prefix: str | None = None
+
+
+@dataclass
+class JobConfig:
+    """A whole `.cfg` job. Equality compares the settings only (not source or warnings)."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    forward: ForwardConfig = field(default_factory=ForwardConfig)
+    data_spec: DataSpec | None = None
+    source: Path | None = field(default=None, compare=False)
+    key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def resolve(self, path: str) -> Path:
+        """A path written in the cfg; relative ones are taken from the cfg's directory
+        (or the working directory for a JobConfig not read from a file)."""
+        candidate = Path(path).expanduser()
+        if candidate.is_absolute() or self.source is None:
+            return candidate
+        return self.source.parent / candidate
+
+    def key_line(self, znn_name: str) -> int | None:
+        """The line a key was read from, by its ZNN spelling (any case)."""
+        lowered = znn_name.lower()
+        for name, line in self.key_lines.items():
+            if name.lower() == lowered:
+                return line
+        return None
+
+    @property
+    def effective_cost_fn(self) -> str | None:
+        """square_loss, square_square_loss, binomial_cross_entropy or softmax_loss."""
+        return v.effective_cost_fn(self.training.cost_fn, self.network.out_type)
+
+    def require_training(self) -> None:
+        """Raise ConfigError unless every key `train.py` needs is present and the sample
+        ids of train_range/test_range exist in the loaded data spec."""
+        net, data, train = self.network, self.data, self.training
+        self._require("training", {
+            "fnet_spec": net.fnet_spec, "num_threads": net.num_threads, "dtype": net.dtype,
+            "out_type": net.out_type, "fdata_spec": data.fdata_spec,
+            "train_conv_mode": net.train_conv_mode, "train_net_prefix": train.train_net_prefix,
+            "train_range": train.train_range, "test_range": train.test_range})
+        self._check_sample_ids("train_range", train.train_range)
+        self._check_sample_ids("test_range", train.test_range)
+
+    def require_forward(self) -> None:
+        """Raise ConfigError unless every key `forward.py` needs is present and the sample
+        ids of forward_range exist in the loaded data spec."""
+        net, fwd = self.network, self.forward
+        self._require("the forward pass", {
+            "fnet_spec": net.fnet_spec, "num_threads": net.num_threads, "dtype": net.dtype,
+            "out_type": net.out_type, "fdata_spec": self.data.fdata_spec,
+            "forward_conv_mode": net.forward_conv_mode, "forward_range": fwd.forward_range,
+            "forward_net": fwd.forward_net, "forward_outsz": fwd.forward_outsz,
+            "output_prefix": fwd.output_prefix})
+        self._check_sample_ids("forward_range", fwd.forward_range)
+
+    def _require(self, purpose: str, needed: dict[str, Any]) -> None:
+        missing = [name for name, value in needed.items() if value is None]
+        if not missing:
+            return
+        noun = "key" if len(missing) == 1 else "keys"
+        raise ConfigError(
+            f"missing {noun} needed for {purpose}: {', '.join(missing)}",
+            file=str(self.source) if self.source else None, group="parameters",
+            key=missing[0] if len(missing) == 1 else None,
+            expected="a line 'key = value' in [parameters] for each", found="nothing")
+
+    def _check_sample_ids(self, znn_name: str, ids: tuple[int, ...] | None) -> None:
+        if self.data_spec is None or ids is None:
+            return
+        absent = [i for i in ids if i not in self.data_spec.samples]
+        if absent:
+            raise ConfigError(
+                f"sample id(s) {absent} have no [sampleN] section in {self.data_spec.source}",
+                file=str(self.source) if self.source else None, line=self.key_line(znn_name),
+                group="parameters", key=znn_name,
+                expected=f"ids among {sorted(self.data_spec.samples)}", found=v.format_range(ids))
