@@ -94,6 +94,14 @@ def test_values_are_typed():
     assert spec.parameter_count() == 36 + 32 + 6
 
 
+def test_single_uniform_value_is_a_symmetric_range():
+    spec = parse_znn(GOOD.replace("init_args -0.05,0.05", "init_args 0.2"))
+    assert spec.edges["conv2"].effective_init_args == (-0.2, 0.2)
+    assert spec.edges["conv1"].effective_init_args == ()
+    spec = parse_znn(GOOD.replace("init xavier", "init uniform"))
+    assert spec.edges["conv1"].effective_init_args == (-0.1, 0.1)
+
+
 def test_linear_defaults_to_one_zero_as_the_code_does():
     spec = parse_znn(GOOD.replace("function_args 2,0.5\n", ""))
     assert spec.nodes["output"].effective_function_args == (1.0, 0.0)
@@ -177,6 +185,10 @@ MALFORMED = [
     ("unknown initialiser", ("init xavier", "init glorot"), "init glorot", ["unknown initialiser"]),
     ("gaussian needs two args", ("init_args -0.05,0.05", "init_args 0.1\ninit gaussian"), "init_args 0.1",
      ["wrong number of arguments", "gaussian"]),
+    ("uniform range reversed", ("init_args -0.05,0.05", "init_args 0.05,-0.05"), "init_args 0.05,-0.05",
+     ["group 'conv2'", "lower bound", "must not exceed"]),
+    ("bernoulli above one", ("init_args -0.05,0.05", "init_args 1.5\ninit bernoulli"), "init_args 1.5",
+     ["bernoulli probability"]),
     ("msra on biases", ("function rectify_linear", "function rectify_linear\ninit msra"),
      "init msra", ["group 'hidden'", "cannot initialise biases"]),
     ("bad float", ("type max_filter\nsize 1,2,2\nstride 1,2,2", "type dropout\nratio half"), "ratio half",

@@ -13,9 +13,9 @@ from znn.netspec.vocabulary import (
     DEFAULT_DROPOUT_RATIO,
     DEFAULT_REPEAT,
     DEFAULT_STRIDE,
-    INITIALISERS,
     TRANSFER_FUNCTIONS,
     Triple,
+    resolve_init_args,
 )
 
 
@@ -53,6 +53,11 @@ class NodeGroup:
         rule = TRANSFER_FUNCTIONS[self.function]
         given = self.function_args or ()
         return tuple(given) + tuple(rule.defaults[len(given):])
+
+    @property
+    def effective_init_args(self) -> tuple[float, ...]:
+        """Bias initialiser arguments with ZNN's defaults (empty without `init`)."""
+        return resolve_init_args(self.init, self.init_args) if self.init else ()
 
     @property
     def resets_sparsity(self) -> bool:
@@ -119,11 +124,8 @@ class EdgeGroup:
 
     @property
     def effective_init_args(self) -> tuple[float, ...]:
-        if self.init is None:
-            return ()
-        rule = INITIALISERS[self.init]
-        given = self.init_args or ()
-        return tuple(given) + tuple(rule.defaults[len(given):])
+        """Kernel initialiser arguments with ZNN's defaults."""
+        return resolve_init_args(self.init, self.init_args) if self.init else ()
 
     def line_of(self, key: str) -> int | None:
         return self.key_lines.get(key, self.line)

@@ -117,3 +117,22 @@ DEFAULT_DROPOUT_RATIO = 0.5
 
 # Edge types with one-to-one connectivity (n_in must equal n_out).
 ONE_TO_ONE_EDGES = ("max_filter", "max_pool", "dropout", "crop", "maxout", "dummy")
+
+
+def resolve_init_args(init: str, given: tuple[float, ...] | None) -> tuple[float, ...]:
+    """`init_args` with ZNN's defaults; a single uniform value r means the range [-r, r)."""
+    given = tuple(given or ())
+    if init == "uniform" and len(given) == 1:
+        return (-given[0], given[0])
+    return given + tuple(INITIALISERS[init].defaults[len(given):])
+
+
+def init_args_problem(init: str, args: tuple[float, ...]) -> str | None:
+    """Why resolved `args` cannot parameterise `init`, or None when they can."""
+    if init == "uniform" and args[0] > args[1]:
+        return "the lower bound of a uniform range must not exceed the upper bound"
+    if init == "gaussian" and args[1] < 0:
+        return "the standard deviation of a gaussian must not be negative"
+    if init == "bernoulli" and not 0.0 <= args[0] <= 1.0:
+        return "a bernoulli probability must lie in [0, 1]"
+    return None

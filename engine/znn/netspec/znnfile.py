@@ -33,6 +33,8 @@ from znn.netspec.vocabulary import (
     REJECTED_EDGE_TYPES,
     TRANSFER_FUNCTIONS,
     ArgRule,
+    init_args_problem,
+    resolve_init_args,
 )
 
 GROUP_WORDS = ("nodes", "edges")
@@ -288,6 +290,11 @@ class _Reader:
         if values is not None and len(values) not in rule.counts:
             self.fail(f"wrong number of arguments for '{owner}'", key, rule.form, self.text(key))
             return None
+        if values is not None and key == "init_args":
+            problem = init_args_problem(owner, resolve_init_args(owner, values))
+            if problem:
+                self.fail(problem, key, rule.form, self.text(key))
+                return None
         return values
 
     def group_type(self, types: tuple[str, ...]) -> str | None:
