@@ -17,7 +17,19 @@ from znn.errors import (
     ZnnError,
 )
 
+
+
+def __getattr__(name: str) -> object:
+    # `znn.Network` without importing numba and pyFFTW at `import znn`.
+    if name == "Network":
+        from znn.network import Network
+
+        return Network
+    raise AttributeError(f"module 'znn' has no attribute {name!r}")
+
+
 __all__ = [
+    "Network",
     "ConfigError",
     "FileFormatError",
     "NetworkSpecError",
