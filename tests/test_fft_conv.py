@@ -332,3 +332,13 @@ def test_concurrent_threads_compute_correct_transforms():
     for t in threads:
         t.join()
     assert len(errors) == 80 and max(errors) < 1e-12
+
+
+def test_measured_plans_persist_wisdom_in_the_user_cache(tmp_path, monkeypatch):
+    from znn.fft import plans
+
+    monkeypatch.setenv("ZNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(plans, "_wisdom_loaded", False)
+    plans.get_plan((6, 10, 14), "float32", "forward", effort=plans.MEASURE)
+    assert plans.wisdom_path("float32").stat().st_size > 0
+    assert plans._wisdom_loaded

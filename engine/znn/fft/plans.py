@@ -32,6 +32,7 @@ _EFFORTS = (ESTIMATE, MEASURE, "FFTW_PATIENT", "FFTW_EXHAUSTIVE")
 
 # FFTW's planner and wisdom functions must not run concurrently.
 _planner_lock = threading.Lock()
+_wisdom_loaded = False  # set once the user cache has been read into FFTW
 _per_thread = threading.local()
 _default_effort = ESTIMATE
 
@@ -100,16 +101,26 @@ def get_plan(shape: Sequence[int], dtype: np.dtype | type | str, direction: str,
 
 def _build_plan(shape: tuple[int, ...], real: np.dtype, direction: str,
                 effort: str) -> pyfftw.FFTW:
+    global _wisdom_loaded
+    measured = effort != ESTIMATE
+    if measured and not _wisdom_loaded:
+        # Measured plans are slow to make: reuse what earlier runs learnt, once per process.
+        load_wisdom()
+        _wisdom_loaded = True
     real_buf = pyfftw.empty_aligned(shape, dtype=real)
     spec_buf = pyfftw.empty_aligned(spectrum_shape(shape), dtype=complex_dtype(real))
     axes = tuple(range(len(shape)))
     with _planner_lock:
         if direction == "forward":
-            return pyfftw.FFTW(real_buf, spec_buf, axes=axes, direction="FFTW_FORWARD",
+            plan = pyfftw.FFTW(real_buf, spec_buf, axes=axes, direction="FFTW_FORWARD",
                                flags=(effort,), threads=1)
-        # The input is our own scratch copy, so FFTW may overwrite it (faster c2r).
-        return pyfftw.FFTW(spec_buf, real_buf, axes=axes, direction="FFTW_BACKWARD",
-                           flags=(effort, "FFTW_DESTROY_INPUT"), threads=1)
+        else:
+            # The input is our own scratch copy, so FFTW may overwrite it (faster c2r).
+            plan = pyfftw.FFTW(spec_buf, real_buf, axes=axes, direction="FFTW_BACKWARD",
+                               flags=(effort, "FFTW_DESTROY_INPUT"), threads=1)
+    if measured:
+        save_wisdom((real,))
+    return plan
 
 
 def clear_plan_cache() -> None:
