@@ -20,7 +20,11 @@ def test_info_prints_layers_sizes_fov_parameters_memory(capsys):
     assert "field of view      1x95x95" in out
     assert "1 x 1x194x194" in out and "2 x 1x100x100" in out
     assert "219,290" in out
-    assert "memory training, fft" in out and "GiB" in out or "MiB" in out
+    memory = {line.split("  ")[0].strip(): line for line in out.splitlines() if line.startswith("memory ")}
+    assert set(memory) == {"memory training, fft", "memory training, direct", "memory forward, fft"}
+    # Cached kernel spectra of N4 at 1x100x100 run to gigabytes; direct mode needs no spectra.
+    assert " GiB" in memory["memory training, fft"] and "spectra" in memory["memory training, fft"]
+    assert "spectra" not in memory["memory training, direct"]
 
 
 def test_info_reports_a_bad_file_without_traceback(tmp_path):

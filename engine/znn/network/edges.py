@@ -74,7 +74,7 @@ def pool_backward(grad: np.ndarray, argmax: np.ndarray, grad_src: np.ndarray) ->
 
 def dropout_mask(shape: tuple[int, ...], keep: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
     """Inverted-dropout multipliers: 1/keep where kept, 0 where dropped (one draw per voxel)."""
-    kept = rng.random(shape) < keep
+    kept = elementwise.draw_dropout_mask(rng, shape, keep)
     return kept.astype(dtype) * dtype.type(1.0 / keep)
 
 
