@@ -8,7 +8,8 @@ from conftest import FIXTURES, NETWORKS, need_shared
 from znn.errors import NetworkSpecError
 from znn.netspec.znnfile import check_znn, format_znn, parse_znn, read_znn
 
-FIXTURE_NETS = sorted((FIXTURES / "networks").glob("*.znn")) if FIXTURES.exists() else []
+# Without ../shared one placeholder case stands in, so the skip names the missing folder.
+FIXTURE_NETS = sorted((FIXTURES / "networks").glob("*.znn")) or [FIXTURES / "networks"]
 LIBRARY_NETS = sorted(NETWORKS.glob("*.znn"))
 
 # A small valid network; malformed variants below are made from it line by line.
@@ -63,7 +64,7 @@ def test_shipped_fixture_count():
 
 @pytest.mark.parametrize("path", FIXTURE_NETS, ids=lambda p: p.name)
 def test_every_original_network_parses_and_round_trips(path):
-    spec = read_znn(path)
+    spec = read_znn(need_shared(path))
     assert spec.input_names and spec.output_names
     again = parse_znn(format_znn(spec), "rewritten")
     assert again == spec
