@@ -15,7 +15,7 @@ def build(text: str, outsz, *, dtype="float64", conv_mode="direct", seed=0, **kw
     for arrays in (net.params.kernels, net.params.biases):
         for name, a in arrays.items():
             a[...] = rng.uniform(-0.5, 0.5, size=a.shape)
-    net.spectra.invalidate_kernels()
+    net.invalidate_kernel_spectra()
     return net
 
 
@@ -53,13 +53,13 @@ def check_parameter_gradients(net: Network, inputs, *, samples=5, eps=1e-6, rng_
             index = np.unravel_index(flat, array.shape)
             saved = array[index]
             array[index] = saved + eps
-            net.spectra.invalidate_kernels()
+            net.invalidate_kernel_spectra()
             plus = probe_loss(net, inputs, weights, rng_seed)
             array[index] = saved - eps
-            net.spectra.invalidate_kernels()
+            net.invalidate_kernel_spectra()
             minus = probe_loss(net, inputs, weights, rng_seed)
             array[index] = saved
-            net.spectra.invalidate_kernels()
+            net.invalidate_kernel_spectra()
             numeric = (plus - minus) / (2 * eps)
             scale = max(abs(numeric), abs(grad[index]), 1e-3)
             worst = max(worst, abs(numeric - grad[index]) / scale)
