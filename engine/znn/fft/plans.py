@@ -123,6 +123,24 @@ def _build_plan(shape: tuple[int, ...], real: np.dtype, direction: str,
     return plan
 
 
+def make_fftw(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...], inverse: bool) -> pyfftw.FFTW:
+    """A single-threaded FFTW plan from `a` to `b` over `axes` at the current planner
+    effort; measured plans reuse and extend the saved wisdom."""
+    global _wisdom_loaded
+    effort = _default_effort
+    measured = effort != ESTIMATE
+    if measured and not _wisdom_loaded:
+        load_wisdom()
+        _wisdom_loaded = True
+    flags = (effort, "FFTW_DESTROY_INPUT") if inverse else (effort,)
+    with _planner_lock:
+        plan = pyfftw.FFTW(a, b, axes=axes, direction="FFTW_BACKWARD" if inverse else "FFTW_FORWARD",
+                           flags=flags, threads=1)
+    if measured:
+        save_wisdom((real_dtype(a.dtype),))
+    return plan
+
+
 def clear_plan_cache() -> None:
     """Drop the calling thread's plans (and their buffers)."""
     _thread_plans().clear()

@@ -39,10 +39,7 @@ def _cached(key: tuple, make):  # noqa: ANN001, ANN202 - internal
 
 
 def _fftw(a: np.ndarray, b: np.ndarray, axes: tuple[int, ...], inverse: bool = False) -> pyfftw.FFTW:
-    flags = (plans.planner_effort(), "FFTW_DESTROY_INPUT") if inverse else (plans.planner_effort(),)
-    with plans._planner_lock:  # FFTW's planner is not re-entrant
-        return pyfftw.FFTW(a, b, axes=axes, direction="FFTW_BACKWARD" if inverse else "FFTW_FORWARD",
-                           flags=flags, threads=1)
+    return plans.make_fftw(a, b, axes, inverse)
 
 
 def spectrum_shape(N: Sequence[int]) -> Shape:

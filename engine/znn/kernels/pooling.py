@@ -35,23 +35,30 @@ def max_filter_forward(inp, size, dilation, out, argmax):
     if out.shape != (n0, n1, n2) or argmax.shape != (n0, n1, n2):
         raise ValueError("max_filter output extent must be input - (size-1)*dilation")
     ny, nx = inp.shape[1], inp.shape[2]
+    # Whole output rows at a time (the x loop vectorises); per voxel the taps are still
+    # visited x-tap outermost, then y, then z, so ties resolve as described above.
     for z in range(n0):
         for y in range(n1):
+            best = out[z, y]
+            won = argmax[z, y]
+            row = inp[z, y]
+            base = (z * ny + y) * nx
             for x in range(n2):
-                best = inp[z, y, x]
-                best_index = (z * ny + y) * nx + x
-                for t2 in range(w2):
-                    ix = x + t2 * d2
-                    for t1 in range(w1):
+                best[x] = row[x]
+                won[x] = base + x
+            for t2 in range(w2):
+                for t1 in range(w1):
+                    for t0 in range(w0):
+                        iz = z + t0 * d0
                         iy = y + t1 * d1
-                        for t0 in range(w0):
-                            iz = z + t0 * d0
-                            v = inp[iz, iy, ix]
-                            if v > best:
-                                best = v
-                                best_index = (iz * ny + iy) * nx + ix
-                out[z, y, x] = best
-                argmax[z, y, x] = best_index
+                        src = inp[iz, iy]
+                        off = t2 * d2
+                        first = (iz * ny + iy) * nx + off
+                        for x in range(n2):
+                            v = src[x + off]
+                            if v > best[x]:
+                                best[x] = v
+                                won[x] = first + x
 
 
 @numba.njit(nogil=True, cache=True)
@@ -77,22 +84,25 @@ def _max_pool_forward_kernel(inp, size, out, argmax):
     ny, nx = inp.shape[1], inp.shape[2]
     for z in range(n0):
         for y in range(n1):
+            z0, y0 = z * w0, y * w1
+            best = out[z, y]
+            won = argmax[z, y]
+            src = inp[z0, y0]
+            base = (z0 * ny + y0) * nx
             for x in range(n2):
-                z0, y0, x0 = z * w0, y * w1, x * w2
-                best = inp[z0, y0, x0]
-                best_index = (z0 * ny + y0) * nx + x0
-                for t2 in range(w2):  # same tie rule as max_filter
-                    ix = x0 + t2
-                    for t1 in range(w1):
-                        iy = y0 + t1
-                        for t0 in range(w0):
-                            iz = z0 + t0
-                            v = inp[iz, iy, ix]
-                            if v > best:
-                                best = v
-                                best_index = (iz * ny + iy) * nx + ix
-                out[z, y, x] = best
-                argmax[z, y, x] = best_index
+                best[x] = src[x * w2]
+                won[x] = base + x * w2
+            for t2 in range(w2):  # same tap order, hence the same tie rule, as max_filter
+                for t1 in range(w1):
+                    for t0 in range(w0):
+                        iz, iy = z0 + t0, y0 + t1
+                        src = inp[iz, iy]
+                        first = (iz * ny + iy) * nx + t2
+                        for x in range(n2):
+                            v = src[x * w2 + t2]
+                            if v > best[x]:
+                                best[x] = v
+                                won[x] = first + x * w2
 
 
 def max_pool_output_shape(in_shape: tuple[int, ...], size: tuple[int, ...]) -> tuple[int, int, int]:

@@ -6,7 +6,9 @@ Counts what the engine keeps alive during one update (or one forward pass):
 * parameters: kernels and biases, plus momentum and gradient buffers when training;
 * spectra (FFT convolutions): one spectrum per source map, shared by its outgoing FFT
   edges; the frequency-domain accumulators of each target map; gradient spectra when
-  training; and, while spectrum caching is on, one spectrum per kernel.
+  training; and, while spectrum caching is on, one spectrum per kernel;
+* scratch (only when `num_threads` is given): each worker thread's FFTW plan buffers,
+  one real map and one spectrum per direction and transform shape.
 FFT extents are padded to FFTW-friendly sizes (products of 2, 3, 5, 7).
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.vocabulary import Triple
 
-INDEX_BYTES = 4  # arg-max positions are stored as int32 offsets
+INDEX_BYTES = 8  # arg-max positions are stored as int64 flat offsets
 
 
 def fft_size(n: int) -> int:
@@ -54,14 +56,15 @@ class MemoryEstimate:
     edge_buffers: int
     parameters: int
     spectra: int
+    scratch: int = 0
 
     @property
     def total(self) -> int:
         return sum(getattr(self, f.name) for f in fields(self))
 
     def rows(self) -> list[tuple[str, int]]:
-        return [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)] + [
-            ("total", self.total)]
+        return [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)
+                if f.name != "scratch" or self.scratch] + [("total", self.total)]
 
 
 def uses_fft(graph: NetworkGraph, edge_name: str, conv_mode: str | Mapping[str, str]) -> bool:
@@ -75,7 +78,7 @@ def uses_fft(graph: NetworkGraph, edge_name: str, conv_mode: str | Mapping[str, 
 
 def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
                     conv_mode: str | Mapping[str, str] = "fft", training: bool = True,
-                    cache_spectra: bool = True) -> MemoryEstimate:
+                    cache_spectra: bool = True, num_threads: int = 0) -> MemoryEstimate:
     """Bytes held by the engine for one update (training) or one forward pass."""
     real = np.dtype(dtype).itemsize
     complex_bytes = 2 * real
@@ -90,7 +93,7 @@ def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
         if e.type in ("max_filter", "max_pool"):
             edge_buffers += maps * prod(e.out_size) * INDEX_BYTES
         elif e.type == "dropout" and training:
-            edge_buffers += maps * prod(e.out_size)  # one byte per mask voxel
+            edge_buffers += maps * prod(e.out_size) * real  # the mask holds 0 or 1/keep
 
     copies = 3 if training else 1  # value, momentum, gradient
     parameters = graph.parameter_count * real * copies
@@ -110,4 +113,6 @@ def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
             spectra += n_out * per_map  # gradient spectra of the target maps
             spectra += n_in * per_map  # accumulators of the input gradient
         spectra += (n_in * n_out if cache_spectra else n_out) * per_map
-    return MemoryEstimate(activations, gradients, edge_buffers, parameters, spectra)
+    shapes = {fft_shape(e.in_size) for name, e in graph.edges.items() if uses_fft(graph, name, conv_mode)}
+    per_thread = sum(2 * (prod(N) * real + spectrum_elements(N) * complex_bytes) for N in shapes)
+    return MemoryEstimate(activations, gradients, edge_buffers, parameters, spectra, num_threads * per_thread)
