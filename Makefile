@@ -11,7 +11,7 @@ else
   XRUN :=
 endif
 
-.PHONY: venv run test clean
+.PHONY: venv run test bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=xcb $(XRUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The speed comparison with PyTorch (CPU); never part of `make test` or CI. Results go to
+# bench-results/. Installs the `bench` extra (PyTorch) the first time. BENCH_ARGS passes
+# options through, e.g. make bench BENCH_ARGS=--quick
+bench: $(STAMP)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/znn bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

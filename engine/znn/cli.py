@@ -8,7 +8,7 @@ import sys
 from znn import __version__
 from znn.errors import ZnnError
 
-SUBCOMMANDS = ("info",)
+SUBCOMMANDS = ("info", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,9 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="znn", description="ZNN convolutional networks for EM connectomics, on CPUs.")
     parser.add_argument("--version", action="version", version=f"znn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from znn.commands import info
+    from znn.commands import bench, info
 
     info.add_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 

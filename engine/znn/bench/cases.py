@@ -1,0 +1,172 @@
+"""What `znn bench` measures: networks with output sizes, thread counts and conv modes.
+
+One `Config` is one measurement in its own process: one network at one output size, one
+thread count, and either our engine in one conv mode or the PyTorch peer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from math import prod
+
+from znn.errors import ZnnError
+from znn.netspec.vocabulary import Triple
+
+# Seconds the warm-up update may take before a configuration is skipped. A timed row costs
+# about ten updates (first forward, warm-up, 5 timed updates, 5 forward passes), so a 10 s
+# cap keeps a row near two minutes at worst; 30 s would let single 2-core rows run 5 minutes.
+DEFAULT_CAP_S = 40.0
+DIRECT_CAP_S = 10.0  # direct mode on the 3-D nets takes minutes: give up on it early
+SETUP_CAP_FACTOR = 3.0
+SETUP_PHASES = ("building the network", "the first forward pass")  # limited by setup_cap_s
+WARMUP_PHASE = "the warm-up update"  # limited by the cap itself
+ENGINE_OURS = "znn"
+ENGINE_PEER = "torch"
+OUR_MODES = ("fft", "direct", "optimize")
+PEER_MODE = "torch"  # the peer has a single mode; the label keeps rows uniform
+
+
+@dataclass(frozen=True)
+class Case:
+    """A network (bundled name or .znn path) and the output patch it is timed on."""
+
+    net: str
+    outsz: Triple
+    primary: bool = True  # False: a larger size, timed at all cores only (fft, optimize, peer)
+
+    @property
+    def label(self) -> str:
+        return "x".join(str(v) for v in self.outsz)
+
+    @property
+    def voxels(self) -> int:
+        return prod(self.outsz)
+
+
+# ZNN's benchmark nets at its default 9^3 output plus one larger output each; N4 at ZNN's
+# 2-D training patch; VD2D3D (two inputs) at the same 1x100x100 patch, the train_outsz of
+# ZNN's shipped job files. Larger outputs: 3d_3 at 17^3 (input 106^3, ~5x the output
+# voxels of 9^3 for ~2.5x the time), 3d_5 at 13^3 (input 128^3), 3d_7 only at 11^3 (input
+# 158^3): on 2 cores one 3d_7 update already takes seconds at 9^3, and the 3-D nets'
+# cached kernel spectra take 3-8 GiB. Measured on a 2-core EPYC with the engine of the time,
+# the full default run took about 24 minutes, not 15: every configuration is a process of
+# its own with >= 7 updates and 5 forward passes, and direct mode, 1-thread rows and
+# VD2D3D take most of it. The warm-up cap (DEFAULT_CAP_S) bounds the slow rows: direct
+# mode on 3d_5/3d_7 and PyTorch on 3d_7 are stopped and reported as "> cap" bounds.
+# To keep `make bench` under 15 minutes, the peer runs at all cores only (ratios compare
+# equal thread counts), direct mode at all cores only, and the larger sizes and VD2D3D
+# (all cores) in fft and optimize modes; one thread is timed for our fft/optimize on the
+# primary sizes, which gives the thread scaling.
+DEFAULT_CASES: tuple[Case, ...] = (
+    Case("3d_3", (9, 9, 9)),
+    Case("3d_3", (17, 17, 17), primary=False),
+    Case("3d_5", (9, 9, 9)),
+    Case("3d_5", (13, 13, 13), primary=False),
+    Case("3d_7", (9, 9, 9)),
+    Case("3d_7", (11, 11, 11), primary=False),
+    Case("N4", (1, 100, 100)),
+    Case("VD2D3D", (1, 100, 100), primary=False),
+)
+
+# `--quick`: one 3-D and one 2-D net at their smallest default sizes, for smoke tests.
+QUICK_CASES: tuple[Case, ...] = (
+    Case("3d_3", (9, 9, 9)),
+    Case("N4", (1, 100, 100)),
+)
+
+
+def all_cores() -> int:
+    """Cores this process may use (the affinity mask in containers, else os.cpu_count())."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_threads(quick: bool) -> list[int]:
+    """1 and all cores (only all cores with --quick)."""
+    cores = all_cores()
+    if quick:
+        return [cores]
+    return sorted({1, cores})
+
+
+def cases_for(nets: list[str] | None, outsz: Triple | None, quick: bool) -> list[Case]:
+    """The cases of `--nets`/`--outsz`: named nets at their default sizes unless outsz is given."""
+    table = QUICK_CASES if quick else DEFAULT_CASES
+    if not nets:
+        if outsz is None:
+            return list(table)
+        nets = list(dict.fromkeys(case.net for case in table))
+    if outsz is not None:
+        return [Case(net, outsz) for net in nets]
+    chosen = []
+    for net in nets:
+        known = [case for case in DEFAULT_CASES if case.net == net]
+        if not known:
+            raise ZnnError(f"no default output size for network '{net}': give --outsz z,y,x")
+        chosen.extend(known[:1] if quick else known)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Config:
+    """One measurement, passed to the worker process as JSON."""
+
+    engine: str  # ENGINE_OURS or ENGINE_PEER
+    net: str
+    outsz: Triple
+    threads: int
+    mode: str  # one of OUR_MODES, or PEER_MODE
+    repeats: int
+    warmup: int
+    cap_s: float
+    seed: int = 0
+    # {row label: conv modes by edge} of rows already measured for this case and thread
+    # count; an `optimize` network that resolves to one of them is not timed twice.
+    reuse: dict[str, dict[str, str]] | None = None
+
+    @property
+    def setup_cap_s(self) -> float:
+        """Limit for building and the first forward pass, which include one-time work
+        (FFT plans, optimize's timings) and so get more room than the warm-up update."""
+        return SETUP_CAP_FACTOR * self.cap_s
+
+    @property
+    def case(self) -> Case:
+        return Case(self.net, self.outsz)
+
+    def to_json_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json_dict(cls, data: dict) -> Config:
+        data = dict(data)
+        data["outsz"] = tuple(data["outsz"])
+        return cls(**data)
+
+    def describe(self) -> str:
+        what = "torch" if self.engine == ENGINE_PEER else f"znn {self.mode}"
+        return f"{self.net} {self.case.label} threads {self.threads} {what}"
+
+
+def plan_configs(cases: list[Case], threads: list[int], modes: list[str], *, with_peer: bool,
+                 repeats: int, warmup: int, cap_s: float) -> list[Config]:
+    """Every configuration, grouped by case; more threads first, so that a time skip can
+    carry over to fewer threads without running them."""
+    ours = [mode for mode in OUR_MODES if mode in modes]  # optimize last: it may repeat fft or direct
+    most = max(threads)
+    configs = []
+    for case in cases:
+        for count in sorted(set(threads), reverse=True):
+            common = dict(net=case.net, outsz=case.outsz, threads=count, repeats=repeats, warmup=warmup)
+            if not case.primary and count != most:
+                continue
+            for mode in ours:
+                if mode == "direct" and (count != most or not case.primary):
+                    continue
+                cap = min(cap_s, DIRECT_CAP_S) if mode == "direct" else cap_s
+                configs.append(Config(ENGINE_OURS, mode=mode, cap_s=cap, **common))  # type: ignore[arg-type]
+            if with_peer and count == most:
+                configs.append(Config(ENGINE_PEER, mode=PEER_MODE, cap_s=cap_s, **common))  # type: ignore[arg-type]
+    return configs

@@ -1,0 +1,99 @@
+"""`znn bench`: time one training update of ZNN's benchmark nets against a PyTorch CPU peer.
+
+One update = one backward pass with its weight update + one forward pass on one patch,
+float32, inputs and output gradients from U[-1,1]; the median of the timed repeats after
+warm-up is reported, with forward-only throughput and each configuration's peak memory.
+Every configuration runs in its own process. Results go to bench-results/bench-<time>.md
+and .json. PyTorch comes with the `bench` extra: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from znn.bench.cases import DEFAULT_CAP_S, OUR_MODES, SETUP_CAP_FACTOR
+from znn.commands.info import parse_triple
+from znn.errors import ZnnError
+
+
+def _names(values: list[str]) -> list[str]:
+    """`a,b c` -> [a, b, c]: lists may be given with commas, spaces or both."""
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _threads(values: list[str]) -> list[int]:
+    try:
+        counts = [int(v) for v in _names(values)]
+    except ValueError:
+        raise ZnnError(f"thread counts must be whole numbers, found {' '.join(values)}") from None
+    if any(c < 0 for c in counts):
+        raise ZnnError("thread counts must be >= 0 (0 = all cores)")
+    return counts
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, found {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, found {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the cap must be positive, found {value}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="time training updates of the benchmark nets against PyTorch (CPU)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 3d_3 at 9x9x9 and N4 at 1x100x100, all cores only, 3 repeats")
+    p.add_argument("--nets", nargs="+", metavar="NET",
+                   help="networks to time (bundled names such as 3d_3 N4, or .znn paths; commas or "
+                        "spaces); default: 3d_3 3d_5 3d_7 N4 VD2D3D at their default output sizes")
+    p.add_argument("--outsz", type=parse_triple, metavar="Z,Y,X",
+                   help="output patch for every selected net instead of the default sizes (needed for "
+                        "nets without a default, e.g. --nets tiny2d --outsz 1,8,8)")
+    p.add_argument("--threads", nargs="+", metavar="N",
+                   help="thread counts (0 = all cores); default: 1 and all cores (all cores with --quick)")
+    p.add_argument("--modes", nargs="+", metavar="MODE", default=list(OUR_MODES),
+                   help="our conv modes: fft direct optimize (default: all three)")
+    p.add_argument("--repeats", type=_positive, metavar="N",
+                   help="timed updates (and forward passes) per configuration (default 5, 3 with --quick)")
+    p.add_argument("--warmup", type=_positive, default=1, metavar="N",
+                   help="untimed warm-up updates before timing (default 1)")
+    p.add_argument("--cap", type=_seconds, default=DEFAULT_CAP_S, metavar="SECONDS",
+                   help=f"skip a configuration whose warm-up update takes longer than this (building "
+                        f"it and its first forward pass may take {SETUP_CAP_FACTOR:g} times as long); "
+                        f"slower ones with fewer threads or larger outputs are then skipped without "
+                        f"running (default {DEFAULT_CAP_S:g})")
+    p.add_argument("--no-peer", action="store_true", help="time our engine only, not the PyTorch peer")
+    p.add_argument("--output", type=Path, default=Path("bench-results"), metavar="DIR",
+                   help="folder for bench-<timestamp>.md and .json (default bench-results)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from znn.bench.runner import BenchOptions, run_bench
+
+    modes = _names(args.modes)
+    unknown = [m for m in modes if m not in OUR_MODES]
+    if unknown:
+        raise ZnnError(f"unknown conv mode {', '.join(unknown)}; expected some of {', '.join(OUR_MODES)}")
+    threads = _threads(args.threads) if args.threads else None
+    options = BenchOptions(nets=_names(args.nets) if args.nets else None, outsz=args.outsz,
+                           threads=threads, modes=modes, repeats=args.repeats, warmup=args.warmup,
+                           cap_s=args.cap, output=args.output, quick=args.quick, peer=not args.no_peer)
+    done = run_bench(options)
+    if done.interrupted:
+        return 130
+    return 0 if any(r["status"] == "ok" for r in done.results) else 1
