@@ -29,9 +29,11 @@ test: $(STAMP)
 
 # The speed comparison with PyTorch (CPU); never part of `make test` or CI. Results go to
 # bench-results/. Installs the `bench` extra (PyTorch) the first time. BENCH_ARGS passes
-# options through, e.g. make bench BENCH_ARGS=--quick
+# options through, e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--patches 3d_7" for the
+# forward-throughput comparison at the planner's patch under a 16 GiB budget.
 bench: $(STAMP)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0 \
+		--index-url https://download.pytorch.org/whl/cpu || $(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/znn bench $(BENCH_ARGS)
 
 clean:

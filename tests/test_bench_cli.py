@@ -155,3 +155,14 @@ def test_table_shows_bounds_when_one_side_hit_the_warmup_cap():
     # Stopped before the warm-up (e.g. the first forward pass): no bound on one update.
     first_pass = dict(ours_slow, skip_phase="the first forward pass")
     assert dict(zip(COLUMNS, table_rows([first_pass, peer_ok])[0]))["ours/torch"] == "-"
+
+
+def test_direct_mode_is_skipped_where_the_cost_model_puts_it_far_past_the_cap():
+    from znn.bench.runner import model_skip
+
+    common = dict(threads=2, repeats=5, warmup=1, cap_s=10)
+    slow = Config(ENGINE_OURS, net="3d_7", outsz=(9, 9, 9), mode="direct", **common)
+    cheap = Config(ENGINE_OURS, net="3d_3", outsz=(9, 9, 9), mode="direct", **common)
+    fft = Config(ENGINE_OURS, net="3d_7", outsz=(9, 9, 9), mode="fft", **common)
+    assert model_skip(slow)["skip_kind"] == "model"
+    assert model_skip(cheap) is None and model_skip(fft) is None

@@ -13,9 +13,9 @@ from math import prod
 from znn.errors import ZnnError
 from znn.netspec.vocabulary import Triple
 
-# Seconds the warm-up update may take before a configuration is skipped. A timed row costs
-# about ten updates (first forward, warm-up, 5 timed updates, 5 forward passes), so a 10 s
-# cap keeps a row near two minutes at worst; 30 s would let single 2-core rows run 5 minutes.
+# Seconds the warm-up update may take before a configuration is skipped. 40 s lets PyTorch
+# on 3d_7 (about 15-25 s per update on 2 cores) be timed rather than bounded; direct mode
+# gets a short cap and a cost-model pre-check (runner.model_skip) instead.
 DEFAULT_CAP_S = 40.0
 DIRECT_CAP_S = 10.0  # direct mode on the 3-D nets takes minutes: give up on it early
 SETUP_CAP_FACTOR = 3.0
@@ -49,12 +49,8 @@ class Case:
 # ZNN's shipped job files. Larger outputs: 3d_3 at 17^3 (input 106^3, ~5x the output
 # voxels of 9^3 for ~2.5x the time), 3d_5 at 13^3 (input 128^3), 3d_7 only at 11^3 (input
 # 158^3): on 2 cores one 3d_7 update already takes seconds at 9^3, and the 3-D nets'
-# cached kernel spectra take 3-8 GiB. Measured on a 2-core EPYC with the engine of the time,
-# the full default run took about 24 minutes, not 15: every configuration is a process of
-# its own with >= 7 updates and 5 forward passes, and direct mode, 1-thread rows and
-# VD2D3D take most of it. The warm-up cap (DEFAULT_CAP_S) bounds the slow rows: direct
-# mode on 3d_5/3d_7 and PyTorch on 3d_7 are stopped and reported as "> cap" bounds.
-# To keep `make bench` under 15 minutes, the peer runs at all cores only (ratios compare
+# cached kernel spectra take 3-8 GiB. A first full grid (every net x threads x modes x
+# peer) took about 24 minutes on a 2-core EPYC. To keep `make bench` under 15 minutes, the peer runs at all cores only (ratios compare
 # equal thread counts), direct mode at all cores only, and the larger sizes and VD2D3D
 # (all cores) in fft and optimize modes; one thread is timed for our fft/optimize on the
 # primary sizes, which gives the thread scaling.

@@ -149,6 +149,21 @@ def memory_skip(config: Config) -> dict[str, Any] | None:
             "reason": f"needs about {need / 2**30:.1f} GiB, {available / 2**30:.1f} GiB available"}
 
 
+def model_skip(config: Config) -> dict[str, Any] | None:
+    """A 'skipped' result for direct mode when the cost model puts one update (about three
+    forward passes of work) far beyond the cap: trying it would only burn the cap."""
+    if config.engine != ENGINE_OURS or config.mode != "direct":
+        return None
+    from znn.planner import estimated_seconds
+
+    graph = NetworkGraph(read_znn(network_path(config.net)), config.outsz)
+    update_s = 3 * estimated_seconds(graph, conv_mode="direct", num_threads=config.threads)
+    if update_s <= 2 * config.cap_s:
+        return None
+    return {"config": config.to_json_dict(), "status": "skipped", "skip_kind": "model",
+            "reason": f"modelled at about {update_s:.0f} s per update (cap {config.cap_s:g} s)"}
+
+
 def available_memory() -> int | None:
     """MemAvailable of /proc/meminfo in bytes (None where there is no such file)."""
     try:
@@ -245,7 +260,8 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> Benc
         for index, config in enumerate(configs, 1):
             config = with_reuse(config, results)
             began = time.perf_counter()
-            result = inferred_skip(config, too_slow) or memory_skip(config) or run_worker(config)
+            result = (inferred_skip(config, too_slow) or model_skip(config) or memory_skip(config)
+                      or run_worker(config))
             result = resolve_same(result, results)
             result["wall_s"] = round(time.perf_counter() - began, 2)  # process start included
             if result.get("skip_kind") in ("time", "inferred"):

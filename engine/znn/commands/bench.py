@@ -79,11 +79,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-peer", action="store_true", help="time our engine only, not the PyTorch peer")
     p.add_argument("--output", type=Path, default=Path("bench-results"), metavar="DIR",
                    help="folder for bench-<timestamp>.md and .json (default bench-results)")
+    p.add_argument("--patches", metavar="NET",
+                   help="instead of the table: forward throughput of NET at the patch the planner picks under "
+                        "--budget against PyTorch's best cubic patch within the same budget (e.g. 3d_7)")
+    p.add_argument("--budget", default="16GiB", metavar="SIZE",
+                   help="RAM budget for --patches, e.g. 16GiB or 50%% (default 16GiB)")
     p.set_defaults(run=run)
+
+
+def run_patches(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from znn.bench.cases import all_cores
+    from znn.bench.patches import compare
+    from znn.planner import budget_from_string
+
+    threads = (_threads(args.threads)[-1] or all_cores()) if args.threads else all_cores()
+    result = compare(args.patches, budget_from_string(args.budget), threads)
+    args.output.mkdir(parents=True, exist_ok=True)
+    path = args.output / f"patches-{args.patches}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"written {path}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from znn.bench.runner import BenchOptions, run_bench
+
+    if args.patches:
+        return run_patches(args)
 
     modes = _names(args.modes)
     unknown = [m for m in modes if m not in OUR_MODES]
