@@ -1,7 +1,58 @@
-"""Data for training and demos: synthetic EM volumes with exact ground truth."""
+"""Data for training and demos: synthetic EM volumes with exact ground truth, and the
+training-data pipeline (preprocessing, mirroring, targets, rebalancing, augmentation,
+patch sampling, loading from a job's .spec, background prefetching)."""
 
 from __future__ import annotations
 
+from znn.data.augment import EMAugment, Flips
+from znn.data.dataset import load_forward_inputs, load_sample_set
+from znn.data.mirror import mirror_pad, mirror_widths
+from znn.data.prefetch import PatchPrefetcher, PrefetchError, draw_patch
+from znn.data.preprocess import IMAGE_PP_TYPES, preprocess
+from znn.data.rebalance import (
+    affinity_weight_map,
+    boundary_weight_map,
+    global_affinity_weights,
+    global_boundary_weights,
+    patch_weights,
+)
+from znn.data.sampling import Patch, SampleSet, TrainingSample
 from znn.data.synthetic import SyntheticEM, make_em_volume
+from znn.data.targets import (
+    affinity_from_labels,
+    affinity_mask,
+    affinity_target,
+    boundary_mask,
+    boundary_target,
+    one_class_target,
+)
 
-__all__ = ["SyntheticEM", "make_em_volume"]
+__all__ = [
+    "IMAGE_PP_TYPES",
+    "EMAugment",
+    "Flips",
+    "Patch",
+    "PatchPrefetcher",
+    "PrefetchError",
+    "SampleSet",
+    "SyntheticEM",
+    "TrainingSample",
+    "affinity_from_labels",
+    "affinity_mask",
+    "affinity_target",
+    "affinity_weight_map",
+    "boundary_mask",
+    "boundary_target",
+    "boundary_weight_map",
+    "draw_patch",
+    "global_affinity_weights",
+    "global_boundary_weights",
+    "load_forward_inputs",
+    "load_sample_set",
+    "make_em_volume",
+    "mirror_pad",
+    "mirror_widths",
+    "one_class_target",
+    "patch_weights",
+    "preprocess",
+]

@@ -30,7 +30,9 @@ Imaging defects as in real stacks:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -283,3 +285,49 @@ def _consecutive_ids(labels: np.ndarray) -> np.ndarray:
     lookup = np.zeros(int(labels.max()) + 1, dtype=np.uint32)
     lookup[present] = np.arange(1, len(present) + 1, dtype=np.uint32)
     return lookup[labels]
+
+
+# --------------------------------------------------------------------------- volumes by name
+
+SYNTHETIC_SCHEME = "synthetic:"
+_PARTS = ("raw", "labels", "boundary")
+_NUMBER_OPTIONS = {"anisotropy", "mean_cell_diameter", "mito_density", "blur_sigma", "noise_sigma",
+                   "z_elongation"}
+_COUNT_OPTIONS = {"seed", "misaligned_sections", "missing_sections"}
+
+
+def is_synthetic_name(path: str | Path) -> bool:
+    return str(path).startswith(SYNTHETIC_SCHEME)
+
+
+def synthetic_volume(name: str | Path) -> np.ndarray:
+    """A generated volume named like a file, so job files can use data that is never stored:
+    `synthetic:raw?shape=16,256,256&seed=1` (also `labels`, `boundary`; any numeric option of
+    `make_em_volume`). The same name always gives the same array."""
+    text = str(name)
+    if not is_synthetic_name(text):
+        raise ValueError(f"{text!r} is not a synthetic volume name ({SYNTHETIC_SCHEME}...)")
+    part, _, query = text[len(SYNTHETIC_SCHEME):].partition("?")
+    if part not in _PARTS:
+        raise ValueError(f"{text!r}: expected one of {', '.join(_PARTS)} after '{SYNTHETIC_SCHEME}', found {part!r}")
+    options: dict[str, Any] = {}
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        try:
+            if key == "shape":
+                options["shape"] = tuple(int(v) for v in value.split(","))
+            elif key in _COUNT_OPTIONS:
+                options[key] = int(value)
+            elif key in _NUMBER_OPTIONS:
+                options[key] = float(value)
+            else:
+                raise ValueError(f"unknown option {key!r}; known: shape, {', '.join(sorted(_COUNT_OPTIONS | _NUMBER_OPTIONS))}")
+        except ValueError as error:
+            raise ValueError(f"{text!r}: {error}") from None
+    volume = _cached_volume(tuple(sorted(options.items())))
+    return getattr(volume, part)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_volume(options: tuple[tuple[str, Any], ...]) -> SyntheticEM:
+    return make_em_volume(**dict(options))

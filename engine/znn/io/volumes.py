@@ -8,6 +8,10 @@ A volume is addressed by one string:
 * ``dir.zarr`` — the array at the root, or else the only 3-D array in the group;
   ``dir.zarr/sub/array`` or ``dir.zarr:/sub/array`` picks one.
 
+`read_volume` also takes a range of sections after any of these, ``stack.tif[0:15]``
+(z from 0 to 14, Python slice rules), so a `.spec` can split one stack into training and
+validation samples without copying it.
+
 Arrays come back in ZNN's axis order, (z, y, x) or (channels, z, y, x) (reference §0).
 Like ZNN's ``emio.imread`` (reference §5.2), a 4-D uint8 stack whose last axis has
 length 3 is an RGB label export (VAST) and becomes uint32 ids R·65536 + G·256 + B.
@@ -96,8 +100,46 @@ def read_volume(path: str | Path, *, ndim: int | None = 3) -> np.ndarray:
     `ndim=3` (default) wants a 3-D volume (a 2-D image becomes one section and a
     single-channel 4-D array loses its channel axis); `ndim=4` wants (c, z, y, x);
     `ndim=None` accepts either. Raises `VolumeError` naming the file, dataset and shape.
+    Names starting with `synthetic:` are generated (`znn.data.synthetic.synthetic_volume`).
     """
-    return np.asarray(open_volume_lazy(path, ndim=ndim).compute())
+    from znn.data.synthetic import is_synthetic_name, synthetic_volume
+
+    text, sections = _split_sections(str(path))
+    if is_synthetic_name(text):
+        try:
+            volume = synthetic_volume(text)
+        except ValueError as error:
+            raise VolumeError(str(error), file=text,
+                              expected="synthetic:raw|labels|boundary?shape=z,y,x&seed=n") from None
+        return volume if sections is None else _take_sections(volume, sections, text)
+    lazy = open_volume_lazy(text, ndim=ndim)
+    if sections is not None:
+        lazy = _take_sections(lazy, sections, text)
+    return np.asarray(lazy.compute())
+
+
+_SECTIONS = re.compile(r"\[\s*(-?[0-9]*)\s*:\s*(-?[0-9]*)\s*\]$")
+
+
+def _split_sections(text: str) -> tuple[str, slice | None]:
+    match = _SECTIONS.search(text)
+    if match is None:
+        return text, None
+    start, stop = (int(g) if g else None for g in match.groups())
+    return text[:match.start()], slice(start, stop)
+
+
+def _take_sections(volume: Any, sections: slice, name: str) -> Any:
+    if volume.ndim == 4:  # (c, z, y, x)
+        picked = volume[:, sections]
+    else:
+        picked = volume[sections]
+    if picked.shape[-3] == 0:
+        raise VolumeError("the section range selects no section", file=name,
+                          expected=f"a range within the {volume.shape[-3]} sections",
+                          found=f"[{sections.start if sections.start is not None else ''}:"
+                                f"{sections.stop if sections.stop is not None else ''}]")
+    return picked
 
 
 def open_volume_lazy(path: str | Path, *, ndim: int | None = 3) -> Any:

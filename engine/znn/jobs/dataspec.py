@@ -84,7 +84,10 @@ class DataSpec:
     section_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def resolve(self, path: str) -> Path:
-        """A volume path from this spec, relative paths taken from the spec's directory."""
+        """A volume path from this spec, relative paths taken from the spec's directory
+        (generated `synthetic:` volumes are names, not paths, and stay as written)."""
+        if path.startswith("synthetic:"):
+            return Path(path)
         candidate = Path(path).expanduser()
         if candidate.is_absolute() or self.source is None:
             return candidate
@@ -165,7 +168,8 @@ class _SpecReader:
             raise self.error("empty file name in the list", line=entry.line, group=section.name,
                              key=entry.spelled, expected="'a,' newline, indented 'b'", found=entry.value)
         for name in names:
-            if "," in name:
+            # Generated volumes ("synthetic:raw?shape=8,64,64") have commas in their options.
+            if "," in name and not name.startswith("synthetic:"):
                 self.warn(entry.line, f"[{section.name}] {entry.spelled}: '{name}' is read as ONE file"
                           " name; list several files as 'a,' then an indented 'b' on the next line")
         return names
