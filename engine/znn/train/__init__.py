@@ -1,0 +1,1 @@
+"""Training-side helpers: cost functions, MALIS weights and segmentation error measures."""
