@@ -11,7 +11,7 @@ else
   XRUN :=
 endif
 
-.PHONY: venv run test bench clean
+.PHONY: venv run demo test bench clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m napari_znn
+
+# Headless: generate synthetic EM data, train tiny2d for 3 minutes, predict a separate volume,
+# segment it and print pixel error, boundary F1 and adapted Rand error. Output in demo-output/.
+demo: $(STAMP)
+	$(BIN)/znn demo --output demo-output $(DEMO_ARGS)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=xcb $(XRUN) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -125,11 +125,14 @@ REFERENCE_KEYS = {
     "Num_iter_per_test", "test_num", "Num_iter_per_save", "Max_iter", "forward_range",
     "forward_net", "forward_outsz", "output_prefix",
 }
+# Keys napari-znn adds; ZNN ignores them.
+EXTENSION_KEYS = {"em_aug_missing_section", "em_aug_misalignment", "em_aug_intensity", "seed",
+                  "forward_ram_budget", "forward_tif"}
 
 
 def test_every_reference_key_has_exactly_one_field():
-    assert {key.znn_name for key in CFG_KEYS} == REFERENCE_KEYS
-    assert len(CFG_KEYS) == len(REFERENCE_KEYS)
+    assert {key.znn_name for key in CFG_KEYS} == REFERENCE_KEYS | EXTENSION_KEYS
+    assert len(CFG_KEYS) == len(REFERENCE_KEYS | EXTENSION_KEYS)
     for group, cls in (("network", NetworkConfig), ("data", DataConfig),
                        ("training", TrainingConfig), ("forward", ForwardConfig)):
         assert {f.name for f in dataclasses.fields(cls)} == {k.field for k in CFG_KEYS if k.group == group}
@@ -480,3 +483,24 @@ def test_written_cfg_uses_znn_spellings(tmp_path):
     assert section["is_malis"] == "yes"
     assert "is_forward_optimize" not in section  # unset legacy keys are left out
     assert "output_prefix" in section and section["dtype"] == "float64"
+
+
+def test_extension_keys_read_and_round_trip(tmp_path):
+    path = tmp_path / "job.cfg"
+    path.write_text("[parameters]\nforward_outsz = auto\nforward_ram_budget = 2GiB\nseed = 7\n"
+                    "em_aug_missing_section = 0.05\nforward_tif = yes\n")
+    job = read_cfg(path, load_spec=False)
+    assert job.forward.forward_outsz == "auto" and job.forward.forward_ram_budget == "2GiB"
+    assert job.training.seed == 7 and job.data.em_aug_missing_section == 0.05 and job.forward.forward_tif
+    write_cfg(job, tmp_path / "again.cfg")
+    assert read_cfg(tmp_path / "again.cfg", load_spec=False) == job
+
+
+@pytest.mark.parametrize("line, key", [("forward_outsz = automatic", "forward_outsz"),
+                                       ("forward_ram_budget = lots", "forward_ram_budget")])
+def test_extension_keys_reject_bad_values(tmp_path, line, key):
+    path = tmp_path / "job.cfg"
+    path.write_text(f"[parameters]\n{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        read_cfg(path, load_spec=False)
+    assert caught.value.key == key and caught.value.line == 2

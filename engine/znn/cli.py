@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from znn import __version__
 from znn.errors import ZnnError
+from znn.jobs.ini import ConfigWarning
 
-SUBCOMMANDS = ("info", "bench")
+SUBCOMMANDS = ("train", "forward", "demo", "info", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,16 +18,32 @@ def build_parser() -> argparse.ArgumentParser:
         prog="znn", description="ZNN convolutional networks for EM connectomics, on CPUs.")
     parser.add_argument("--version", action="version", version=f"znn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from znn.commands import bench, info
+    from znn.commands import bench, demo, forward, info, train
 
+    train.add_parser(sub)
+    forward.add_parser(sub)
+    demo.add_parser(sub)
     info.add_parser(sub)
     bench.add_parser(sub)
     return parser
 
 
+def _show_warning(command: str):  # noqa: ANN202
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if issubclass(category, ConfigWarning | UserWarning):
+            print(f"znn {command}: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Warnings about the user's files read as one line each, not as Python source locations.
+    warnings.showwarning = _show_warning(args.command)
     try:
         return int(args.run(args) or 0)
     except ZnnError as error:

@@ -20,15 +20,15 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_h5_file(path: str | Path) -> Iterator[h5py.File]:
-    """An empty HDF5 file open for writing that replaces `path` only when the block succeeds."""
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A fresh temporary path beside `path`; when the block succeeds the file written there is
+    flushed to disk and renamed over `path`, and on any error it is removed."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide permissions.
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        with h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
-            yield handle
+        yield temporary
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
@@ -37,6 +37,14 @@ def atomic_h5_file(path: str | Path) -> Iterator[h5py.File]:
             os.unlink(temporary)
         raise
     _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_h5_file(path: str | Path) -> Iterator[h5py.File]:
+    """An empty HDF5 file open for writing that replaces `path` only when the block succeeds."""
+    with atomic_path(path) as temporary:
+        with h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
+            yield handle
 
 
 def _fsync_directory(directory: Path) -> None:

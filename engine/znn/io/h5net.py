@@ -29,6 +29,8 @@ from znn.netspec.znnfile import group_lines, parse_znn
 from znn.params import NetParams, kernels_from_znn_order, kernels_to_znn_order
 
 STDIO_NETWORK = "/processing/znn/train/network"
+# napari-znn's resume state (iteration, random seed, ...): scalars, ignored by ZNN's loader.
+TRAINING_STATE = "/processing/znn/train/state"
 PARAMETER_KEYS = ("filters", "biases", "momentum_vol")
 # Keys fixed by the network description: an `options` override may repeat them, not change them.
 STRUCTURE_KEYS = ("group_type", "name", "type", "input", "output", "size", "stride")
@@ -47,6 +49,7 @@ class SavedNetwork:
     nan_arrays: list[str]  # e.g. ["conv1/filters", "nl1/biases"]
     learning_curve: LearningCurve | None = None
     path: str | None = None
+    state: dict[str, int | float | str] | None = None  # TRAINING_STATE, when present
 
 
 # ----------------------------------------------------------------------------- saving
@@ -54,13 +57,15 @@ class SavedNetwork:
 
 def save_network(path: str | Path, spec: NetSpec, params: NetParams, *, stdio: bool,
                  options: dict[str, dict[str, str]] | None = None,
-                 learning_curve: LearningCurve | None = None) -> None:
+                 learning_curve: LearningCurve | None = None,
+                 state: dict[str, int | float | str] | None = None) -> None:
     """Write `spec` with `params` in ZNN's layout, atomically.
 
     `options` overrides or adds option strings per layer, e.g. the eta/momentum/fft the
     trainer used ({"conv1": {"eta": "0.00999999978"}}). A learning curve can only be
     stored in the stdio layout; non-stdio runs keep it in a separate statistics file
-    (`znn.io.curve.write_learning_curve`).
+    (`znn.io.curve.write_learning_curve`). `state` holds scalars a resumed run needs
+    (iteration, seed, ...), stored under TRAINING_STATE.
     """
     if learning_curve is not None and not stdio:
         raise ValueError("the non-stdio layout has no place for a learning curve; write it with "
@@ -76,6 +81,14 @@ def save_network(path: str | Path, spec: NetSpec, params: NetParams, *, stdio: b
             _write_layer(root.create_group(name), layer_strings[name], name, params)
         if learning_curve is not None:
             write_curve_group(handle.require_group(STDIO_STATISTICS), learning_curve)
+        if state:
+            group = handle.require_group(TRAINING_STATE)
+            for key in sorted(state):
+                value = state[key]
+                if isinstance(value, str):
+                    write_string(group, key, value)
+                else:
+                    write_array(group, key, np.asarray(value))
 
 
 def _layers(spec: NetSpec) -> list[tuple[str, NodeGroup | EdgeGroup]]:
@@ -161,6 +174,7 @@ def load_network(path: str | Path) -> SavedNetwork:
         curve = None
         if stdio and STDIO_STATISTICS in handle:
             curve = read_curve_group(handle[STDIO_STATISTICS], file=file)
+        state = _read_state(handle[TRAINING_STATE]) if TRAINING_STATE in handle else None
     spec = _rebuild_spec(layers, file)
     params = _collect_params(layers, file)
     params.check_against(spec, file=file)
@@ -172,7 +186,20 @@ def load_network(path: str | Path) -> SavedNetwork:
                       f"{listing}", stacklevel=2)
     return SavedNetwork(spec=spec, params=params, options={layer.name: layer.options for layer in layers},
                         stdio=stdio, dtype=params.dtype, nan_arrays=list(nan_counts),
-                        learning_curve=curve, path=file)
+                        learning_curve=curve, path=file, state=state)
+
+
+def _read_state(group: h5py.Group) -> dict[str, int | float | str]:
+    state: dict[str, int | float | str] = {}
+    for key, dataset in group.items():
+        value = dataset[()]
+        if isinstance(value, bytes | str):
+            state[key] = read_text(dataset)
+        elif np.issubdtype(np.asarray(value).dtype, np.integer):
+            state[key] = int(value)
+        else:
+            state[key] = float(value)
+    return state
 
 
 def _read_layer(root: h5py.Group, name: str, file: str) -> _StoredLayer:

@@ -76,6 +76,9 @@ CFG_KEYS: tuple[CfgKey, ...] = (
     _key("rebalance_mode", "data", v.parse_rebalance_mode),
     _key("is_rebalance", "data", *_BOOL),
     _key("is_patch_rebalance", "data", *_BOOL),
+    _key("em_aug_missing_section", "data", *_UNIT),
+    _key("em_aug_misalignment", "data", *_UNIT),
+    _key("em_aug_intensity", "data", *_UNIT),
     _key("train_net_prefix", "training", v.parse_path),
     _key("train_range", "training", v.parse_range, v.format_range),
     _key("test_range", "training", v.parse_range, v.format_range),
@@ -98,10 +101,13 @@ CFG_KEYS: tuple[CfgKey, ...] = (
     _key("test_num", "training", *_COUNT),
     _key("Num_iter_per_save", "training", *_COUNT),
     _key("Max_iter", "training", *_COUNT),
+    _key("seed", "training", v.parse_int),
     _key("forward_range", "forward", v.parse_range, v.format_range),
     _key("forward_net", "forward", v.parse_path),
-    _key("forward_outsz", "forward", v.parse_triple, v.format_triple),
+    _key("forward_outsz", "forward", v.parse_outsz_or_auto, v.format_outsz_or_auto),
     _key("output_prefix", "forward", v.parse_path),
+    _key("forward_ram_budget", "forward", v.parse_ram_budget),
+    _key("forward_tif", "forward", *_BOOL),
 )
 _KEYS_BY_NAME = {key.znn_name.lower(): key for key in CFG_KEYS}
 # Older spellings of train_net_prefix (a full file name; ".h5" is removed), in ZNN's order.

@@ -75,6 +75,10 @@ class DataConfig:
     # Legacy keys: ZNN reads them but always overwrites their effect (§4.3 quirk a).
     is_rebalance: bool | None = None
     is_patch_rebalance: bool | None = None
+    # napari-znn extensions (None = off): EM defect augmentation of the input patches.
+    em_aug_missing_section: float | None = None  # probability per section of a blank section
+    em_aug_misalignment: float | None = None  # probability per patch of a section slip
+    em_aug_intensity: float | None = None  # per-section contrast/brightness jitter amplitude
 
     @property
     def effective_rebalance_mode(self) -> str | None:
@@ -108,6 +112,9 @@ class TrainingConfig:
     test_num: int = 10
     num_iter_per_save: int = 1000
     max_iter: int = 400000
+    # napari-znn extension: seeds initialisation, patch sampling and dropout (None = random,
+    # drawn once and stored in the checkpoint so that a resumed run continues the same streams).
+    seed: int | None = None
 
 
 @dataclass
@@ -116,8 +123,12 @@ class ForwardConfig:
 
     forward_range: tuple[int, ...] | None = None
     forward_net: str | None = None
-    forward_outsz: tuple[int, int, int] | None = None
+    forward_outsz: tuple[int, int, int] | str | None = None  # or "auto": the planner's patch
     output_prefix: str | None = None
+    # napari-znn extensions: the RAM budget of `forward_outsz = auto` (default 50% of RAM)
+    # and whether to write one TIFF per output map beside the .h5 (ZNN always did).
+    forward_ram_budget: str | None = None
+    forward_tif: bool | None = None
 
 
 @dataclass

@@ -127,6 +127,31 @@ def format_triple(value: Iterable[int]) -> str:
     return ",".join(str(int(v)) for v in value)
 
 
+def parse_outsz_or_auto(text: str) -> tuple[int, int, int] | str:
+    """`z,y,x`, or `auto`: the forward planner picks the patch under the RAM budget."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return parse_triple(text)
+    except BadValue as bad:
+        raise BadValue("three integers z,y,x such as 5,100,100, or 'auto'", text, bad.problem) from None
+
+
+def format_outsz_or_auto(value: tuple[int, int, int] | str) -> str:
+    return "auto" if isinstance(value, str) else format_triple(value)
+
+
+def parse_ram_budget(text: str) -> str:
+    """A RAM budget such as 8GiB, 500MB or 50% (checked by the planner's parser)."""
+    from znn.planner import PlanError, budget_from_string
+
+    try:
+        budget_from_string(text.strip(), total_ram=2**40)
+    except PlanError as error:
+        raise BadValue("a size such as 8GiB, 500MB or a share such as 50%", text, str(error)) from None
+    return text.strip()
+
+
 _ID_RE = re.compile(r"[0-9]+")
 _RANGE_TOKEN_RE = re.compile(r"([0-9]+)\s*-\s*([0-9]+)")
 # A typo such as 1-100000000 would otherwise build an enormous set.

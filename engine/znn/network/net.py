@@ -193,13 +193,25 @@ class Network:
                      pick(g.weight_decay, weight_decay, DEFAULT_WEIGHT_DECAY))
 
     def update(self, eta: float | None = None, momentum: float | None = None,
-               weight_decay: float | None = None) -> None:
-        """One SGD step with the gradients of the last backward pass (reference §3.3)."""
+               weight_decay: float | None = None, *, per_layer: bool = True) -> None:
+        """One SGD step with the gradients of the last backward pass (reference §3.3).
+
+        per_layer=False applies the given values to every group, ignoring the eta/momentum/
+        weight_decay a `.znn` sets per layer, as ZNN's `train.py` does (quirk 15).
+        """
         if not self.kernel_grads and not self.bias_grads:
             raise ZnnError("update() needs a backward() pass first")
         patch_voxels = int(np.prod(self.outsz))
-        self._engine.update(self.kernel_grads, self.bias_grads,
-                            lambda group: self.hyper(group, eta, momentum, weight_decay), patch_voxels)
+        if per_layer:
+            def hyper(group: str) -> Hyper:
+                return self.hyper(group, eta, momentum, weight_decay)
+        else:
+            fixed = Hyper(DEFAULT_ETA if eta is None else eta, DEFAULT_MOMENTUM if momentum is None else momentum,
+                          DEFAULT_WEIGHT_DECAY if weight_decay is None else weight_decay)
+
+            def hyper(group: str) -> Hyper:
+                return fixed
+        self._engine.update(self.kernel_grads, self.bias_grads, hyper, patch_voxels)
         self.kernel_grads, self.bias_grads = {}, {}
 
     # ------------------------------------------------------------------ engine state

@@ -1,0 +1,128 @@
+"""How the command line shows training and forward events: a progress bar plus log lines."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, TileProgress
+from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
+
+
+def _fmt(value: float | None, digits: int = 5) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+class Console:
+    """Prints events; keeps one tqdm bar (on stderr, only on a terminal unless `bars=True`)."""
+
+    def __init__(self, *, quiet: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.bar: Any = None
+
+    # ------------------------------------------------------------------ output
+
+    def line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.out)
+        else:
+            print(text, file=self.out, flush=True)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.err)
+        else:
+            print(text, file=self.err, flush=True)
+
+    def _open_bar(self, total: int, initial: int, unit: str, desc: str) -> None:
+        self._close_bar()
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=initial, unit=unit, desc=desc, file=self.err,
+                        dynamic_ncols=True, disable=None)
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    # ------------------------------------------------------------------ training
+
+    def training_event(self, event: object) -> str | None:
+        """Show one event; returns 'failed' for a Failed event."""
+        if isinstance(event, Started):
+            self._started(event)
+        elif isinstance(event, Step):
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(cost=f"{event.cost:.4g}", err=f"{event.pixel_error:.3f}",
+                                     s_per_update=f"{event.seconds:.2f}", refresh=False)
+        elif isinstance(event, Show):
+            extra = "" if event.rand_error is None else f", rand error {_fmt(event.rand_error)}"
+            if event.malis_cost is not None:
+                extra += f", malis cost {_fmt(event.malis_cost)}, malis error {_fmt(event.malis_pixel_error)}"
+            self.line(f"iteration {event.iteration}: cost {_fmt(event.cost)}, pixel error "
+                      f"{_fmt(event.pixel_error)}{extra}, eta {event.eta:.3g}, "
+                      f"{event.seconds_per_update:.3f} s/update")
+        elif isinstance(event, Validation):
+            extra = "" if event.rand_error is None else f", rand error {_fmt(event.rand_error)}"
+            self.line(f"validation at {event.iteration}: cost {_fmt(event.cost)}, pixel error "
+                      f"{_fmt(event.pixel_error)}{extra} ({event.patches} patches, {event.seconds:.1f} s)")
+        elif isinstance(event, Checkpoint):
+            self.line(f"saved {event.path}" + (f" and {event.current}" if event.current else ""))
+        elif isinstance(event, Finished):
+            self._close_bar()
+            why = {"max_iter": "reached Max_iter", "stopped": "stopped on request",
+                   "time_limit": "time limit reached"}.get(event.reason, event.reason)
+            self.line(f"training ended at iteration {event.iteration} ({why}); "
+                      f"resume from {event.checkpoint}" if event.checkpoint else
+                      f"training ended at iteration {event.iteration} ({why})")
+        elif isinstance(event, Failed):
+            self._close_bar()
+            self.note(f"znn train: error: {event.message}")
+            self.note(f"  what to do: {event.suggestion}")
+            if event.checkpoint:
+                self.note(f"  last good checkpoint: {event.checkpoint}")
+            return "failed"
+        return None
+
+    def _started(self, event: Started) -> None:
+        modes = sorted(set(event.conv_modes.values()))
+        self.line(f"network {event.network}: output patch {'x'.join(map(str, event.outsz))}, field of view "
+                  f"{'x'.join(map(str, event.fov))}, {event.num_threads} threads, conv {'/'.join(modes) or '-'}, "
+                  f"seed {event.seed}")
+        if event.resumed_from:
+            self.line(f"starting from {event.resumed_from} at iteration {event.first_iteration}: "
+                      f"loaded {len(event.loaded_layers)} layer(s)")
+            if event.new_layers:
+                self.line(f"  new (freshly initialised) layers: {', '.join(event.new_layers)}")
+            if event.not_copied:
+                self.line(f"  layers of the file not in this network: {', '.join(event.not_copied)}")
+        for note in event.notes:
+            self.note(f"note: {note}")
+        self._open_bar(event.max_iter, event.first_iteration - 1, "update", "training")
+
+    # ------------------------------------------------------------------ forward
+
+    def forward_event(self, event: object) -> None:
+        if isinstance(event, SampleStarted):
+            if event.plan:
+                self.line(event.plan)
+            self.line(f"sample {event.sample_id}: input {'x'.join(map(str, event.volume))}, tile "
+                      f"{'x'.join(map(str, event.outsz))}, {event.tiles} tiles")
+            self._open_bar(event.tiles, 0, "tile", f"sample {event.sample_id}")
+        elif isinstance(event, TileProgress):
+            if self.bar is not None and event.done > self.bar.n:
+                self.bar.update(event.done - self.bar.n)
+        elif isinstance(event, SampleWritten):
+            self._close_bar()
+            self.line(f"sample {event.sample_id}: wrote {', '.join(event.paths)} "
+                      f"(shape {'x'.join(map(str, event.shape))})")
+        elif isinstance(event, ForwardFinished):
+            self._close_bar()
+            if event.stopped:
+                self.note("forward pass stopped; the sample in progress was not written")

@@ -1,0 +1,79 @@
+"""`znn forward -c job.cfg`: run a trained network over every sample of forward_range.
+
+Outputs go to `<output_prefix>_sample<N>_<output>.h5` (dataset /main; boundary maps after
+a channel softmax, affinities as the network gives them). `forward_outsz = auto` lets the
+planner choose the tile under `forward_ram_budget` (default 50% of RAM). Ctrl-C stops
+between tiles; finished samples stay written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from znn.commands.console import Console
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("forward", help="run a trained network over the forward_range samples of a job",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", required=True, metavar="JOB.cfg", help="the job file")
+    p.add_argument("-n", "--net", default=None, metavar="NET.h5", help="network file (default: forward_net)")
+    p.add_argument("-r", "--range", default=None, metavar="IDS",
+                   help="sample ids such as 1-3,7 (default: forward_range)")
+    p.add_argument("--outsz", default=None, metavar="Z,Y,X|auto", help="override forward_outsz")
+    p.add_argument("--budget", default=None, metavar="SIZE",
+                   help="RAM budget for --outsz auto, e.g. 8GiB or 50%% (default: forward_ram_budget or 50%%)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="worker threads (default: the job's num_threads; 0 = all cores)")
+    p.add_argument("--tif", action="store_true", help="also write one TIFF per output map")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from znn.errors import ConfigError
+    from znn.forward.job import ForwardFinished, run_forward
+    from znn.jobs import read_cfg
+    from znn.jobs import values as v
+
+    job = read_cfg(args.config)
+    try:
+        ids = v.parse_range(args.range) if args.range else None
+        if args.outsz:
+            job.forward.forward_outsz = v.parse_outsz_or_auto(args.outsz)
+        if args.budget:
+            job.forward.forward_ram_budget = v.parse_ram_budget(args.budget)
+    except v.BadValue as bad:
+        raise ConfigError(bad.problem, file="command line", expected=bad.expected, found=bad.found) from None
+    if args.tif:
+        job.forward.forward_tif = True
+    console = Console(quiet=args.quiet)
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        console.note(f"{signal.Signals(signum).name}: stopping after this tile (again to abort)")
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    stopped = False
+    try:
+        for event in run_forward(job, net_path=args.net, sample_ids=ids, num_threads=args.threads, stop=stop):
+            console.forward_event(event)
+            if isinstance(event, ForwardFinished):
+                stopped = event.stopped
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 1 if stopped else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from znn.cli import main
+
+    sys.exit(main(["forward", *sys.argv[1:]]))

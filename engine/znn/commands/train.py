@@ -1,0 +1,95 @@
+"""`znn train -c job.cfg`: train a network as ZNN's train.py did, resumable and stoppable.
+
+Training starts from `-s SEED.h5` if given, else resumes from `<train_net_prefix>_current.h5`
+if it exists, else from a fresh network. Ctrl-C (or SIGTERM) finishes the current update,
+saves a checkpoint and exits with status 0; a second Ctrl-C aborts at once (the last
+checkpoint is intact: every file is written under a temporary name first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from znn.commands.console import Console
+
+EXIT_FAILED = 1
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a network from a .cfg job file (resumes automatically)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", required=True, metavar="JOB.cfg",
+                   help="the job file; its fdata_spec names the .spec with the samples")
+    p.add_argument("-s", "--seed", metavar="NET.h5", default=None,
+                   help="start from this saved network (transfer learning): layers are copied by name, "
+                        "the others start fresh; the report says which. Refused if the job's "
+                        "<train_net_prefix>_current.h5 exists (that run would be overwritten)")
+    p.add_argument("-d", "--dtype", choices=("float32", "single", "float64", "double"), default=None,
+                   help="override the job's dtype")
+    p.add_argument("-k", "--is_check", choices=("yes", "no"), default=None,
+                   help="'yes': run a single update and stop (a quick check that the job works)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="worker threads (default: the job's num_threads; 0 = all cores)")
+    p.add_argument("--max-iter", type=int, default=None, metavar="N", help="override Max_iter")
+    p.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="stop (and save) after M minutes of training")
+    p.add_argument("--quiet", action="store_true", help="no progress bar; show, test and save lines only")
+    p.set_defaults(run=run)
+
+
+@contextmanager
+def stop_on_signals(request_stop: Any, console: Console) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the trainer to stop after the current update; a second SIGINT aborts."""
+    asked = {"count": 0}
+
+    def handler(signum: int, frame: Any) -> None:
+        asked["count"] += 1
+        if asked["count"] > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        console.note(f"{signal.Signals(signum).name}: stopping after this update and saving "
+                     "(Ctrl-C again aborts without saving)")
+        request_stop()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run(args: argparse.Namespace) -> int:
+    from znn.jobs import read_cfg
+    from znn.train.setup import prepare_training
+    from znn.train.trainer import Trainer
+
+    job = read_cfg(args.config)
+    if args.dtype:
+        job.network.dtype = "float64" if args.dtype in ("float64", "double") else "float32"
+    if args.max_iter is not None:
+        job.training.max_iter = args.max_iter
+    console = Console(quiet=args.quiet)
+    console.note(f"reading {args.config}: network {job.network.fnet_spec}, samples "
+                 f"{job.training.train_range} (validation {job.training.test_range})")
+    setup = prepare_training(job, seed_network=args.seed, num_threads=args.threads)
+    if args.is_check == "yes":
+        job.training.max_iter = setup.first_iteration
+    trainer = Trainer(setup, time_limit_s=None if args.minutes is None else args.minutes * 60)
+    status = 0
+    with stop_on_signals(trainer.request_stop, console):
+        for event in trainer.run():
+            if console.training_event(event) == "failed":
+                status = EXIT_FAILED
+    setup.net.close()
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from znn.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

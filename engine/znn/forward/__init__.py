@@ -1,0 +1,1 @@
+"""Forward passes over whole volumes: tiling, stitching and the `znn forward` job (reference §8)."""

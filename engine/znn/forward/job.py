@@ -1,0 +1,168 @@
+"""`znn forward`: a trained network over every sample of `forward_range` (reference §8).
+
+For each sample the input images are read, preprocessed and mirrored (`is_bd_mirror`),
+tiled with `forward_outsz` (or, with `auto`, the planner's fastest patch whose forward
+pass fits the RAM budget after the input and output volumes are counted), stitched, passed
+through a channel softmax when the cost function is a softmax (boundary maps), and
+written to `<output_prefix>_sample<N>_<output>.h5` (dataset /main, maps x z x y x x),
+plus one TIFF per map with `forward_tif = yes`. A file is only replaced once complete.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from znn.data.dataset import load_forward_inputs
+from znn.errors import ConfigError
+from znn.forward.outputs import output_paths, write_outputs
+from znn.forward.predict import TileDone, iter_predict
+from znn.forward.tiling import Triple, fit_tile, output_shape
+from znn.io.h5net import apply_saved, load_network
+from znn.jobs.job import JobConfig
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.spec import NetSpec
+from znn.netspec.znnfile import read_znn
+from znn.network.net import Network
+from znn.planner import budget_from_string, format_bytes, plan_forward_patch
+
+DEFAULT_BUDGET = "50%"
+
+
+@dataclass(frozen=True)
+class SampleStarted:
+    sample_id: int
+    volume: Triple  # input volume after mirroring
+    outsz: Triple  # the tile (output patch) used
+    tiles: int
+    plan: str | None = None  # the planner's summary with forward_outsz = auto
+
+
+@dataclass(frozen=True)
+class TileProgress:
+    sample_id: int
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SampleWritten:
+    sample_id: int
+    paths: tuple[str, ...]
+    shape: tuple[int, ...]  # of the first output, (maps, z, y, x)
+
+
+@dataclass(frozen=True)
+class ForwardFinished:
+    samples: tuple[int, ...]  # written
+    stopped: bool
+
+
+ForwardEvent = SampleStarted | TileProgress | SampleWritten | ForwardFinished
+
+
+def forward_network_file(job: JobConfig, net_path: str | Path | None) -> Path:
+    """The trained network to run: `-n` if given, else `forward_net` (which must exist)."""
+    if net_path is not None:
+        path = Path(net_path)
+        if not path.is_file():
+            raise ConfigError("network file not found (-n/--net)", file=str(path),
+                              expected="an existing .h5 network file")
+        return path
+    path = job.resolve(job.forward.forward_net)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise ConfigError(f"the trained network {path} does not exist (ZNN silently ran a random network; "
+                          "napari-znn refuses)", file=str(job.source), line=job.key_line("forward_net"),
+                          group="parameters", key="forward_net",
+                          expected="a saved network such as <train_net_prefix>_current.h5",
+                          found=job.forward.forward_net)
+    return path
+
+
+def choose_tile(job: JobConfig, spec: NetSpec, volume: Triple, fov: Triple, *, num_threads: int,
+                volume_bytes: int) -> tuple[Triple, str | None]:
+    """The forward tile for a volume: `forward_outsz` or the planner's choice, fitted to the volume."""
+    outsz = job.forward.forward_outsz
+    if outsz != "auto":
+        return fit_tile(volume, outsz, fov), None  # type: ignore[arg-type]
+    text = job.forward.forward_ram_budget or DEFAULT_BUDGET
+    budget = budget_from_string(text)
+    left = budget - volume_bytes
+    if left <= 0:
+        raise ConfigError(f"the input and output volumes alone need {format_bytes(volume_bytes)}, more than "
+                          f"the RAM budget of {format_bytes(budget)}", file=str(job.source),
+                          key="forward_ram_budget", expected="a larger budget, or a blockwise forward pass",
+                          found=text)
+    out = output_shape(volume, fov)
+    mode = job.network.effective_forward_conv_mode or "fft"
+    plan = plan_forward_patch(spec, ram_budget_bytes=left, dtype=job.network.dtype or "float32",
+                              conv_mode="fft" if mode == "optimize" else mode, num_threads=max(num_threads, 1),
+                              max_side=max(out[1], out[2]), max_z=out[0])
+    return fit_tile(volume, plan.outsz, fov), plan.summary(rows=4)
+
+
+def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_ids: Iterable[int] | None = None,
+                num_threads: int | None = None, stop: threading.Event | None = None
+                ) -> Generator[ForwardEvent, None, None]:
+    """Forward every sample; yields progress events. Setting `stop` ends it between tiles
+    (the sample in progress is not written)."""
+    job.require_forward()
+    spec = read_znn(job.resolve(job.network.fnet_spec))  # type: ignore[arg-type]
+    saved = load_network(forward_network_file(job, net_path))
+    dtype = np.dtype(job.network.dtype or "float32")
+    threads = num_threads if num_threads is not None else max(job.network.num_threads or 0, 0)
+    fov = NetworkGraph(spec, (1, 1, 1)).fov
+    softmax = "softmax" in (job.effective_cost_fn or "")
+    ids = tuple(sample_ids) if sample_ids is not None else job.forward.forward_range or ()
+    networks: dict[Triple, Network] = {}
+    written: list[int] = []
+    try:
+        for sample_id in ids:
+            inputs = load_forward_inputs(job, sample_id, fov=fov, mirror=job.data.is_bd_mirror,
+                                         input_names=spec.input_names, dtype=dtype)
+            volume: Triple = next(iter(inputs.values())).shape  # type: ignore[assignment]
+            out = output_shape(volume, fov)
+            maps = sum(spec.nodes[n].size for n in spec.output_names)
+            volume_bytes = (sum(a.nbytes for a in inputs.values()) + maps * int(np.prod(out)) * dtype.itemsize)
+            tile, plan = choose_tile(job, spec, volume, fov, num_threads=threads or (os.cpu_count() or 1),
+                                     volume_bytes=volume_bytes)
+            if tile not in networks:
+                net = Network(spec, tile, dtype=dtype, conv_mode=job.network.effective_forward_conv_mode or "fft",
+                              phase="test", num_threads=threads, seed=0)
+                report = apply_saved(spec, saved, net.params)
+                if report.new:
+                    net.close()
+                    raise ConfigError(f"the trained network lacks layer(s) {', '.join(report.new)} of the "
+                                      "network description; they would be random", file=saved.path,
+                                      expected=f"a network trained with {job.network.fnet_spec}")
+                net.invalidate_kernel_spectra()
+                networks[tile] = net
+            run = iter_predict(networks[tile], inputs, softmax=softmax)
+            first = next(run)
+            yield SampleStarted(sample_id, volume, tile, first.total, plan)
+            yield TileProgress(sample_id, first.done, first.total)
+            outputs = None
+            while outputs is None:
+                if stop is not None and stop.is_set():
+                    yield ForwardFinished(tuple(written), True)
+                    return
+                try:
+                    step: TileDone = next(run)
+                except StopIteration as finished:
+                    outputs = finished.value
+                else:
+                    yield TileProgress(sample_id, step.done, step.total)
+            paths = write_outputs(output_paths(job, sample_id, outputs), outputs,
+                                  tif=bool(job.forward.forward_tif))
+            written.append(sample_id)
+            first_output = next(iter(outputs.values()))
+            yield SampleWritten(sample_id, tuple(str(p) for p in paths), first_output.shape)
+    finally:
+        for net in networks.values():
+            net.close()
+    yield ForwardFinished(tuple(written), False)

@@ -1,0 +1,131 @@
+"""Everything a training run needs before its first update, built from a `.cfg` job.
+
+`prepare_training` reads the network, decides where training starts (a seed network given
+with `-s`, else `<prefix>_current.h5` if it exists, else a fresh initialisation, as ZNN's
+`train.py` does, §6.3), restores momentum, learning curve, iteration and random seed, and
+loads the training and validation samples.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from znn.data.augment import EMAugment
+from znn.data.dataset import load_sample_set
+from znn.data.sampling import SampleSet
+from znn.errors import ConfigError, SavedNetworkError
+from znn.io.curve import LearningCurve
+from znn.io.h5net import LoadReport, apply_saved, load_network
+from znn.jobs.job import JobConfig
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.spec import NetSpec
+from znn.netspec.znnfile import read_znn
+from znn.network.net import Network
+from znn.train.checkpoint import current_path
+
+
+@dataclass
+class TrainingSetup:
+    """The network, the data and where in the run we are."""
+
+    job: JobConfig
+    spec: NetSpec
+    net: Network
+    kind: str  # "boundary" or "affinity"
+    cost_fn: str  # resolved cost function name
+    prefix: Path
+    seed: int
+    first_iteration: int
+    curve: LearningCurve
+    train_set: SampleSet
+    test_set: SampleSet
+    resumed_from: Path | None = None
+    load_report: LoadReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fov(self) -> tuple[int, int, int]:
+        return self.net.graph.fov
+
+
+def _em_augment(job: JobConfig) -> EMAugment | None:
+    data = job.data
+    augment = EMAugment(missing_section=data.em_aug_missing_section or 0.0,
+                        misalignment=data.em_aug_misalignment or 0.0,
+                        intensity=data.em_aug_intensity or 0.0)
+    return augment if augment.enabled else None
+
+
+def _resume_source(job: JobConfig, prefix: Path, seed_network: str | Path | None) -> Path | None:
+    if seed_network is not None:
+        seed_path = Path(seed_network)
+        if not seed_path.is_file():
+            raise SavedNetworkError("seed network file not found (-s)", file=str(seed_path),
+                                    expected="an existing .h5 network file")
+        if current_path(prefix).exists():
+            raise ConfigError(
+                f"{current_path(prefix)} already exists: seeding a new run from {seed_path} would "
+                "overwrite that training's checkpoints", file=str(job.source),
+                line=job.key_line("train_net_prefix"), key="train_net_prefix",
+                expected="a new train_net_prefix for the seeded run (or drop -s to resume it)",
+                found=job.training.train_net_prefix)
+        return seed_path
+    current = current_path(prefix)
+    return current if current.exists() else None
+
+
+def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
+                     num_threads: int | None = None) -> TrainingSetup:
+    """Build the network and data of `job` (which must hold every training key)."""
+    job.require_training()
+    net_cfg, train = job.network, job.training
+    spec = read_znn(job.resolve(net_cfg.fnet_spec))  # type: ignore[arg-type]
+    prefix = job.resolve(train.train_net_prefix)  # type: ignore[arg-type]
+    kind = net_cfg.output_kind
+    cost_fn = job.effective_cost_fn
+    if kind is None or cost_fn is None:
+        raise ConfigError("cannot tell the output type", file=str(job.source), key="out_type",
+                          expected="a value containing 'boundary' or 'affin'", found=net_cfg.out_type)
+    notes: list[str] = []
+    source = _resume_source(job, prefix, seed_network)
+    saved = load_network(source) if source is not None else None
+    state = (saved.state or {}) if saved is not None else {}
+    seed = int(state["seed"]) if "seed" in state else train.seed
+    if seed is None:
+        seed = secrets.randbits(31)
+        notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
+    threads = num_threads if num_threads is not None else max(net_cfg.num_threads or 0, 0)
+    graph = NetworkGraph(spec, train.train_outsz)
+    net = Network(spec, train.train_outsz, dtype=net_cfg.dtype or "float32",
+                  conv_mode=net_cfg.effective_train_conv_mode or "fft", seed=seed,
+                  num_threads=threads, phase="train")
+    report = None
+    curve = LearningCurve()
+    first = 1
+    if saved is not None:
+        report = apply_saved(spec, saved, net.params)
+        net.invalidate_kernel_spectra()
+        if saved.learning_curve is not None:
+            curve = saved.learning_curve
+        if "iteration" in state:
+            first = int(state["iteration"]) + 1
+            curve = curve.cropped(first - 1)
+        else:  # a file written by ZNN: its rule, max(last test it, last train it) + 1
+            first = curve.last_iteration + 1
+    if any(g.eta is not None or g.momentum is not None or g.weight_decay is not None
+           for g in [*spec.nodes.values(), *spec.edges.values()]):
+        notes.append("per-layer eta/momentum/weight_decay in the .znn are replaced by the .cfg values "
+                     "(as in ZNN's train.py)")
+    fov = graph.fov
+    input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
+    common = dict(fov=fov, input_sizes=input_sizes, output_size=graph.outsz, kind=kind,
+                  output_names=spec.output_names,
+                  augment=job.data.is_data_aug, mirror=job.data.is_bd_mirror)
+    train_set = load_sample_set(job, train.train_range, rebalance=job.data.effective_rebalance_mode,
+                                em_augment=_em_augment(job), **common)  # type: ignore[arg-type]
+    test_set = load_sample_set(job, train.test_range, rebalance=None, **common)  # type: ignore[arg-type]
+    return TrainingSetup(job=job, spec=spec, net=net, kind=kind, cost_fn=cost_fn, prefix=prefix, seed=seed,
+                         first_iteration=first, curve=curve, train_set=train_set, test_set=test_set,
+                         resumed_from=source, load_report=report, notes=notes)

@@ -1,0 +1,297 @@
+"""The training loop, written once as a generator of events (reference §3.1).
+
+    trainer = Trainer(prepare_training(job))
+    for event in trainer.run():
+        ...                       # print it, plot it, show it
+    trainer.send(Stop())          # from any thread: takes effect after the current update
+
+One iteration draws a patch (made ahead of time by a background thread), runs forward,
+the cost, backward and the weight update, then reports. Every `Num_iter_per_show`
+updates it yields a `Show`, every `Num_iter_per_test` a `Validation`, every
+`Num_iter_per_save` a `Checkpoint`. Stopping saves first. A NaN or infinite cost ends
+the run with `Failed` and saves nothing, so the last checkpoint stays the last good one.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from collections.abc import Generator
+
+import numpy as np
+
+from znn.data.mirror import mirror_pad
+from znn.data.prefetch import PatchPrefetcher, draw_patch
+from znn.data.preprocess import preprocess
+from znn.data.sampling import Patch
+from znn.forward.predict import predict_volume
+from znn.train.checkpoint import save_checkpoint
+from znn.train.costs import compute_cost, malis_bce_metrics, pixel_error_count
+from znn.train.events import (
+    Checkpoint,
+    Failed,
+    Finished,
+    PredictNow,
+    Preview,
+    SaveNow,
+    Show,
+    Started,
+    Step,
+    Stop,
+    TrainingCommand,
+    TrainingEvent,
+    Validation,
+)
+from znn.train.malis import malis_weights, rand_error
+from znn.train.setup import TrainingSetup
+from znn.train.statistics import IntervalAverages, append_point, eta_at
+
+VALIDATION_STREAM = 1  # added to the seed: validation patches never repeat training patches
+
+
+class _NonFiniteCost(Exception):
+    """Raised inside an update whose cost is NaN or infinite, before any weight changed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Trainer:
+    """Runs one training job; `run()` is the event generator."""
+
+    def __init__(self, setup: TrainingSetup, *, time_limit_s: float | None = None,
+                 prefetch_depth: int = 4) -> None:
+        self.setup = setup
+        self.job = setup.job
+        self.net = setup.net
+        self.curve = setup.curve
+        self.time_limit_s = time_limit_s
+        self.prefetch_depth = prefetch_depth
+        self.iteration = setup.first_iteration - 1  # the last update done
+        self.last_checkpoint: str | None = str(setup.resumed_from) if setup.resumed_from else None
+        self._commands: queue.SimpleQueue[TrainingCommand] = queue.SimpleQueue()
+        self._validation: list[Patch] | None = None
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, command: TrainingCommand) -> None:
+        """Queue a command (thread-safe; signal handlers may call it too)."""
+        self._commands.put(command)
+
+    def request_stop(self) -> None:
+        self.send(Stop())
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def _multi_channel_affinity(self) -> bool:
+        return self.setup.kind == "affinity"
+
+    def _eta(self, iteration: int) -> float:
+        t = self.job.training
+        return eta_at(iteration, t.eta, t.anneal_factor, t.num_iter_per_annealing)
+
+    def _state(self) -> dict[str, int | float | str]:
+        t = self.job.training
+        return {"iteration": self.iteration, "seed": self.setup.seed, "eta": self._eta(max(self.iteration, 1)),
+                "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, t.train_outsz))}
+
+    def _save(self, label: int | str, *, current: bool = True) -> Checkpoint:
+        saved = save_checkpoint(self.setup.prefix, label, self.setup.spec, self.net.params, self.curve,
+                                self._state(), update_current=current)
+        self.last_checkpoint = str(saved.current or saved.path)
+        return Checkpoint(self.iteration, str(saved.path), str(saved.current) if saved.current else None,
+                          str(saved.curve_png) if saved.curve_png else None)
+
+    def _started(self) -> Started:
+        s, report = self.setup, self.setup.load_report
+        return Started(
+            first_iteration=s.first_iteration, max_iter=self.job.training.max_iter,
+            network=str(s.spec.source or ""), outsz=self.net.outsz, fov=s.fov, seed=s.seed,
+            num_threads=self.net.num_threads, conv_modes=dict(self.net.conv_modes),
+            resumed_from=str(s.resumed_from) if s.resumed_from else None,
+            loaded_layers=tuple(report.loaded) if report else (),
+            new_layers=tuple(report.new) if report else (),
+            not_copied=tuple(report.not_copied) if report else (), notes=tuple(s.notes))
+
+    def _failed(self, iteration: int, what: str) -> Failed:
+        eta = self._eta(iteration)
+        return Failed(
+            iteration=iteration,
+            message=f"the cost became {what} at iteration {iteration}; training stopped and nothing was "
+                    "saved after the last checkpoint",
+            suggestion=f"lower the learning rate (eta is {eta:g}; try {eta / 10:g}), check the images for NaN "
+                       "or extreme values (a pp_types such as standard2D normalises them), and resume from "
+                       "the last checkpoint",
+            checkpoint=self.last_checkpoint)
+
+    # ------------------------------------------------------------------ one update
+
+    def _update(self, iteration: int, patch: Patch, averages: IntervalAverages) -> Step:
+        """One SGD step; raises _NonFiniteCost (before changing anything) for a NaN/inf cost."""
+        started = time.perf_counter()
+        t = self.job.training
+        self.net.rng = np.random.default_rng([self.setup.seed, iteration, 7])  # dropout masks
+        outputs = self.net.forward(patch.inputs)
+        result = compute_cost(self.setup.cost_fn, outputs, patch.targets, patch.masks or None)
+        if not math.isfinite(result.cost):
+            raise _NonFiniteCost("NaN" if math.isnan(result.cost) else "infinite")
+        grads = result.grads
+        for name, weights in patch.weights.items():
+            grads[name] = grads[name] * weights
+        malis = None
+        if t.is_malis:
+            name = self.setup.spec.output_names[0]
+            found = malis_weights(result.props[name], patch.targets[name], norm_type=t.malis_norm_type,
+                                  constrained=t.is_constrained_malis)
+            if found.n_voxels <= 1:
+                return Step(iteration, math.nan, math.nan, self._eta(iteration), time.perf_counter() - started)
+            grads[name] = grads[name] * found.weights
+            malis = malis_bce_metrics(found.weights, result.props[name], patch.targets[name])
+        self.net.backward(grads)
+        self.net.update(self._eta(iteration), t.momentum, t.weight_decay, per_layer=False)
+        wrong = pixel_error_count(result.props, patch.targets)
+        voxels = sum(a.size for a in patch.targets.values())
+        pairs = sum(float(patch.masks[n].sum()) if n in patch.masks else patch.targets[n].size
+                    for n in patch.targets)
+        re = None
+        if self._multi_channel_affinity:
+            name = self.setup.spec.output_names[0]
+            re = rand_error(result.props[name], patch.targets[name])
+        seconds = time.perf_counter() - started
+        averages.add(cost=result.cost, wrong=wrong, pairs=pairs, pixel_pairs=voxels, seconds=seconds,
+                     rand_error=re, malis=malis)
+        return Step(iteration, result.cost / pairs if pairs else math.nan, wrong / voxels,
+                    self._eta(iteration), seconds)
+
+    # ------------------------------------------------------------------ validation and preview
+
+    def _validation_patches(self) -> list[Patch]:
+        # The same patches every time, so that the validation curve compares like with like.
+        if self._validation is None:
+            seed = self.setup.seed + VALIDATION_STREAM
+            self._validation = [draw_patch(self.setup.test_set, seed, k)
+                                for k in range(1, self.job.training.test_num + 1)]
+        return self._validation
+
+    def validate(self, iteration: int) -> Validation:
+        """Cost and pixel error of the current network on the validation patches."""
+        started = time.perf_counter()
+        patches = self._validation_patches()
+        self.net.set_phase("test")
+        cost = wrong = voxels = 0.0
+        rand_errors = []
+        try:
+            for patch in patches:
+                outputs = self.net.forward(patch.inputs)
+                result = compute_cost(self.setup.cost_fn, outputs, patch.targets, None)  # no masks (§4.5)
+                cost += result.cost
+                wrong += pixel_error_count(result.props, patch.targets)
+                voxels += sum(a.size for a in patch.targets.values())
+                if self._multi_channel_affinity:
+                    name = self.setup.spec.output_names[0]
+                    rand_errors.append(rand_error(result.props[name], patch.targets[name]))
+        finally:
+            self.net.set_phase("train")
+        return Validation(iteration, cost / voxels, wrong / voxels, len(patches), time.perf_counter() - started,
+                          float(np.mean(rand_errors)) if rand_errors else None)
+
+    def _preview(self, command: PredictNow) -> Preview:
+        fov = self.setup.fov
+        image = preprocess(np.asarray(command.image), command.pp_type, self.net.dtype)
+        if self.job.data.is_bd_mirror:
+            image = mirror_pad(image, fov)
+        name = self.setup.spec.input_names[0]
+        self.net.set_phase("test")
+        try:
+            outputs = predict_volume(self.net, {name: image}, softmax="softmax" in self.setup.cost_fn)
+        finally:
+            self.net.set_phase("train")
+        return Preview(self.iteration, outputs, command.tag)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Generator[TrainingEvent, TrainingCommand | None, None]:
+        """Train until Max_iter, a Stop command or the time limit; yields events."""
+        t = self.job.training
+        started_at = time.monotonic()
+        yield self._started()
+        if self.iteration == 0:
+            yield self._save("init", current=False)
+        averages = IntervalAverages()
+        prefetcher = PatchPrefetcher(self.setup.train_set, seed=self.setup.seed,
+                                     first_iteration=self.iteration + 1, depth=self.prefetch_depth)
+        reason = "max_iter"
+        try:
+            while self.iteration < t.max_iter:
+                command_events, stop = self._handle_commands()
+                for event in command_events:
+                    self._queue_sent((yield event))
+                if stop:
+                    reason = "stopped"
+                    break
+                if self.time_limit_s is not None and time.monotonic() - started_at >= self.time_limit_s:
+                    reason = "time_limit"
+                    break
+                i = self.iteration + 1
+                try:
+                    step = self._update(i, prefetcher.get(i), averages)
+                except _NonFiniteCost as bad:
+                    yield self._failed(i, bad.what)
+                    return
+                self.iteration = i
+                self._queue_sent((yield step))
+                for event in self._bookkeeping(i, averages):
+                    self._queue_sent((yield event))
+                if i % t.num_iter_per_show == 0:
+                    averages = IntervalAverages()
+        finally:
+            prefetcher.close()
+        if reason != "max_iter" or self.iteration % t.num_iter_per_save != 0:
+            if self.iteration >= self.setup.first_iteration:  # something new to keep
+                yield self._save(self.iteration)
+        yield Finished(self.iteration, reason, self.last_checkpoint)
+
+    def _queue_sent(self, sent: TrainingCommand | None) -> None:
+        if sent is not None:
+            self.send(sent)
+
+    def _handle_commands(self) -> tuple[list[TrainingEvent], bool]:
+        events: list[TrainingEvent] = []
+        stop = False
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return events, stop
+            if isinstance(command, Stop):
+                stop = True
+            elif isinstance(command, PredictNow):
+                events.append(self._preview(command))
+            elif isinstance(command, SaveNow):
+                if self.iteration >= 1:
+                    events.append(self._save(self.iteration))
+            else:
+                raise TypeError(f"unknown training command {command!r}")
+
+    def _bookkeeping(self, i: int, averages: IntervalAverages) -> list[TrainingEvent]:
+        t = self.job.training
+        events: list[TrainingEvent] = []
+        if i % t.num_iter_per_show == 0:
+            malis_error, malis_cost = averages.mean_malis
+            show = Show(i, averages.mean_cost, averages.mean_pixel_error, self._eta(i),
+                        averages.seconds_per_update, averages.mean_rand_error, malis_cost, malis_error)
+            self.curve = append_point(self.curve, "train", i, show.cost, show.pixel_error, show.rand_error,
+                                      (malis_error, malis_cost) if t.is_malis else None)
+            self.curve.elapsed = show.seconds_per_update
+            events.append(show)
+        if i % t.num_iter_per_test == 0:
+            validation = self.validate(i)
+            self.curve = append_point(self.curve, "test", i, validation.cost, validation.pixel_error,
+                                      validation.rand_error, (None, None) if t.is_malis else None)
+            events.append(validation)
+        if i % t.num_iter_per_save == 0:
+            events.append(self._save(i))
+        return events

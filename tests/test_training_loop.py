@@ -1,0 +1,190 @@
+"""The training loop: events, checkpoints, resume, stop, NaN handling, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from jobkit import run_training, write_job
+
+from znn.io.h5net import load_network
+from znn.jobs import read_cfg
+from znn.train import trainer as trainer_module
+from znn.train.checkpoint import checkpoint_path, current_path
+from znn.train.events import (
+    Checkpoint,
+    Failed,
+    Finished,
+    PredictNow,
+    Preview,
+    Show,
+    Started,
+    Step,
+    Stop,
+    Validation,
+)
+from znn.train.setup import prepare_training
+from znn.train.trainer import Trainer
+
+
+def test_events_follow_the_show_test_save_intervals(tmp_path):
+    cfg = write_job(tmp_path, max_iter=20, show=5, test=10, save=10)
+    events = run_training(cfg)
+    assert isinstance(events[0], Started) and events[0].first_iteration == 1
+    assert [e.iteration for e in events if isinstance(e, Step)] == list(range(1, 21))
+    assert [e.iteration for e in events if isinstance(e, Show)] == [5, 10, 15, 20]
+    assert [e.iteration for e in events if isinstance(e, Validation)] == [10, 20]
+    saves = [e for e in events if isinstance(e, Checkpoint)]
+    assert [e.path.rsplit("_", 1)[1] for e in saves] == ["init.h5", "10.h5", "20.h5"]
+    assert saves[0].current is None and saves[1].current is not None
+    assert isinstance(events[-1], Finished) and events[-1].reason == "max_iter" and events[-1].iteration == 20
+    saved = load_network(current_path(tmp_path / "run/net"))
+    curve = saved.learning_curve
+    assert list(curve.train_it) == [5, 10, 15, 20] and list(curve.test_it) == [10, 20]
+    shows = [e for e in events if isinstance(e, Show)]
+    assert np.allclose(curve.train_err, [s.cost for s in shows])
+    assert saved.state["iteration"] == 20 and saved.state["seed"] == 5
+    assert (tmp_path / "run" / "net_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_show_averages_are_the_mean_of_the_steps(tmp_path):
+    # Without masks the interval cost is the mean of the per-update costs (equal patch sizes).
+    cfg = write_job(tmp_path, max_iter=30, show=5, test=100, save=20)
+    events = run_training(cfg, max_iter=10)
+    steps = [e for e in events if isinstance(e, Step)]
+    shows = [e for e in events if isinstance(e, Show)]
+    assert shows[0].cost == pytest.approx(np.mean([s.cost for s in steps[:5]]), rel=1e-9)
+    assert shows[1].pixel_error == pytest.approx(np.mean([s.pixel_error for s in steps[5:]]), rel=1e-9)
+    # eta is multiplied by 0.9 after every 7th update (ZNN: after iteration i with i % 7 == 0)
+    assert [s.eta for s in steps[5:8]] == pytest.approx([0.05, 0.05, 0.05 * 0.9])  # iterations 6, 7, 8
+
+
+def _weights(path):
+    return load_network(path).params
+
+
+def test_resume_gives_the_same_weights_as_one_run(tmp_path):
+    # 2N updates in one run against N, a new process-like start that resumes, and N more.
+    n = 12
+    whole = write_job(tmp_path / "whole", max_iter=2 * n, save=n, test=6, dtype="float64")
+    run_training(whole)
+    parts = write_job(tmp_path / "parts", max_iter=2 * n, save=n, test=6, dtype="float64")
+    first = run_training(parts, max_iter=n)
+    assert first[-1].iteration == n
+    second = run_training(parts)
+    assert isinstance(second[0], Started) and second[0].first_iteration == n + 1
+    assert second[0].resumed_from.endswith("net_current.h5")
+    a, b = _weights(tmp_path / "whole/run/net_current.h5"), _weights(tmp_path / "parts/run/net_current.h5")
+    for (name, x), (_, y) in zip(a.arrays(), b.arrays(), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12, err_msg=name)
+    ca = load_network(tmp_path / "whole/run/net_current.h5").learning_curve
+    cb = load_network(tmp_path / "parts/run/net_current.h5").learning_curve
+    np.testing.assert_array_equal(ca.train_it, cb.train_it)
+    np.testing.assert_allclose(ca.test_err, cb.test_err, rtol=1e-9)
+
+
+def test_stop_command_saves_and_resume_continues(tmp_path):
+    cfg = write_job(tmp_path, max_iter=1000, save=500, test=500)
+    setup = prepare_training(read_cfg(cfg))
+    trainer = Trainer(setup)
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if isinstance(event, Step) and event.iteration == 7:
+            trainer.send(Stop())
+    setup.net.close()
+    assert events[-1] == Finished(7, "stopped", str(current_path(tmp_path / "run/net")))
+    assert checkpoint_path(tmp_path / "run/net", 7).exists()
+    assert load_network(current_path(tmp_path / "run/net")).state["iteration"] == 7
+    again = run_training(cfg, max_iter=9)
+    assert again[0].first_iteration == 8 and again[-1].iteration == 9
+
+
+def test_predict_now_sent_into_the_generator_yields_a_preview(tmp_path):
+    cfg = write_job(tmp_path, max_iter=200, save=100, test=100, show=100)
+    setup = prepare_training(read_cfg(cfg))
+    image = np.random.default_rng(0).integers(0, 255, (2, 40, 50)).astype(np.uint8)
+    run = Trainer(setup).run()
+    previews = []
+    event = next(run)
+    while True:
+        sent = PredictNow(image, tag="view") if isinstance(event, Step) and event.iteration == 3 else None
+        if isinstance(event, Preview):
+            previews.append(event)
+        if isinstance(event, Step) and event.iteration == 5:
+            sent = Stop()
+        try:
+            event = run.send(sent)
+        except StopIteration:
+            break
+    setup.net.close()
+    assert len(previews) == 1 and previews[0].tag == "view" and previews[0].iteration == 3
+    maps = previews[0].outputs["output"]
+    assert maps.shape == (2, 2, 40, 50)  # mirrored: one output voxel per image voxel
+    np.testing.assert_allclose(maps.sum(axis=0), 1.0, rtol=1e-5)  # boundary maps after softmax
+
+
+def test_nan_cost_stops_without_saving_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    cfg = write_job(tmp_path, max_iter=100, save=5, test=100)
+    real = trainer_module.compute_cost
+
+    def poisoned(name, outputs, labels, masks=None):
+        result = real(name, outputs, labels, masks)
+        if poisoned.calls == 8:
+            result.cost = float("nan")
+        poisoned.calls += 1
+        return result
+
+    poisoned.calls = 0
+    monkeypatch.setattr(trainer_module, "compute_cost", poisoned)
+    events = run_training(cfg)
+    failed = events[-1]
+    assert isinstance(failed, Failed) and failed.iteration == 9
+    assert "NaN" in failed.message and "eta" in failed.suggestion
+    assert failed.checkpoint == str(current_path(tmp_path / "run/net"))
+    assert load_network(failed.checkpoint).state["iteration"] == 5
+    assert not checkpoint_path(tmp_path / "run/net", 9).exists()
+    assert not any(isinstance(e, Checkpoint) and e.iteration > 5 for e in events)
+
+
+def test_training_lowers_the_validation_cost(tmp_path):
+    cfg = write_job(tmp_path, max_iter=300, show=50, test=300, save=299, outsz="1,32,32", threads=0,
+                    shape=(4, 96, 96))
+    setup = prepare_training(read_cfg(cfg))
+    trainer = Trainer(setup)
+    before = trainer.validate(0)
+    events = list(trainer.run())
+    setup.net.close()
+    after = [e for e in events if isinstance(e, Validation)][-1]
+    assert after.cost < 0.7 * before.cost, (before, after)
+    assert after.pixel_error < before.pixel_error
+
+
+def test_seeding_reports_loaded_and_new_layers(tmp_path):
+    first = write_job(tmp_path / "a", max_iter=10, save=5)
+    run_training(first)
+    # the last conv layer renamed: it starts fresh, and the file's conv4 has nowhere to go
+    text = (tmp_path / "a/job.cfg").read_text()
+    source = text.split("fnet_spec = ")[1].split("\n")[0]
+    net = open(source).read().replace("edges conv4", "edges conv4b")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b/renamed.znn").write_text(net)
+    second = write_job(tmp_path / "b", max_iter=12, save=5, network=str(tmp_path / "b/renamed.znn"))
+    setup = prepare_training(read_cfg(second), seed_network=tmp_path / "a/run/net_current.h5")
+    events = list(Trainer(setup).run())
+    setup.net.close()
+    started = events[0]
+    assert "conv4b" in started.new_layers and "conv4" in started.not_copied
+    assert {"conv1", "conv2", "conv3", "nconv1"} <= set(started.loaded_layers)
+    assert started.first_iteration == 11  # the seed's curve numbering continues, as in ZNN
+    seeded = load_network(tmp_path / "b/run/net_current.h5").params
+    original = load_network(tmp_path / "a/run/net_current.h5").params
+    assert not np.allclose(seeded.kernels["conv1"], original.kernels["conv1"])  # trained further
+
+
+def test_seeding_refuses_to_overwrite_an_existing_run(tmp_path):
+    from znn.errors import ConfigError
+
+    cfg = write_job(tmp_path, max_iter=10, save=5)
+    run_training(cfg)
+    with pytest.raises(ConfigError, match="already exists"):
+        prepare_training(read_cfg(cfg), seed_network=tmp_path / "run/net_current.h5")
