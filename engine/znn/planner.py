@@ -292,6 +292,15 @@ def total_ram_bytes() -> int:
     return min(physical, limit) if limit else physical
 
 
+def current_rss_bytes() -> int:
+    """Resident memory of this process now (interpreter, libraries, loaded volumes), 0 if unknown."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def budget_from_string(text: str, *, total_ram: int | None = None) -> int:
     """Bytes for a RAM budget such as '16GiB', '500MB', '2G', '0.5' or '50%'.
 
