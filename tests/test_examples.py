@@ -1,0 +1,42 @@
+"""The example job folders read as they are; the ISBI one names its data when it is missing."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO
+
+from znn.data.dataset import load_sample_set
+from znn.errors import ConfigError
+from znn.jobs import read_cfg
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.znnfile import read_znn
+
+
+@pytest.mark.parametrize("name", ["synthetic", "isbi2012"])
+def test_example_jobs_hold_every_training_and_forward_key(name):
+    job = read_cfg(REPO / "examples" / name / "job.cfg")
+    job.require_training()
+    job.require_forward()
+    spec = read_znn(job.resolve(job.network.fnet_spec))
+    job.data_spec.check_against_network(spec.input_names, spec.output_names)
+
+
+def _load(job, ids):
+    spec = read_znn(job.resolve(job.network.fnet_spec))
+    graph = NetworkGraph(spec, job.training.train_outsz)
+    return load_sample_set(job, ids, fov=graph.fov, input_sizes={"input": graph.input_size},
+                           output_size=graph.outsz, kind="boundary", rebalance=None, augment=False,
+                           mirror=True, output_names=spec.output_names)
+
+
+def test_isbi_example_splits_sections_or_says_where_the_data_should_be():
+    job = read_cfg(REPO / "examples" / "isbi2012" / "job.cfg")
+    # The example's .spec points beside the checkout, whatever ZNN_SHARED_DIR says.
+    if not (REPO.parent / "shared" / "data" / "isbi2012" / "train-volume.tif").exists():
+        with pytest.raises(ConfigError) as caught:
+            _load(job, [1])
+        assert "isbi2012/train-volume.tif" in str(caught.value) and "image1" in str(caught.value)
+        return
+    train, validation = _load(job, [1]), _load(job, [2])
+    assert train.samples[0].labels["output"].shape == (15, 512, 512)
+    assert validation.samples[0].labels["output"].shape == (5, 512, 512)
