@@ -107,7 +107,11 @@ def test_predict_now_sent_into_the_generator_yields_a_preview(tmp_path):
     previews = []
     event = next(run)
     while True:
-        sent = PredictNow(image, tag="view") if isinstance(event, Step) and event.iteration == 3 else None
+        sent = None
+        if isinstance(event, Step) and event.iteration == 3:
+            sent = PredictNow(image, tag="view")
+        if isinstance(event, Step) and event.iteration == 4:  # too small for a 1x24x24 tile, even mirrored
+            sent = PredictNow(image[:, :10, :10], tag="small")
         if isinstance(event, Preview):
             previews.append(event)
         if isinstance(event, Step) and event.iteration == 5:
@@ -117,7 +121,8 @@ def test_predict_now_sent_into_the_generator_yields_a_preview(tmp_path):
         except StopIteration:
             break
     setup.net.close()
-    assert len(previews) == 1 and previews[0].tag == "view" and previews[0].iteration == 3
+    assert [p.tag for p in previews] == ["view", "small"] and previews[0].iteration == 3
+    assert previews[1].outputs == {} and "smaller than one input window" in previews[1].error
     maps = previews[0].outputs["output"]
     assert maps.shape == (2, 2, 40, 50)  # mirrored: one output voxel per image voxel
     np.testing.assert_allclose(maps.sum(axis=0), 1.0, rtol=1e-5)  # boundary maps after softmax

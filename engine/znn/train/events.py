@@ -86,8 +86,9 @@ class Preview:
     """Outputs of the current network on an image sent with `PredictNow`."""
 
     iteration: int
-    outputs: dict[str, np.ndarray] = field(repr=False)  # output node -> (maps, z, y, x)
+    outputs: dict[str, np.ndarray] = field(repr=False)  # output node -> (maps, z, y, x); empty on error
     tag: str = ""
+    error: str | None = None  # why no preview could be made (training goes on)
 
 
 @dataclass(frozen=True)

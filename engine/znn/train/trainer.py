@@ -25,6 +25,7 @@ from znn.data.mirror import mirror_pad
 from znn.data.prefetch import PatchPrefetcher, draw_patch
 from znn.data.preprocess import preprocess
 from znn.data.sampling import Patch
+from znn.errors import ZnnError
 from znn.forward.predict import predict_volume
 from znn.train.checkpoint import save_checkpoint
 from znn.train.costs import compute_cost, malis_bce_metrics, pixel_error_count
@@ -207,6 +208,8 @@ class Trainer:
         self.net.set_phase("test")
         try:
             outputs = predict_volume(self.net, {name: image}, softmax="softmax" in self.setup.cost_fn)
+        except (ZnnError, ValueError) as error:  # e.g. an image smaller than the patch: training goes on
+            return Preview(self.iteration, {}, command.tag, error=str(error))
         finally:
             self.net.set_phase("train")
         return Preview(self.iteration, outputs, command.tag)
