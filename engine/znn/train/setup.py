@@ -19,7 +19,6 @@ from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, apply_saved, load_network
 from znn.jobs.job import JobConfig
-from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
@@ -97,7 +96,6 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
         seed = secrets.randbits(31)
         notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
     threads = num_threads if num_threads is not None else max(net_cfg.num_threads or 0, 0)
-    graph = NetworkGraph(spec, train.train_outsz)
     net = Network(spec, train.train_outsz, dtype=net_cfg.dtype or "float32",
                   conv_mode=net_cfg.effective_train_conv_mode or "fft", seed=seed,
                   num_threads=threads, phase="train")
@@ -118,6 +116,7 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
            for g in [*spec.nodes.values(), *spec.edges.values()]):
         notes.append("per-layer eta/momentum/weight_decay in the .znn are replaced by the .cfg values "
                      "(as in ZNN's train.py)")
+    graph = net.graph  # the geometry the network was built with
     fov = graph.fov
     input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
     common = dict(fov=fov, input_sizes=input_sizes, output_size=graph.outsz, kind=kind,
