@@ -10,7 +10,6 @@ plus one TIFF per map with `forward_tif = yes`. A file is only replaced once com
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from znn.data.dataset import load_forward_inputs
 from znn.errors import ConfigError
 from znn.forward.outputs import output_paths, write_outputs
+from znn.forward.planning import BudgetError, plan_tile
 from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.io.h5net import apply_saved, load_network
@@ -29,13 +29,9 @@ from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
-from znn.planner import budget_from_string, current_rss_bytes, format_bytes, plan_forward_patch
+from znn.planner import budget_from_string
 
 DEFAULT_BUDGET = "50%"
-# The memory estimate was measured up to 9% below the real peak RSS growth of FFT forward passes
-# (tests/test_memory_rss.py: N4 1.09); the planner gets 90% of what is left so the process stays
-# inside the budget.
-PLAN_MARGIN = 0.9
 
 
 @dataclass(frozen=True)
@@ -90,34 +86,19 @@ def forward_network_file(job: JobConfig, net_path: str | Path | None) -> Path:
 
 def choose_tile(job: JobConfig, spec: NetSpec, volume: Triple, fov: Triple, *, num_threads: int,
                 output_bytes: int) -> tuple[Triple, str | None]:
-    """The forward tile for a volume: `forward_outsz` or the planner's choice, fitted to the volume.
-
-    With `auto` the network gets what the budget leaves after this process's resident memory
-    (interpreter, libraries, the loaded input volumes) and the output volume still to be allocated,
-    so the whole process stays within `forward_ram_budget`.
-    """
+    """The forward tile for a volume: `forward_outsz`, or with `auto` the planner's choice under
+    `forward_ram_budget` (see `plan_tile`), fitted to the volume."""
     outsz = job.forward.forward_outsz
     if outsz != "auto":
         return fit_tile(volume, outsz, fov), None  # type: ignore[arg-type]
     text = job.forward.forward_ram_budget or DEFAULT_BUDGET
-    budget = budget_from_string(text)
-    held = current_rss_bytes() + output_bytes
-    left = budget - held
-    if left <= 0:
-        raise ConfigError(f"this process already holds {format_bytes(current_rss_bytes())} and the output volume "
-                          f"needs {format_bytes(output_bytes)}: nothing is left of the RAM budget of "
-                          f"{format_bytes(budget)} for the network", file=str(job.source),
-                          key="forward_ram_budget", expected="a larger budget, or a blockwise forward pass",
-                          found=text)
-    out = output_shape(volume, fov)
-    mode = job.network.effective_forward_conv_mode or "fft"
-    plan = plan_forward_patch(spec, ram_budget_bytes=int(left * PLAN_MARGIN),
-                              dtype=job.network.dtype or "float32",
-                              conv_mode="fft" if mode == "optimize" else mode, num_threads=max(num_threads, 1),
-                              max_side=max(out[1], out[2]), max_z=out[0])
-    summary = (f"RAM budget {format_bytes(budget)} - {format_bytes(held)} held by the process and the output "
-               f"volume, 10% kept in reserve\n{plan.summary(rows=4)}")
-    return fit_tile(volume, plan.outsz, fov), summary
+    try:
+        return plan_tile(spec, volume, fov, budget=budget_from_string(text), output_bytes=output_bytes,
+                         dtype=job.network.dtype or "float32",
+                         conv_mode=job.network.effective_forward_conv_mode or "fft", num_threads=num_threads)
+    except BudgetError as error:
+        raise ConfigError(str(error), file=str(job.source), key="forward_ram_budget",
+                          expected="a larger budget, or a blockwise forward pass", found=text) from None
 
 
 def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_ids: Iterable[int] | None = None,
@@ -143,7 +124,7 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
             out = output_shape(volume, fov)
             maps = sum(spec.nodes[n].size for n in spec.output_names)
             output_bytes = maps * int(np.prod(out)) * dtype.itemsize
-            tile, plan = choose_tile(job, spec, volume, fov, num_threads=threads or (os.cpu_count() or 1),
+            tile, plan = choose_tile(job, spec, volume, fov, num_threads=threads,
                                      output_bytes=output_bytes)
             if tile not in networks:
                 net = Network(spec, tile, dtype=dtype, conv_mode=job.network.effective_forward_conv_mode or "fft",

@@ -1,0 +1,56 @@
+"""Predict one in-memory image with a trained network: what the napari dock's Predict runs.
+
+The same steps as `znn forward` (preprocessing, mirroring, the planner's tile under a RAM
+budget, tiling, channel softmax for softmax costs), for an array instead of a `.spec` sample.
+`iter_predict_image` yields `TileDone` progress and returns {output node: (maps, z, y, x)}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import numpy as np
+
+from znn.data.mirror import mirror_pad
+from znn.data.preprocess import preprocess
+from znn.errors import ZnnError
+from znn.forward.planning import plan_tile
+from znn.forward.predict import TileDone, iter_predict
+from znn.forward.tiling import Triple, fit_tile, output_shape
+from znn.io.h5net import apply_saved, load_network
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.spec import NetSpec
+from znn.network.net import Network
+from znn.planner import budget_from_string
+
+
+def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *, pp_type: str = "standard2D",
+                       mirror: bool = True, softmax: bool = True, outsz: Triple | str = "auto",
+                       ram_budget: str = "50%", num_threads: int = 0, dtype: str = "float32",
+                       conv_mode: str = "fft") -> Generator[TileDone, None, dict[str, np.ndarray]]:
+    """Forward pass of the network saved in `weights` (layers matched by name) over `image` (z, y, x)."""
+    if np.ndim(image) != 3:
+        raise ZnnError(f"the image must be 3-D (z, y, x), not of shape {np.shape(image)}")
+    if len(spec.input_names) != 1:
+        raise ZnnError(f"predicting an image needs a network with one input, not {len(spec.input_names)}")
+    saved = load_network(weights)
+    fov = NetworkGraph(spec, (1, 1, 1)).fov
+    volume = preprocess(np.asarray(image), pp_type, dtype)
+    if mirror:
+        volume = mirror_pad(volume, fov)
+    shape: Triple = volume.shape  # type: ignore[assignment]
+    if outsz == "auto":
+        maps = sum(spec.nodes[n].size for n in spec.output_names)
+        output_bytes = maps * int(np.prod(output_shape(shape, fov))) * np.dtype(dtype).itemsize
+        tile, _ = plan_tile(spec, shape, fov, budget=budget_from_string(ram_budget), output_bytes=output_bytes,
+                            dtype=dtype, conv_mode=conv_mode, num_threads=num_threads)
+    else:
+        tile = fit_tile(shape, outsz, fov)  # type: ignore[arg-type]
+    with Network(spec, tile, dtype=dtype, conv_mode=conv_mode, phase="test", num_threads=num_threads,
+                 seed=0) as net:
+        report = apply_saved(spec, saved, net.params)
+        if report.new:
+            raise ZnnError(f"{weights} lacks layer(s) {', '.join(report.new)} of the network; they would be random")
+        net.invalidate_kernel_spectra()
+        return (yield from iter_predict(net, {spec.input_names[0]: volume}, softmax=softmax))
