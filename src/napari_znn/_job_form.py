@@ -1,0 +1,341 @@
+"""Dock form for a job's settings: every `.cfg` key a napari user sets, as a Qt widget.
+
+The form only edits a typed `znn.jobs.JobConfig`; the engine parses, checks and runs it.
+Keys naming files or sample ranges are filled by the dock when it writes a job folder, and
+legacy keys that do nothing are not shown, so neither appears here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtCore import QEvent, QLocale, QObject, Signal
+from qtpy.QtWidgets import (
+    QAbstractSpinBox, QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
+    QGroupBox, QHBoxLayout, QLineEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from znn.jobs import values as v
+from znn.jobs.cfg import CFG_KEYS
+from znn.jobs.job import DataConfig, ForwardConfig, JobConfig, NetworkConfig, TrainingConfig
+
+# Tooltip text per key (what it does, its effect); the order is the order of the form.
+_TIPS: dict[str, str] = {
+    "out_type": "What the network predicts: 'boundary' (object/boundary maps) or 'affinity' "
+                "(x/y/z voxel connections); sets the targets and the 'auto' cost.",
+    "dtype": "Precision of all arrays: float32 is faster and halves memory; float64 checks numerics.",
+    "num_threads": "Worker threads for training and the forward pass; 0 uses every CPU core.",
+    "train_conv_mode": "How training convolves: 'fft' (fast for big kernels), 'direct', or "
+                       "'optimize' (times both per layer and keeps the faster).",
+    "forward_conv_mode": "How the forward pass convolves: fft, direct or optimize.",
+    "is_data_aug": "Random flips in z, y, x and a y/x swap per patch (16 variants): more varied data.",
+    "is_bd_mirror": "Mirrors the image at the volume border so patches reach the edge voxels.",
+    "rebalance_mode": "Weights gradients so boundary and object voxels count equally; 'global' "
+                      "computes the weights once per sample, 'patch' per patch; 'off' omits the key.",
+    "em_aug_missing_section": "napari-znn: chance per section of a training patch that it is "
+                              "blanked, like a lost EM section; 0 = off.",
+    "em_aug_misalignment": "napari-znn: chance per patch that one section slips by up to 8 pixels, "
+                           "like a misaligned EM section; 0 = off.",
+    "em_aug_intensity": "napari-znn: amplitude of a random per-section contrast and brightness "
+                        "change (0.1 = ±10%); 0 = off.",
+    "train_outsz": "Output patch z,y,x of one update: larger gives steadier gradients, slower updates.",
+    "cost_fn": "The loss; 'auto' = softmax_loss for boundary, binomial_cross_entropy for affinity.",
+    "eta": "Learning rate, the step of each update: too high diverges, too low learns slowly.",
+    "anneal_factor": "eta is multiplied by this every Num_iter_per_annealing updates; 1 keeps it.",
+    "Num_iter_per_annealing": "Updates between two annealing steps of eta.",
+    "momentum": "Share of the previous update added to the next (0-1); smooths and speeds SGD.",
+    "weight_decay": "Pulls weights towards zero at every update (L2); 0 turns it off.",
+    "is_malis": "MALIS: weights affinity errors by the merges and splits they cause (affinity only).",
+    "malis_norm_type": "How MALIS normalises its pair counts (used with MALIS only).",
+    "is_constrained_malis": "Separate merger and splitter MALIS passes, constrained by the labels.",
+    "Num_iter_per_show": "Updates per training point of the learning curve (mean cost, pixel error).",
+    "Num_iter_per_test": "Updates between two validation tests on the test samples.",
+    "test_num": "Validation patches per test; more gives a steadier curve but takes longer.",
+    "Num_iter_per_save": "Updates between checkpoints (<prefix>_<it>.h5, _current.h5 to resume).",
+    "Max_iter": "Training stops (and saves) after this many updates; must exceed Num_iter_per_save.",
+    "seed": "napari-znn: a fixed seed repeats initial weights, patches and dropout; unticked, a "
+            "random seed is drawn and kept in the checkpoint.",
+    "forward_outsz": "Output tile z,y,x of the forward pass; 'auto' lets the planner pick the "
+                     "fastest tile that fits in forward_ram_budget.",
+    "forward_ram_budget": "napari-znn: RAM for forward_outsz auto, e.g. 8GiB, 500MB or 50% of RAM.",
+    "forward_tif": "napari-znn: also write one TIFF per output map beside the .h5, as ZNN did.",
+}
+_CFG = {key.znn_name: key for key in CFG_KEYS}
+FORM_KEYS: tuple[str, ...] = tuple(_TIPS)
+# Fields the forward pass reads when it starts, so they stay editable while training runs.
+_LIVE_KEYS = frozenset({"forward_conv_mode", "forward_outsz", "forward_ram_budget", "forward_tif"})
+# Keys whose None is a setting of its own (off, random seed), not "unset": shown as such.
+_NONE_MEANS = frozenset({"rebalance_mode", "seed", "em_aug_missing_section", "em_aug_misalignment",
+                         "em_aug_intensity"})
+_SECTIONS = {"network": "Network", "data": "Data", "training": "Training", "forward": "Forward pass"}
+
+
+def form_defaults() -> JobConfig:
+    """The settings a new napari job starts from (ZNN's own where they suit a desktop)."""
+    return JobConfig(
+        network=NetworkConfig(num_threads=0, dtype="float32", out_type="boundary",
+                              train_conv_mode="fft", forward_conv_mode="fft"),
+        data=DataConfig(is_data_aug=True, is_bd_mirror=True, rebalance_mode="global"),
+        # 1,64,64 instead of ZNN's 1,100,100: 2.4x fewer output voxels per update, so updates
+        # are quick and the learning curve moves on a laptop; a server user can raise it.
+        training=TrainingConfig(
+            train_outsz=(1, 64, 64), cost_fn="auto", eta=0.01, anneal_factor=0.997,
+            num_iter_per_annealing=100, momentum=0.9, weight_decay=0.0,
+            num_iter_per_show=10, num_iter_per_test=100, test_num=10, num_iter_per_save=500,
+            max_iter=100_000, seed=None),
+        forward=ForwardConfig(forward_outsz="auto", forward_ram_budget="50%", forward_tif=False))
+
+
+def _cost_choice(text: str) -> str:
+    """A combo entry for any cost_fn ZNN accepts (it matches by substring)."""
+    if text in v.COST_FUNCTIONS or "auto" in text:
+        return "auto" if "auto" in text else text
+    effective = v.effective_cost_fn(text, None)
+    return "square-square" if effective == "square_square_loss" else (effective or "auto")
+
+
+class _FloatBox(QDoubleSpinBox):
+    """A spin box that shows 0.0005 rather than 0.0005000000, with '.' in every locale."""
+
+    def __init__(self, maximum: float, step: float) -> None:
+        super().__init__()
+        self.setLocale(QLocale.c())
+        self.setDecimals(10)
+        self.setRange(0.0, maximum)
+        self.setSingleStep(step)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
+
+
+class _Triple(QWidget):
+    """Three spin boxes z, y, x for a patch size."""
+
+    def __init__(self, tip: str) -> None:
+        super().__init__()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.boxes = []
+        for axis in "zyx":
+            box = QSpinBox()
+            box.setRange(1, 9999)
+            box.setPrefix(f"{axis} ")
+            box.setToolTip(tip)
+            layout.addWidget(box)
+            self.boxes.append(box)
+
+    def value(self) -> tuple[int, int, int]:
+        return tuple(box.value() for box in self.boxes)  # type: ignore[return-value]
+
+    def setValue(self, sizes: tuple[int, int, int]) -> None:
+        for box, size in zip(self.boxes, sizes):
+            box.setValue(int(size))
+
+
+class JobSettingsForm(QWidget):
+    """Edits the network, data, training and forward settings of a JobConfig.
+
+    `changed` is emitted once per user edit (not by `load_from`); `problems()` lists
+    cross-field conflicts ("Error: …" blocks a run, "Warning: …" does not).
+    """
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._loading = False
+        self._running = False
+        self.widgets: dict[str, QWidget] = {}
+        self.fixed_seed = QCheckBox("fixed seed")
+        self.forward_auto = QCheckBox("auto")
+        content = QWidget()
+        column = QVBoxLayout(content)
+        forms: dict[str, QFormLayout] = {}
+        for group, title in _SECTIONS.items():
+            column.addWidget(box := QGroupBox(title))
+            forms[group] = QFormLayout(box)
+            # A narrow dock puts the field under its label instead of scrolling sideways.
+            forms[group].setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        column.addStretch(1)
+        for key, tip in _TIPS.items():
+            widget = self._make(key)
+            self.widgets[key] = widget
+            extra = {"seed": self.fixed_seed, "forward_outsz": self.forward_auto}.get(key)
+            for target in (widget, extra) if extra else (widget,):
+                target.setToolTip(f"{key}: {tip}")
+            forms[_CFG[key].group].addRow(key, self._row(widget, extra))
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        self._scroll = scroll
+        QVBoxLayout(self).addWidget(scroll)
+        self.load_from(form_defaults())
+        self._connect(content)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Wheel turns over an unfocused input scroll the dock instead of editing a value."""
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():  # type: ignore[attr-defined]
+            QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
+            return True
+        return False
+
+    def _make(self, key: str) -> QWidget:
+        combos = {"out_type": ("boundary", "affinity"), "dtype": ("float32", "float64"),
+                  "train_conv_mode": v.CONV_MODES, "forward_conv_mode": v.CONV_MODES,
+                  "rebalance_mode": ("off", "global", "patch"), "cost_fn": v.COST_FUNCTIONS,
+                  "malis_norm_type": v.MALIS_NORM_TYPES}
+        floats = {"eta": (10.0, 0.001), "anneal_factor": (1.0, 0.001), "momentum": (1.0, 0.05),
+                  "weight_decay": (1.0, 0.0001), "em_aug_missing_section": (1.0, 0.01),
+                  "em_aug_misalignment": (1.0, 0.01), "em_aug_intensity": (1.0, 0.05)}
+        if key in combos:
+            combo = QComboBox()
+            combo.addItems(list(combos[key]))
+            return combo
+        if key in floats:
+            return _FloatBox(*floats[key])
+        if key in ("train_outsz", "forward_outsz"):
+            return _Triple(f"{key}: {_TIPS[key]}")
+        if key == "forward_ram_budget":
+            return QLineEdit(placeholderText="50%")
+        if key.startswith("is_") or key == "forward_tif":
+            return QCheckBox()
+        spin = QSpinBox()
+        spin.setRange(0 if key in ("num_threads", "seed") else 1, 2**31 - 1 if key == "seed" else 10**9)
+        if key == "num_threads":
+            spin.setSpecialValueText("0 (all cores)")
+        return spin
+
+    def _row(self, widget: QWidget, extra: QWidget | None) -> QWidget:
+        if extra is None:
+            return widget
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(extra)
+        layout.addWidget(widget, 1)
+        return row
+
+    def _connect(self, content: QWidget) -> None:
+        for spin in content.findChildren(QAbstractSpinBox):
+            spin.setKeyboardTracking(False)  # one `changed` per typed number, not per digit
+            spin.valueChanged.connect(self._edited)
+            spin.installEventFilter(self)
+        for combo in content.findChildren(QComboBox):
+            combo.currentIndexChanged.connect(self._edited)
+            combo.installEventFilter(self)
+        for check in content.findChildren(QCheckBox):
+            check.toggled.connect(self._edited)
+        self.widgets["forward_ram_budget"].textChanged.connect(self._edited)
+
+    def _edited(self, *_args: Any) -> None:
+        self._sync_enabled()
+        if not self._loading:
+            self.changed.emit()
+
+    def _sync_enabled(self) -> None:
+        needs = {"seed": self.fixed_seed.isChecked(), "forward_outsz": not self.forward_auto.isChecked()}
+        for key, widget in self.widgets.items():
+            frozen = self._running and key not in _LIVE_KEYS
+            widget.setEnabled(not frozen and needs.get(key, True))
+        self.fixed_seed.setEnabled(not self._running)
+
+    def load_from(self, job: JobConfig) -> None:
+        """Show `job`'s settings. Fields that are None (unset) get the form defaults, except
+        where None is itself a setting: rebalance_mode off, a random seed, EM augmentation off."""
+        defaults = form_defaults()
+        self._loading = True
+        try:
+            for key in FORM_KEYS:
+                where = _CFG[key]
+                value = getattr(getattr(job, where.group), where.field)
+                fallback = getattr(getattr(defaults, where.group), where.field)
+                self._show(key, fallback if value is None and key not in _NONE_MEANS else value)
+        finally:
+            self._loading = False
+        self._sync_enabled()
+
+    def _show(self, key: str, value: Any) -> None:
+        widget = self.widgets[key]
+        if key == "seed":
+            self.fixed_seed.setChecked(value is not None)
+            widget.setValue(value if value is not None else 0)
+        elif key == "forward_outsz":
+            self.forward_auto.setChecked(isinstance(value, str))
+            widget.setValue(value if not isinstance(value, str) else (5, 100, 100))
+        elif isinstance(widget, QComboBox):
+            normal = {"out_type": v.effective_output_kind, "cost_fn": _cost_choice,
+                      "train_conv_mode": v.effective_conv_mode,
+                      "forward_conv_mode": v.effective_conv_mode,
+                      "rebalance_mode": lambda mode: v.effective_rebalance_mode(mode) or "off"}
+            widget.setCurrentText(normal.get(key, str)(value) or "")
+        elif isinstance(widget, QCheckBox):
+            widget.setChecked(bool(value))
+        elif isinstance(widget, QLineEdit):
+            widget.setText(str(value or ""))
+        else:
+            widget.setValue(value or 0)
+
+    def _read(self, key: str) -> Any:
+        widget = self.widgets[key]
+        if key == "seed":
+            return widget.value() if self.fixed_seed.isChecked() else None
+        if key == "forward_outsz" and self.forward_auto.isChecked():
+            return "auto"
+        if key == "rebalance_mode":
+            return None if widget.currentText() == "off" else widget.currentText()
+        if key == "forward_ram_budget":
+            text = widget.text().strip()
+            return v.parse_ram_budget(text) if text else None
+        if isinstance(widget, QComboBox):
+            return widget.currentText()
+        if isinstance(widget, QCheckBox):
+            # Extension switches that are off stay out of the .cfg (None), like ZNN's files.
+            return widget.isChecked() or (None if key == "forward_tif" else False)
+        value = widget.value()
+        return (value or None) if key.startswith("em_aug_") else value
+
+    def values_into(self, job: JobConfig) -> JobConfig:
+        """Write the form into `job` (file and range keys untouched) and return it.
+        Raises ValueError for a RAM budget the engine cannot read (see `problems`)."""
+        for key in FORM_KEYS:
+            try:
+                setattr(getattr(job, _CFG[key].group), _CFG[key].field, self._read(key))
+            except v.BadValue as bad:
+                raise ValueError(f"{key}: {bad}") from None
+        return job
+
+    def errors(self) -> list[str]:
+        """The problems that make the job unrunnable (the dock disables Train on these)."""
+        return [p.removeprefix("Error: ") for p in self.problems() if p.startswith("Error: ")]
+
+    def problems(self) -> list[str]:
+        """Cross-field checks: 'Error: …' lines (ZNN would refuse) then 'Warning: …' lines."""
+        w = self.widgets
+        errors, warnings = [], []
+        save, max_iter = w["Num_iter_per_save"].value(), w["Max_iter"].value()
+        if max_iter <= save:
+            errors.append(f"Max_iter ({max_iter}) must be larger than Num_iter_per_save ({save}).")
+        affinity = w["out_type"].currentText() == "affinity"
+        if w["is_malis"].isChecked() and not affinity:
+            errors.append("MALIS needs out_type affinity (it weighs errors on the affinity graph).")
+        try:
+            self._read("forward_ram_budget")
+        except v.BadValue as bad:
+            errors.append(f"forward_ram_budget: {bad.problem}; expected {bad.expected}.")
+        if affinity and w["cost_fn"].currentText() == "softmax_loss":
+            warnings.append("softmax_loss with affinity outputs is unusual: it makes the x/y/z "
+                            "affinities compete; binomial_cross_entropy (auto) treats each alone.")
+        if w["is_constrained_malis"].isChecked() and not w["is_malis"].isChecked():
+            warnings.append("is_constrained_malis has no effect while MALIS is off.")
+        if w["Num_iter_per_test"].value() > max_iter:
+            warnings.append("Num_iter_per_test exceeds Max_iter: no validation test will run.")
+        if w["eta"].value() == 0:
+            warnings.append("eta is 0: the weights will never change.")
+        if w["anneal_factor"].value() == 0:
+            warnings.append("anneal_factor 0 sets eta to 0 after the first annealing step.")
+        return [f"Error: {e}" for e in errors] + [f"Warning: {m}" for m in warnings]
+
+    def set_enabled_for_run(self, running: bool) -> None:
+        """While training runs, lock what it already read; forward-pass settings stay editable."""
+        self._running = running
+        self._sync_enabled()

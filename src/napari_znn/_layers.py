@@ -1,0 +1,122 @@
+"""Layer plumbing of the training dock: layer pickers, the region in view, output layers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QComboBox
+
+if TYPE_CHECKING:
+    import napari
+
+    from znn.netspec.spec import NetSpec
+
+PREVIEW_SIDE = 512  # the live preview covers at most this many pixels around the view's centre
+AFFINITY_AXES = ("x", "y", "z")
+
+
+class LayerChoice(QComboBox):
+    """A combo box of the viewer's image or labels layers that follows the layer list."""
+
+    changed = Signal()
+
+    def __init__(self, viewer: napari.viewer.Viewer, kind: str) -> None:
+        super().__init__()
+        self.viewer, self.kind = viewer, kind
+        self.setToolTip(f"Any {kind} layer (also ones opened from tif, h5 or zarr)")
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed,
+                      viewer.layers.events.reordered):
+            event.connect(lambda _e: self.refresh())
+        self.currentTextChanged.connect(lambda _t: self.changed.emit())
+        self.refresh()
+
+    def _candidates(self) -> list[Any]:
+        from napari.layers import Image, Labels
+
+        wanted = Image if self.kind == "image" else Labels
+        return [layer for layer in self.viewer.layers if isinstance(layer, wanted)]
+
+    def refresh(self) -> None:
+        chosen = self.currentText()
+        names = [layer.name for layer in self._candidates() if not layer.name.startswith("ZNN ")]
+        self.blockSignals(True)
+        self.clear()
+        self.addItems(names)
+        if chosen in names:
+            self.setCurrentText(chosen)
+        self.blockSignals(False)
+        self.changed.emit()
+
+    def layer(self) -> Any:
+        name = self.currentText()
+        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+
+    def select(self, layer: Any) -> None:
+        self.refresh()
+        self.setCurrentText(layer.name)
+
+
+def view_slab(viewer: napari.viewer.Viewer, layer: Any, spec: NetSpec | None
+              ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The image around what the viewer shows: the sections the network needs for the current
+    one, at most PREVIEW_SIDE pixels around the camera's centre. Returns the slab and
+    (section, its index in the slab, y start, x start)."""
+    from znn.netspec.graph import NetworkGraph
+
+    data = layer.data
+    fov_z = NetworkGraph(spec, (1, 1, 1)).fov[0] if spec is not None else 1
+    point = list(viewer.dims.point)
+    centre = list(viewer.camera.center)[-2:]
+    point[-2:] = centre
+    z, y, x = (int(round(v)) for v in layer.world_to_data(point)[-3:])
+    depth, height, width = data.shape[-3:]
+    z = min(max(z, 0), depth - 1)
+    z0, z1 = max(0, z - fov_z + 1), min(depth, z + fov_z)
+    y0 = min(max(0, y - PREVIEW_SIDE // 2), max(0, height - PREVIEW_SIDE))
+    x0 = min(max(0, x - PREVIEW_SIDE // 2), max(0, width - PREVIEW_SIDE))
+    slab = np.asarray(data[z0:z1, y0:y0 + PREVIEW_SIDE, x0:x0 + PREVIEW_SIDE])
+    return slab, (z, z - z0, y0, x0)
+
+
+def live_layer_name(kind: str) -> str:
+    return f"ZNN {kind} (live)"
+
+
+def _display_map(maps: np.ndarray, kind: str) -> np.ndarray:
+    # Boundary: the boundary channel; affinity: the mean of the three channels.
+    return maps[1] if kind == "boundary" else maps.mean(axis=0)
+
+
+def ensure_live_layer(viewer: napari.viewer.Viewer, image: Any, kind: str) -> Any:
+    """The live layer, created with the image's geometry if missing. Creating a layer takes a few
+    hundred milliseconds of the main thread, so the dock does it before training starts."""
+    name = live_layer_name(kind)
+    if name in viewer.layers and viewer.layers[name].data.shape == image.data.shape[-3:]:
+        return viewer.layers[name]
+    if name in viewer.layers:
+        viewer.layers.remove(name)
+    return viewer.add_image(np.zeros(image.data.shape[-3:], np.float32), name=name, scale=image.scale[-3:],
+                            translate=image.translate[-3:], contrast_limits=(0.0, 1.0), colormap="magma",
+                            opacity=0.6, blending="additive")
+
+
+def update_live_layer(viewer: napari.viewer.Viewer, image: Any, outputs: dict[str, np.ndarray],
+                      section: tuple[int, int, int, int], *, kind: str) -> None:
+    """Write a preview into the live layer."""
+    z, index, y0, x0 = section
+    values = _display_map(next(iter(outputs.values())), kind)[index]
+    layer = ensure_live_layer(viewer, image, kind)
+    layer.data[z, y0:y0 + values.shape[0], x0:x0 + values.shape[1]] = values
+    layer.refresh()
+
+
+def show_outputs(viewer: napari.viewer.Viewer, image: Any, outputs: dict[str, np.ndarray], kind: str) -> list[Any]:
+    """Add predicted maps as layers with the image's scale and translate, contrast 0-1."""
+    maps = next(iter(outputs.values()))
+    geometry = dict(scale=image.scale[-3:], translate=image.translate[-3:], contrast_limits=(0.0, 1.0))
+    if kind == "boundary":
+        return [viewer.add_image(maps[1], name=f"ZNN boundary ({image.name})", **geometry)]
+    return [viewer.add_image(maps[c], name=f"ZNN affinity {axis} ({image.name})", **geometry)
+            for c, axis in enumerate(AFFINITY_AXES[:maps.shape[0]])]

@@ -1,0 +1,153 @@
+"""Network editor for the training dock: pick a bundled `.znn` or a file, edit it, see at once
+whether it is valid (errors with line numbers), its field of view, patch sizes, parameters and
+estimated memory; save it as a `.znn`. All numbers come from the engine (`znn.netspec`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qtpy.QtCore import QTimer, Signal
+from qtpy.QtGui import QFontDatabase
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from znn.errors import ZnnError
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.library import list_networks
+from znn.netspec.spec import NetSpec
+from znn.netspec.summary import summary_text
+from znn.netspec.znnfile import check_znn, parse_znn
+
+DEFAULT_NETWORK = "tiny2d"
+CHECK_DELAY_MS = 300  # re-check after typing pauses, not on every key
+
+
+class NetworkEditor(QWidget):
+    """`validity_changed(bool)` fires when the text turns valid or invalid."""
+
+    validity_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._paths: dict[str, Path] = dict(list_networks())
+        self.choice = QComboBox()
+        self.choice.addItems(list(self._paths))
+        self.choice.setToolTip("A network from the bundled library (networks/), or one opened from a file")
+        open_button = QPushButton("Open…")
+        save_button = QPushButton("Save as…")
+        open_button.setToolTip("Open a .znn network file")
+        save_button.setToolTip("Save the edited text as a .znn file")
+        row = QHBoxLayout()
+        row.addWidget(self.choice, 1)
+        row.addWidget(open_button)
+        row.addWidget(save_button)
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.text = QPlainTextEdit()
+        self.text.setFont(fixed)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setFont(fixed)
+        self.summary.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.text, 2)
+        layout.addWidget(self.status)
+        layout.addWidget(self.summary, 1)
+        self.outsz: tuple[int, int, int] = (1, 64, 64)
+        self.spec: NetSpec | None = None
+        self._valid: bool | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(CHECK_DELAY_MS)
+        self._timer.timeout.connect(self.check)
+        self.text.textChanged.connect(self._timer.start)
+        self.choice.currentTextChanged.connect(self._load_choice)
+        open_button.clicked.connect(self._open)
+        save_button.clicked.connect(self._save)
+        self.choice.setCurrentText(DEFAULT_NETWORK)
+        self._load_choice(self.choice.currentText())
+
+    # ------------------------------------------------------------------ text in and out
+
+    def network_text(self) -> str:
+        return self.text.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        self.text.setPlainText(text)
+        self.check()
+
+    def _load_choice(self, name: str) -> None:
+        if name in self._paths:
+            self.set_text(self._paths[name].read_text(encoding="utf-8"))
+
+    def load_file(self, path: Path) -> None:
+        self._paths[path.name] = path
+        if self.choice.findText(path.name) < 0:
+            self.choice.addItem(path.name)
+        self.choice.setCurrentText(path.name)
+        self._load_choice(path.name)
+
+    def _open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open ZNN network", "", "ZNN networks (*.znn)")
+        if path:
+            self.load_file(Path(path))
+
+    def _save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save ZNN network", "network.znn", "ZNN networks (*.znn)")
+        if path:
+            Path(path).write_text(self.network_text(), encoding="utf-8")
+
+    # ------------------------------------------------------------------ checking
+
+    def set_outsz(self, outsz: tuple[int, int, int]) -> None:
+        """The training patch the summary describes."""
+        self.outsz = outsz
+        self.check()
+
+    @property
+    def valid(self) -> bool:
+        return bool(self._valid)
+
+    def check(self) -> bool:
+        """Parse and describe the text now; returns whether it is a valid network."""
+        self._timer.stop()
+        text = self.network_text()
+        errors, warnings = check_znn(text, "network")
+        lines: list[str] = []
+        self.spec = None
+        if errors:
+            lines = [str(e) for e in errors]
+            self.summary.setPlainText("")
+        else:
+            try:
+                self.spec = parse_znn(text, "network")
+                graph = NetworkGraph(self.spec, self.outsz)
+            except ZnnError as error:
+                lines = [str(error)]
+                self.spec = None
+                self.summary.setPlainText("")
+            else:
+                fov = "x".join(map(str, graph.fov))
+                insz = "x".join(map(str, graph.input_size))
+                outsz = "x".join(map(str, graph.outsz))
+                self.status.setText(f"Valid: field of view {fov}; training patch {outsz} needs input {insz}; "
+                                    f"{graph.parameter_count:,} parameters")
+                self.summary.setPlainText("\n".join(warnings + [summary_text(graph)]))
+        if lines:
+            self.status.setText("<b>Invalid network</b><br>" + "<br>".join(lines[:6]))
+        valid = self.spec is not None
+        if valid != self._valid:
+            self._valid = valid
+            self.validity_changed.emit(valid)
+        return valid

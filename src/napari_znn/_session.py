@@ -1,0 +1,70 @@
+"""State shared by the training dock and its workers.
+
+The worker never reads widgets: the dock writes a job folder, hands the worker its path and
+sends commands (Stop, PredictNow) into the engine's event generator; the worker's events come
+back on the main thread, where `TrainingState.apply` records them and the dock redraws from
+the state's signals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from psygnal import evented
+
+from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
+
+IDLE, STARTING, TRAINING, STOPPING = "idle", "starting", "training", "stopping"
+
+
+@evented
+@dataclass
+class TrainingState:
+    """What the dock shows about a run; every field change emits `state.events.<field>`."""
+
+    status: str = IDLE
+    iteration: int = 0
+    first_iteration: int = 1
+    max_iter: int = 0
+    seconds_per_update: float = math.nan
+    message: str = ""
+    checkpoint: str = ""
+    job_cfg: str = ""
+    started_at: float = field(default=0.0, repr=False)
+
+    @property
+    def eta_seconds(self) -> float:
+        """Seconds left until Max_iter at the recent speed (nan while unknown)."""
+        left = self.max_iter - self.iteration
+        return left * self.seconds_per_update if left > 0 else math.nan
+
+    def apply(self, event: object) -> None:
+        """Record an engine event (called on the main thread)."""
+        if isinstance(event, Started):
+            self.first_iteration, self.max_iter = event.first_iteration, event.max_iter
+            self.iteration = event.first_iteration - 1
+            self.started_at = time.monotonic()
+            self.status = TRAINING
+            where = f"resumed from {event.resumed_from}" if event.resumed_from else "fresh network"
+            self.message = f"training: {where}, {event.num_threads} threads, seed {event.seed}"
+        elif isinstance(event, Step):
+            self.iteration = event.iteration
+            # a running mean that follows speed changes within a few dozen updates
+            previous = self.seconds_per_update
+            self.seconds_per_update = event.seconds if math.isnan(previous) else 0.9 * previous + 0.1 * event.seconds
+        elif isinstance(event, Show):
+            self.message = (f"iteration {event.iteration}: cost {event.cost:.4g}, pixel error "
+                            f"{event.pixel_error:.4g}, eta {event.eta:.3g}")
+        elif isinstance(event, Validation):
+            self.message = (f"validation at {event.iteration}: cost {event.cost:.4g}, pixel error "
+                            f"{event.pixel_error:.4g}")
+        elif isinstance(event, Checkpoint):
+            self.checkpoint = event.current or event.path
+        elif isinstance(event, Finished):
+            self.status = IDLE
+            self.message = f"stopped at iteration {event.iteration}; Resume continues from the checkpoint"
+        elif isinstance(event, Failed):
+            self.status = IDLE
+            self.message = f"{event.message}. {event.suggestion}"

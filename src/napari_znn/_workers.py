@@ -1,0 +1,49 @@
+"""Background workers of the training dock (napari thread workers around engine generators).
+
+They receive plain values (a job file path, an image array), never widgets, and run the
+engine's generators unchanged: training events and tile progress come back through the
+worker's `yielded` signal on the main thread; commands go in with `worker.send`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+from napari.qt.threading import thread_worker
+
+
+def _warm_up(dtype: str) -> None:
+    # numba loads (or compiles) its kernels here, in the worker, not on napari's main thread.
+    from znn.kernels import warm_up
+
+    warm_up(np.dtype(dtype))
+
+
+@thread_worker(start_thread=False)
+def training_worker(cfg_path: str, seed_network: str | None = None) -> Generator[Any, Any, None]:
+    """Train the job at `cfg_path` (resuming from its checkpoint if there is one)."""
+    from znn.jobs import read_cfg
+    from znn.train.setup import prepare_training
+    from znn.train.trainer import Trainer
+
+    job = read_cfg(cfg_path)
+    _warm_up(job.network.dtype or "float32")
+    setup = prepare_training(job, seed_network=seed_network)
+    try:
+        yield from Trainer(setup).run()
+    finally:
+        setup.net.close()
+
+
+@thread_worker(start_thread=False)
+def predict_worker(image: np.ndarray, network_text: str, weights: str, **options: Any
+                   ) -> Generator[Any, None, dict[str, np.ndarray]]:
+    """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps."""
+    from znn.forward.image import iter_predict_image
+    from znn.netspec.znnfile import parse_znn
+
+    _warm_up(options.get("dtype", "float32"))
+    spec = parse_znn(network_text)
+    return (yield from iter_predict_image(np.asarray(image), spec, weights, **options))

@@ -1,0 +1,162 @@
+"""The training dock end to end: train, live layer, stop, resume, predict, export, responsiveness."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.gui
+
+ARTIFACTS = REPO / "artifacts"
+
+
+def _small_settings(dock):
+    from znn.jobs import JobConfig
+
+    job = dock.form.values_into(JobConfig())
+    job.training.train_outsz = (1, 32, 32)
+    job.training.num_iter_per_show, job.training.num_iter_per_test = 5, 10
+    job.training.test_num, job.training.num_iter_per_save, job.training.max_iter = 2, 10, 100000
+    job.forward.forward_outsz = (1, 64, 64)
+    dock.form.load_from(job)
+
+
+class EventLoopProbe:
+    """Records the longest gap between ticks of a 10 ms Qt timer (how long the event loop blocked)."""
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.last = None
+        self.gaps = []
+
+    def _tick(self):
+        now = time.perf_counter()
+        if self.last is not None:
+            self.gaps.append(now - self.last)
+        self.last = now
+
+    def start(self):
+        self.last = None
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+
+
+def test_train_stop_resume_predict_export(make_napari_viewer, qtbot, tmp_path):
+    from napari_znn._train_widget import TrainingDock
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-znn", "synthetic_em")
+    dock = TrainingDock(viewer)
+    viewer.window.add_dock_widget(dock, name="ZNN training")
+    dock.folder.setText(str(tmp_path / "run"))
+    _small_settings(dock)
+    dock.preview_every.setValue(5)
+    dock.image.setCurrentText("synthetic EM")
+    dock.labels.setCurrentText("synthetic labels")
+    assert dock.train_button.isEnabled(), dock.problems()
+
+    dock.train()
+    qtbot.waitUntil(lambda: dock.state.iteration >= 5, timeout=180_000)  # data loading + compilation
+    probe = EventLoopProbe()
+    probe.start()
+    qtbot.waitUntil(lambda: dock.state.iteration >= 20, timeout=120_000)
+    probe.stop()
+    live = dock.live_layer()
+    assert live is not None and live.data.shape == viewer.layers["synthetic EM"].data.shape
+    before = live.data.copy()
+    qtbot.waitUntil(lambda: not np.array_equal(dock.live_layer().data, before), timeout=60_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    dock.tabs.setCurrentIndex(3)  # the curve
+    viewer.screenshot(str(ARTIFACTS / "train-dock.png"), canvas_only=False)
+    dock.stop()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+    stopped = dock.state.iteration
+    assert (tmp_path / "run/net/net_current.h5").exists()
+    assert max(probe.gaps) < 0.2, f"event loop blocked for {max(probe.gaps) * 1000:.0f} ms"
+
+    dock.resume()
+    qtbot.waitUntil(lambda: dock.state.iteration >= stopped + 5, timeout=120_000)
+    assert dock.state.first_iteration == stopped + 1
+    train_points = [p[0] for p in dock.plot.points()["train"]]
+    assert min(train_points) <= stopped < max(train_points)  # the same curve goes on
+    dock.stop()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+
+    dock.predict_on.setCurrentText("synthetic EM")
+    assert dock.predict_button.isEnabled()
+    dock.predict()
+    name = "ZNN boundary (synthetic EM)"
+    qtbot.waitUntil(lambda: name in viewer.layers and dock.predictor is None, timeout=180_000)
+    image, boundary = viewer.layers["synthetic EM"], viewer.layers[name]
+    assert boundary.data.shape == image.data.shape and boundary.data.dtype == np.float32
+    np.testing.assert_array_equal(boundary.scale, image.scale)
+    assert tuple(boundary.contrast_limits) == (0.0, 1.0)
+    assert 0.0 <= boundary.data.min() and boundary.data.max() <= 1.0
+
+    # Cancel: tiny tiles make the prediction long; nothing is added after Cancel.
+    from znn.jobs import JobConfig
+
+    job = dock.form.values_into(JobConfig())
+    job.forward.forward_outsz = (1, 8, 8)
+    dock.form.load_from(job)
+    layers_before = len(viewer.layers)
+    dock.predict()
+    dock.cancel_prediction()
+    qtbot.waitUntil(lambda: dock.predictor is None, timeout=60_000)
+    assert len(viewer.layers) == layers_before
+
+    from znn.cli import main
+
+    cfg = dock.export_job(tmp_path / "exported")
+    assert main(["train", "-c", str(cfg), "--quiet", "--max-iter", "3"]) == 0
+
+
+def test_invalid_network_text_shows_the_error_and_disables_train(make_napari_viewer, qtbot):
+    from napari_znn._train_widget import TrainingDock
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-znn", "synthetic_em")
+    dock = TrainingDock(viewer)
+    dock.image.setCurrentText("synthetic EM")
+    dock.labels.setCurrentText("synthetic labels")
+    assert dock.train_button.isEnabled()
+    dock.editor.set_text("nodes input\ntype input\nsize 1\n\nedges conv1\ntype conv\ninit xavier\nsize 1,3,3\n"
+                         "input input\noutput nowhere\n")
+    status = dock.editor.status.text()
+    assert "Invalid network" in status and "network:10: group 'conv1', key 'output'" in status
+    assert not dock.train_button.isEnabled()
+    assert "network is invalid" in dock.train_button.toolTip()
+
+
+def test_export_then_import_restores_network_settings_and_data(make_napari_viewer, tmp_path):
+    from napari_znn._train_widget import TrainingDock
+    from znn.jobs import JobConfig
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-znn", "synthetic_em")
+    dock = TrainingDock(viewer)
+    dock.image.setCurrentText("synthetic EM")
+    dock.labels.setCurrentText("synthetic labels")
+    _small_settings(dock)
+    dock.editor.choice.setCurrentText("N4")
+    cfg = dock.export_job(tmp_path / "job")
+
+    other_viewer = make_napari_viewer()
+    other = TrainingDock(other_viewer)
+    other.import_job(cfg.parent)
+    assert other.editor.network_text() == dock.editor.network_text()
+    mine, theirs = dock.form.values_into(JobConfig()), other.form.values_into(JobConfig())
+    assert (mine.training, mine.data, mine.network.out_type) == (theirs.training, theirs.data, theirs.network.out_type)
+    image = other.image.layer()
+    np.testing.assert_array_equal(image.data, viewer.layers["synthetic EM"].data)
+    np.testing.assert_array_equal(other.labels.layer().data, viewer.layers["synthetic labels"].data)
+    assert other.folder.text() == str(cfg.parent)
