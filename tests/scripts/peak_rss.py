@@ -24,6 +24,24 @@ def current_rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak() -> bool:
+    """Restart the kernel's peak-RSS counter (VmHWM) so earlier peaks (compilation) do not count."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def passes(net: Network, training: bool) -> None:
     rng = np.random.default_rng(0)
     inputs = {n: rng.uniform(-1, 1, s).astype(np.float32) for n, s in net.graph.input_sizes.items()}
@@ -47,9 +65,10 @@ def main() -> None:
     passes(Network(read_znn(network_path(name)), small, conv_mode=mode, num_threads=threads, seed=0), training)
     gc.collect()
     base = current_rss()
+    resettable = reset_peak()
     net = Network(read_znn(network_path(name)), outsz, conv_mode=mode, num_threads=threads, seed=0)
     passes(net, training)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss() if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     est = estimate_memory(net.graph, dtype="float32", conv_mode=net.conv_modes, training=training,
                           num_threads=net.num_threads)
     print(json.dumps({"grown": peak - base, "estimate": est.total}))
