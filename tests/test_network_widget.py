@@ -21,12 +21,13 @@ def test_dock_shows_fov_and_reacts_to_output_size(make_napari_viewer, qtbot):
     assert "Invalid" in widget.status.text() and widget.table.toPlainText() == ""
 
 
-def test_dock_reports_a_broken_network_file(make_napari_viewer, tmp_path):
+def test_dock_reports_a_broken_network_file(make_napari_viewer, qtbot, tmp_path):
     from napari_znn._network_widget import NetworkInfoWidget
 
     bad = tmp_path / "broken.znn"
     bad.write_text("nodes input\ntype input\nsize 1\n\nedges conv1\ntype conv\ninit xavier\nsize 1,3,3\n"
                    "input input\noutput nowhere\n")
     widget = NetworkInfoWidget(make_napari_viewer())
+    qtbot.addWidget(widget)  # deleted while the QApplication still exists
     widget.select_file(bad)
     assert f"{bad}:10: group 'conv1', key 'output': unknown node group" in widget.status.text()

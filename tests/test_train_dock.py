@@ -50,13 +50,33 @@ class EventLoopProbe:
         self.timer.stop()
 
 
-def test_train_stop_resume_predict_export(make_napari_viewer, qtbot, tmp_path):
+@pytest.fixture
+def new_dock(qtbot):
+    """Makes training docks; at teardown their workers are stopped before Qt objects go away."""
     from napari_znn._train_widget import TrainingDock
+
+    made = []
+
+    def make(viewer, docked: bool = False):
+        dock = TrainingDock(viewer)
+        if docked:
+            viewer.window.add_dock_widget(dock, name="ZNN training")
+        else:
+            qtbot.addWidget(dock)  # closed and deleted while the QApplication still exists
+        made.append(dock)
+        return dock
+
+    yield make
+    for dock in made:
+        dock.shutdown(timeout_s=60)
+
+
+def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, tmp_path):
+    from znn.io.h5net import load_network
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-znn", "synthetic_em")
-    dock = TrainingDock(viewer)
-    viewer.window.add_dock_widget(dock, name="ZNN training")
+    dock = new_dock(viewer, docked=True)
     dock.folder.setText(str(tmp_path / "run"))
     _small_settings(dock)
     dock.preview_every.setValue(5)
@@ -87,8 +107,10 @@ def test_train_stop_resume_predict_export(make_napari_viewer, qtbot, tmp_path):
     qtbot.waitUntil(lambda: max(p[0] for p in dock.plot.points()["train"]) > stopped, timeout=120_000)
     assert dock.state.first_iteration == stopped + 1
     assert min(p[0] for p in dock.plot.points()["train"]) <= 5  # the stored curve was loaded and goes on
-    dock.stop()
-    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+    dock.shutdown()  # what quitting napari does: stop, save, wait for the worker
+    assert dock.worker is None
+    saved = load_network(tmp_path / "run/net/net_current.h5")
+    assert saved.state["iteration"] == dock.state.iteration > stopped
 
     dock.predict_on.setCurrentText("synthetic EM")
     assert dock.predict_button.isEnabled()
@@ -119,12 +141,10 @@ def test_train_stop_resume_predict_export(make_napari_viewer, qtbot, tmp_path):
     assert main(["train", "-c", str(cfg), "--quiet", "--max-iter", "3"]) == 0
 
 
-def test_invalid_network_text_shows_the_error_and_disables_train(make_napari_viewer, qtbot):
-    from napari_znn._train_widget import TrainingDock
-
+def test_invalid_network_text_shows_the_error_and_disables_train(make_napari_viewer, new_dock):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-znn", "synthetic_em")
-    dock = TrainingDock(viewer)
+    dock = new_dock(viewer)
     dock.image.setCurrentText("synthetic EM")
     dock.labels.setCurrentText("synthetic labels")
     assert dock.train_button.isEnabled()
@@ -136,13 +156,12 @@ def test_invalid_network_text_shows_the_error_and_disables_train(make_napari_vie
     assert "network is invalid" in dock.train_button.toolTip()
 
 
-def test_export_then_import_restores_network_settings_and_data(make_napari_viewer, tmp_path):
-    from napari_znn._train_widget import TrainingDock
+def test_export_then_import_restores_network_settings_and_data(make_napari_viewer, new_dock, tmp_path):
     from znn.jobs import JobConfig
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-znn", "synthetic_em")
-    dock = TrainingDock(viewer)
+    dock = new_dock(viewer)
     dock.image.setCurrentText("synthetic EM")
     dock.labels.setCurrentText("synthetic labels")
     _small_settings(dock)
@@ -150,7 +169,7 @@ def test_export_then_import_restores_network_settings_and_data(make_napari_viewe
     cfg = dock.export_job(tmp_path / "job")
 
     other_viewer = make_napari_viewer()
-    other = TrainingDock(other_viewer)
+    other = new_dock(other_viewer)
     other.import_job(cfg.parent)
     assert other.editor.network_text() == dock.editor.network_text()
     mine, theirs = dock.form.values_into(JobConfig()), other.form.values_into(JobConfig())

@@ -23,7 +23,8 @@ from znn.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import list_networks
 from znn.netspec.spec import NetSpec
-from znn.netspec.summary import summary_text
+from znn.netspec.memory import estimate_memory
+from znn.netspec.summary import human_bytes, summary_text
 from znn.netspec.znnfile import check_znn, parse_znn
 
 DEFAULT_NETWORK = "tiny2d"
@@ -106,7 +107,17 @@ class NetworkEditor(QWidget):
     def _save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save ZNN network", "network.znn", "ZNN networks (*.znn)")
         if path:
-            Path(path).write_text(self.network_text(), encoding="utf-8")
+            self.save_to(Path(path))
+
+    def save_to(self, path: Path) -> None:
+        """Write the edited text as a `.znn` file and offer it in the network list."""
+        path.write_text(self.network_text(), encoding="utf-8")
+        self._paths[path.name] = path
+        if self.choice.findText(path.name) < 0:
+            self.choice.blockSignals(True)  # the text is already there; do not reload it
+            self.choice.addItem(path.name)
+            self.choice.setCurrentText(path.name)
+            self.choice.blockSignals(False)
 
     # ------------------------------------------------------------------ checking
 
@@ -141,8 +152,9 @@ class NetworkEditor(QWidget):
                 fov = "x".join(map(str, graph.fov))
                 insz = "x".join(map(str, graph.input_size))
                 outsz = "x".join(map(str, graph.outsz))
+                memory = human_bytes(estimate_memory(graph, conv_mode="fft", training=True).total)
                 self.status.setText(f"Valid: field of view {fov}; training patch {outsz} needs input {insz}; "
-                                    f"{graph.parameter_count:,} parameters")
+                                    f"{graph.parameter_count:,} parameters; about {memory} to train (FFT)")
                 self.summary.setPlainText("\n".join(warnings + [summary_text(graph)]))
         if lines:
             self.status.setText("<b>Invalid network</b><br>" + "<br>".join(lines[:6]))

@@ -9,6 +9,7 @@ plot, napari's progress bar and the live layer, all on the main thread.
 from __future__ import annotations
 
 import math
+import queue
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import numpy as np
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -77,8 +79,9 @@ class TrainingDock(QWidget):
         self.state = TrainingState()
         self.worker: Any = None
         self.predictor: Any = None
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()  # to the running trainer
         self._progress: progress | None = None
-        self._live_section: tuple[int, int] | None = None
+        self._live_sections: dict[str, tuple[int, int, int, int]] = {}  # preview tag -> where it goes
 
         self.image = LayerChoice(viewer, "image")
         self.labels = LayerChoice(viewer, "labels")
@@ -92,7 +95,7 @@ class TrainingDock(QWidget):
         self.preview_every.setToolTip("Update the live layer on the section in view every N updates (0 = never)")
         self.editor = NetworkEditor()
         self.form = JobSettingsForm()
-        self.plot = LiveCurvePlot()
+        self.plot = LiveCurvePlot(vertical=True)  # the dock is tall and narrow
         self.status = QLabel("Pick an image and its labels, then Train.")
         self.status.setWordWrap(True)
         self.bar = QProgressBar()
@@ -117,6 +120,9 @@ class TrainingDock(QWidget):
         self._build_layout()
         self._connect()
         self._refresh_buttons()
+        app = QApplication.instance()
+        if app is not None:  # closing napari mid-training saves a checkpoint first
+            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ layout
 
@@ -270,7 +276,8 @@ class TrainingDock(QWidget):
         self.state.job_cfg = str(cfg)
         self.state.status = STARTING
         self.state.message = "starting: loading data and compiling kernels…"
-        self.worker = training_worker(str(cfg))
+        self._commands = queue.SimpleQueue()
+        self.worker = training_worker(str(cfg), self._commands)
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
@@ -281,7 +288,20 @@ class TrainingDock(QWidget):
         if self.worker is not None:
             self.state.status = STOPPING
             self.state.message = "stopping after this update and saving…"
-            self.worker.send(Stop())
+            self._commands.put(Stop())
+
+    def shutdown(self, timeout_s: float = 120.0) -> None:
+        """Stop training (saving a checkpoint) and cancel prediction, waiting for both workers.
+
+        Called when napari quits, so no worker thread outlives the application and no
+        update that was trained is lost.
+        """
+        self.stop()
+        self.cancel_prediction()
+        deadline = time.monotonic() + timeout_s
+        while (self.worker is not None or self.predictor is not None) and time.monotonic() < deadline:
+            QApplication.processEvents()  # delivers the workers' finished signals
+            time.sleep(0.01)
 
     def _on_event(self, event: object) -> None:
         self.state.apply(event)
@@ -328,17 +348,18 @@ class TrainingDock(QWidget):
         if not every or iteration % every or layer is None or self.state.status == STOPPING:
             return
         slab, section = view_slab(self.viewer, layer, self.editor.spec)
-        self._live_section = section
-        self.worker.send(PredictNow(slab, pp_type="standard2D", tag="live"))
+        tag = f"live-{iteration}"  # the view may move before the preview comes back
+        self._live_sections[tag] = section
+        self._commands.put(PredictNow(slab, pp_type="standard2D", tag=tag))
 
     def _show_preview(self, event: Preview) -> None:
+        section = self._live_sections.pop(event.tag, None)
         if event.error:
             self.state.message = f"live preview skipped: {event.error}"
             return
-        if self._live_section is None or self.image.layer() is None:
+        if section is None or self.image.layer() is None:
             return
-        update_live_layer(self.viewer, self.image.layer(), event.outputs, self._live_section,
-                          kind=self._output_kind())
+        update_live_layer(self.viewer, self.image.layer(), event.outputs, section, kind=self._output_kind())
 
     def _on_error(self, error: Exception) -> None:
         show_error(f"ZNN training stopped: {error}")

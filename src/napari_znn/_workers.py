@@ -7,6 +7,7 @@ worker's `yielded` signal on the main thread; commands go in with `worker.send`.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Generator
 from typing import Any
 
@@ -22,8 +23,13 @@ def _warm_up(dtype: str) -> None:
 
 
 @thread_worker(start_thread=False)
-def training_worker(cfg_path: str, seed_network: str | None = None) -> Generator[Any, Any, None]:
-    """Train the job at `cfg_path` (resuming from its checkpoint if there is one)."""
+def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: str | None = None
+                    ) -> Generator[Any, Any, None]:
+    """Train the job at `cfg_path` (resuming from its checkpoint if there is one).
+
+    Commands (Stop, PredictNow) are read from `commands`, a thread-safe queue: unlike the
+    worker's `send`, which keeps only the latest value, nothing put there is lost.
+    """
     from znn.jobs import read_cfg
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer
@@ -32,7 +38,7 @@ def training_worker(cfg_path: str, seed_network: str | None = None) -> Generator
     _warm_up(job.network.dtype or "float32")
     setup = prepare_training(job, seed_network=seed_network)
     try:
-        yield from Trainer(setup).run()
+        yield from Trainer(setup, commands=commands).run()
     finally:
         setup.net.close()
 

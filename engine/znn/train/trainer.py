@@ -63,7 +63,7 @@ class Trainer:
     """Runs one training job; `run()` is the event generator."""
 
     def __init__(self, setup: TrainingSetup, *, time_limit_s: float | None = None,
-                 prefetch_depth: int = 4) -> None:
+                 prefetch_depth: int = 4, commands: queue.SimpleQueue | None = None) -> None:
         self.setup = setup
         self.job = setup.job
         self.net = setup.net
@@ -72,7 +72,8 @@ class Trainer:
         self.prefetch_depth = prefetch_depth
         self.iteration = setup.first_iteration - 1  # the last update done
         self.last_checkpoint: str | None = str(setup.resumed_from) if setup.resumed_from else None
-        self._commands: queue.SimpleQueue[TrainingCommand] = queue.SimpleQueue()
+        # Commands may also come from a queue the caller owns (a GUI thread puts into it).
+        self._commands: queue.SimpleQueue[TrainingCommand] = commands if commands is not None else queue.SimpleQueue()
         self._validation: list[Patch] | None = None
 
     # ------------------------------------------------------------------ commands

@@ -1,0 +1,65 @@
+"""The dock's network editor: validity, geometry, parameters and memory come from the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def editor(qtbot):
+    from napari_znn._network_editor import NetworkEditor
+
+    widget = NetworkEditor()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_bundled_network_is_described_with_engine_numbers(editor):
+    from znn.netspec.graph import NetworkGraph
+    from znn.netspec.memory import estimate_memory
+    from znn.netspec.summary import human_bytes
+    from znn.netspec.znnfile import parse_znn
+
+    editor.choice.setCurrentText("N4")
+    editor.set_outsz((1, 20, 20))
+    graph = NetworkGraph(parse_znn(editor.network_text()), (1, 20, 20))
+    status = editor.status.text()
+    assert editor.valid
+    assert "field of view 1x95x95" in status and "training patch 1x20x20 needs input 1x114x114" in status
+    assert f"{graph.parameter_count:,} parameters" in status
+    assert human_bytes(estimate_memory(graph, conv_mode="fft", training=True).total) in status
+    assert "conv5" in editor.summary.toPlainText()
+
+
+def test_editing_a_kernel_changes_the_field_of_view(editor):
+    editor.choice.setCurrentText("tiny2d")
+    before = editor.status.text()
+    text = editor.network_text()
+    kernel_line = next(line for line in text.splitlines() if line.startswith("size 1,") and "," in line[5:])
+    z, y, x = (int(v) for v in kernel_line[5:].split(","))
+    editor.set_text(text.replace(kernel_line, f"size {z},{y + 2},{x + 2}", 1))
+    assert editor.valid and editor.status.text() != before
+    from znn.netspec.graph import NetworkGraph
+    from znn.netspec.znnfile import parse_znn
+
+    fov = NetworkGraph(parse_znn(editor.network_text()), editor.outsz).fov
+    assert f"field of view {'x'.join(map(str, fov))}" in editor.status.text()
+
+
+def test_invalid_text_names_the_line_and_a_saved_file_reads_back(editor, tmp_path):
+    from znn.netspec.znnfile import parse_znn
+
+    editor.choice.setCurrentText("tiny2d")
+    good = editor.network_text()
+    seen = []
+    editor.validity_changed.connect(seen.append)
+    editor.set_text(good.replace("type conv", "type convolution", 1))
+    assert not editor.valid and seen == [False]
+    assert "Invalid network" in editor.status.text() and "network:" in editor.status.text()
+    editor.set_text(good)
+    assert editor.valid and seen == [False, True]
+    editor.save_to(tmp_path / "mine.znn")
+    assert parse_znn((tmp_path / "mine.znn").read_text()) == parse_znn(good)
+    assert editor.choice.currentText() == "mine.znn" and editor.network_text() == good
