@@ -178,3 +178,28 @@ def test_export_then_import_restores_network_settings_and_data(make_napari_viewe
     np.testing.assert_array_equal(image.data, viewer.layers["synthetic EM"].data)
     np.testing.assert_array_equal(other.labels.layer().data, viewer.layers["synthetic labels"].data)
     assert other.folder.text() == str(cfg.parent)
+
+
+def test_an_engine_error_becomes_a_notification_and_the_dock_recovers(make_napari_viewer, new_dock, qtbot,
+                                                                     tmp_path):
+    from napari.utils.notifications import notification_manager
+
+    from znn.jobs import JobConfig
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-znn", "synthetic_em")
+    dock = new_dock(viewer)
+    dock.folder.setText(str(tmp_path / "run"))
+    dock.image.setCurrentText("synthetic EM")
+    dock.labels.setCurrentText("synthetic labels")
+    job = dock.form.values_into(JobConfig())
+    job.training.train_outsz = (1, 4000, 4000)  # far larger than the sample: the engine refuses it
+    dock.form.load_from(job)
+    messages = []
+    notification_manager.notification_ready.connect(lambda note: messages.append(str(note.message)))
+    dock.train()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=120_000)
+    assert any("ZNN training stopped" in m and "smaller than its patch" in m and "data.spec" in m
+               for m in messages), messages
+    assert dock.train_button.isEnabled() and not dock.stop_button.isEnabled()
+    assert "error" in dock.status.text()

@@ -68,7 +68,9 @@ def view_slab(viewer: napari.viewer.Viewer, layer: Any, spec: NetSpec | None
     data = layer.data
     fov_z = NetworkGraph(spec, (1, 1, 1)).fov[0] if spec is not None else 1
     point = list(viewer.dims.point)
-    centre = list(viewer.camera.center)[-2:]
+    scene = getattr(viewer, "scene", None)  # napari >= 0.9 moved the camera to viewer.scene
+    camera = scene.camera if scene is not None else viewer.camera
+    centre = list(camera.center)[-2:]
     point[-2:] = centre
     z, y, x = (int(round(v)) for v in layer.world_to_data(point)[-3:])
     depth, height, width = data.shape[-3:]

@@ -66,6 +66,10 @@ if TYPE_CHECKING:
     import napari
 
 
+READY = "Ready: press Train, or Export job… to train on a server with `znn train -c`."
+NEEDS = "Train needs: "
+
+
 def default_run_folder() -> Path:
     return Path.home() / "napari-znn" / time.strftime("run-%Y%m%d-%H%M%S")
 
@@ -96,7 +100,7 @@ class TrainingDock(QWidget):
         self.editor = NetworkEditor()
         self.form = JobSettingsForm()
         self.plot = LiveCurvePlot(vertical=True)  # the dock is tall and narrow
-        self.status = QLabel("Pick an image and its labels, then Train.")
+        self.status = QLabel(READY)
         self.status.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setFormat("%v / %m updates")
@@ -207,7 +211,9 @@ class TrainingDock(QWidget):
         self.form.set_enabled_for_run(running)
         self.editor.setEnabled(not running)
         if problems and not running:
-            self.status.setText("Train needs: " + "; ".join(problems))
+            self.status.setText(NEEDS + "; ".join(problems))
+        elif self.status.text().startswith(NEEDS):
+            self.status.setText(READY)
 
     # ------------------------------------------------------------------ jobs
 

@@ -22,7 +22,7 @@ def _warm_up(dtype: str) -> None:
     warm_up(np.dtype(dtype))
 
 
-@thread_worker(start_thread=False)
+@thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
 def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: str | None = None
                     ) -> Generator[Any, Any, None]:
     """Train the job at `cfg_path` (resuming from its checkpoint if there is one).
@@ -43,7 +43,7 @@ def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: st
         setup.net.close()
 
 
-@thread_worker(start_thread=False)
+@thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
 def predict_worker(image: np.ndarray, network_text: str, weights: str, **options: Any
                    ) -> Generator[Any, None, dict[str, np.ndarray]]:
     """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps."""
