@@ -96,6 +96,8 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     qtbot.waitUntil(lambda: not np.array_equal(dock.live_layer().data, before), timeout=60_000)
     ARTIFACTS.mkdir(exist_ok=True)
     dock.tabs.setCurrentIndex(3)  # the curve
+    viewer.layers["synthetic labels"].visible = False  # show the live map over the EM image
+    viewer.reset_view()
     viewer.screenshot(str(ARTIFACTS / "train-dock.png"), canvas_only=False)
     dock.stop()
     qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
