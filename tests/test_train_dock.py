@@ -90,6 +90,7 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     probe.start()
     qtbot.waitUntil(lambda: dock.state.iteration >= 20, timeout=120_000)
     probe.stop()
+    print(f"longest event-loop gap while training: {max(probe.gaps) * 1000:.0f} ms over {len(probe.gaps)} ticks")
     live = dock.live_layer()
     assert live is not None and live.data.shape == viewer.layers["synthetic EM"].data.shape
     before = live.data.copy()
