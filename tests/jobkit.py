@@ -100,3 +100,10 @@ def run_training(cfg: Path, **overrides: object) -> list:
         return list(Trainer(setup).run())
     finally:
         setup.net.close()
+
+
+def trained_job(folder: Path) -> Path:
+    """A job trained for 10 updates (checkpoints at 5 and 10); returns its .cfg."""
+    cfg = write_job(folder, max_iter=10, save=5)
+    run_training(cfg)
+    return cfg

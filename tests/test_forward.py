@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 from conftest import NETWORKS
-from jobkit import run_training, write_job
+import jobkit
+from jobkit import write_job
 
 from znn.errors import ConfigError
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, run_forward
@@ -55,10 +56,7 @@ def test_channel_softmax_in_slabs_equals_the_direct_formula():
 
 @pytest.fixture(scope="module")
 def trained_job(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("forward-job")
-    cfg = write_job(folder, max_iter=10, save=5)
-    run_training(cfg)
-    return cfg
+    return jobkit.trained_job(tmp_path_factory.mktemp("forward-job"))
 
 
 def test_forward_job_writes_mirrored_boundary_maps(trained_job):

@@ -126,3 +126,24 @@ class Console:
             self._close_bar()
             if event.stopped:
                 self.note("forward pass stopped; the sample in progress was not written")
+
+    # ------------------------------------------------------------------ blockwise forward
+
+    def blockwise_event(self, event: object) -> None:
+        from znn.blockwise.run import BlockDone, BlockwiseFinished, BlockwiseStarted
+
+        if isinstance(event, BlockwiseStarted):
+            shape = "x".join(map(str, event.output_shape))
+            self.line(f"{event.output}: output {shape} in {event.blocks} blocks of "
+                      f"{'x'.join(map(str, event.block_shape))} ({event.plan}); {event.blocks - event.todo} "
+                      f"already done, {event.todo} to compute on {event.workers} worker(s)")
+            self._open_bar(event.todo, 0, "block", "blocks")
+        elif isinstance(event, BlockDone):
+            if self.bar is not None:
+                self.bar.update(1)
+        elif isinstance(event, BlockwiseFinished):
+            self._close_bar()
+            self.line(f"computed {event.computed} block(s), {event.skipped} already done, in {event.seconds:.1f} s: "
+                      f"{event.voxels_per_s:,.0f} voxels/s")
+            if event.stopped:
+                self.note("stopped; run the same command again to compute the remaining blocks")

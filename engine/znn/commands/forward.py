@@ -1,4 +1,5 @@
 """`znn forward -c job.cfg`: run a trained network over every sample of forward_range.
+With --blockwise: block by block on a dask.distributed cluster into zarr stores (options below).
 
 Outputs go to `<output_prefix>_sample<N>_<output>.h5` (dataset /main; boundary maps after
 a channel softmax, affinities as the network gives them). `forward_outsz = auto` lets the
@@ -14,13 +15,14 @@ import sys
 import threading
 from typing import Any
 
+from znn.commands import blockwise
 from znn.commands.console import Console
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("forward", help="run a trained network over the forward_range samples of a job",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-c", "--config", required=True, metavar="JOB.cfg", help="the job file")
+    p.add_argument("-c", "--config", default=None, metavar="JOB.cfg", help="the job file")
     p.add_argument("-n", "--net", default=None, metavar="NET.h5", help="network file (default: forward_net)")
     p.add_argument("-r", "--range", default=None, metavar="IDS",
                    help="sample ids such as 1-3,7 (default: forward_range)")
@@ -31,11 +33,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="worker threads (default: the job's num_threads; 0 = all cores)")
     p.add_argument("--tif", action="store_true", help="also write one TIFF per output map")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    blockwise.add_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from znn.errors import ConfigError
+
+    if args.blockwise:
+        return blockwise.run_blockwise(args)
+    if not args.config or args.input:
+        raise ConfigError("znn forward needs -c JOB.cfg (--input VOLUME works with --blockwise)", file="command line")
     from znn.forward.job import ForwardFinished, run_forward
     from znn.jobs import read_cfg
     from znn.jobs import values as v

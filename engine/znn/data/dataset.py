@@ -173,3 +173,21 @@ def load_forward_inputs(job: JobConfig, sample_id: int, *, fov: tuple[int, int, 
     sample = loader.sample(sample_id)
     return {node: loader.image(sample_id, sample, node, fov if mirror else None)
             for node in input_names}
+
+
+def forward_input_location(job: JobConfig, sample_id: int, node: str) -> tuple[str, str]:
+    """The volume file (resolved, with any section range) and pp_type bound to input `node` of
+    a sample: what a blockwise pass reads lazily instead of loading the image."""
+    loader = _Loader(job)
+    sample = loader.sample(sample_id)
+    image_id = loader.binding(sample_id, sample, node, "input")
+    if image_id not in loader.spec.images:
+        raise loader.error(f"input '{node}' is bound to [image{image_id}], which is not defined",
+                           group=f"sample{sample_id}", key=node,
+                           expected=f"one of the image ids {sorted(loader.spec.images)}", found=str(image_id))
+    image = loader.spec.images[image_id]
+    if len(image.fnames) != 1:
+        raise loader.error("an image section holds exactly one volume (as in ZNN)", group=f"image{image_id}",
+                           key="fnames", line=image.lines.get("fnames"), expected="one file",
+                           found=", ".join(image.fnames))
+    return str(loader.spec.resolve(image.fnames[0])), image.pp_types[0]

@@ -1,0 +1,264 @@
+"""The blockwise forward pass as a generator of events, driving a dask.distributed cluster.
+
+    with cluster_client(workers=2, memory_per_worker=GiB(4)) as client:
+        for event in iter_blockwise(request, client):
+            ...  # BlockwiseStarted, BlockDone..., BlockwiseFinished
+
+Steps: section statistics for the normalisation (tasks over z-slabs), the output store
+(created, or reopened and checked when resuming), then one task per block not yet flagged
+done. Tasks are retried a capped number of times (a lost worker's blocks go to others);
+the first block that still fails cancels the rest and its traceback is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from znn.blockwise import store
+from znn.blockwise.geometry import BlockGrid, Triple, output_shape_for
+from znn.blockwise.normalise import (
+    SectionStats,
+    global_mean,
+    needs_second_pass,
+    normalisation_from,
+    section_stats,
+)
+from znn.blockwise.task import BlockResult, BlockTask, _input, run_block
+from znn.data.preprocess import canonical_pp_type
+from znn.errors import ZnnError
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.znnfile import parse_znn
+from znn.planner import format_bytes, plan_forward_patch
+
+GiB = 1 << 30
+# The share of a worker's memory the network may plan for; the rest holds the interpreter,
+# libraries, the block's input and output copies.
+NETWORK_SHARE = 0.5
+STATS_SLAB = 8  # sections per statistics task
+
+
+class BlockwiseError(ZnnError):
+    """A block failed on every attempt, or the run cannot start."""
+
+
+@dataclass
+class BlockwiseRequest:
+    """What to predict, where to write it and how to split it (plain values only)."""
+
+    input: str  # volume location: file.tif | file.h5[:dataset] | store.zarr[:array], optional [z0:z1]
+    output: str  # the output zarr store
+    network_text: str
+    weights: str
+    pp_type: str = "standard2D"
+    mirror: bool = True
+    softmax: bool = False
+    dtype: str = "float32"
+    conv_mode: str = "fft"
+    block_shape: Triple | None = None  # None: the planner's tile under memory_per_worker
+    memory_per_worker: int = 2 * GiB
+    threads_per_worker: int = 1  # engine threads inside each block
+    retries: int = 2
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class BlockwiseStarted:
+    output: str
+    output_shape: Triple
+    block_shape: Triple
+    blocks: int
+    todo: int  # blocks not yet flagged done
+    workers: int
+    plan: str = ""
+
+
+@dataclass(frozen=True)
+class BlockDone:
+    number: int
+    start: Triple
+    stop: Triple
+    done: int  # blocks finished in this run so far
+    todo: int
+    seconds: float
+    worker: str
+
+
+@dataclass(frozen=True)
+class BlockwiseFinished:
+    computed: int
+    skipped: int  # flagged done before this run (or by a duplicate task)
+    seconds: float
+    voxels_per_s: float
+    stopped: bool = False
+    workers: tuple[str, ...] = field(default=())
+
+
+BlockwiseEvent = BlockwiseStarted | BlockDone | BlockwiseFinished
+
+
+@contextmanager
+def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per_worker: int = 2 * GiB,
+                   quiet: bool = True) -> Iterator[Any]:
+    """A dask.distributed client: of the scheduler at `scheduler`, or of a new LocalCluster of
+    `workers` single-threaded worker processes with `memory_per_worker` each."""
+    from distributed import Client, LocalCluster
+
+    if quiet:
+        for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with warnings.catch_warnings():
+        # The scheduler's small HTTP server (health, metrics) moves to a free port if 8787 is taken.
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               memory_limit=memory_per_worker, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def plan_block(request: BlockwiseRequest, volume: Triple) -> tuple[Triple, str]:
+    """The block (= network tile) shape: given, or the planner's fastest under the worker's share."""
+    spec = parse_znn(request.network_text, "network")
+    fov = NetworkGraph(spec, (1, 1, 1)).fov
+    out = output_shape_for(volume, fov, request.mirror)
+    if request.block_shape is not None:
+        return tuple(min(b, n) for b, n in zip(request.block_shape, out)), "block shape given"  # type: ignore
+    budget = int(request.memory_per_worker * NETWORK_SHARE)
+    plan = plan_forward_patch(spec, ram_budget_bytes=budget, dtype=request.dtype, conv_mode=request.conv_mode,
+                              num_threads=request.threads_per_worker, max_side=max(out[1], out[2]), max_z=out[0])
+    block = tuple(min(b, n) for b, n in zip(plan.outsz, out))
+    summary = (f"block {'x'.join(map(str, block))}: the planner's tile for {format_bytes(budget)} "
+               f"({NETWORK_SHARE:.0%} of {format_bytes(request.memory_per_worker)} per worker)")
+    return block, summary  # type: ignore[return-value]
+
+
+def _slab_stats(location: str, z0: int, z1: int, centre: float | None) -> SectionStats:
+    return section_stats(np.asarray(_input(location)[z0:z1]), z0, centre)
+
+
+def _statistics(client: Any, request: BlockwiseRequest, depth: int, plane: int) -> Any:
+    slabs = [(z, min(z + STATS_SLAB, depth)) for z in range(0, depth, STATS_SLAB)]
+
+    def gather(centre: float | None) -> list[SectionStats]:
+        futures = [client.submit(_slab_stats, request.input, a, b, centre, pure=False, retries=request.retries)
+                   for a, b in slabs]
+        return client.gather(futures)
+
+    parts = gather(None)
+    squares = gather(global_mean(parts, plane)) if needs_second_pass(request.pp_type) else None
+    return normalisation_from(request.pp_type, parts, plane, squares)
+
+
+def _description(request: BlockwiseRequest, volume: Triple, block: Triple) -> dict[str, Any]:
+    weights = Path(request.weights)
+    return {"input": request.input, "volume": list(volume), "network": request.network_text,
+            "weights": str(weights.resolve()), "weights_mtime_ns": weights.stat().st_mtime_ns,
+            "pp_type": canonical_pp_type(request.pp_type), "mirror": request.mirror, "softmax": request.softmax,
+            "dtype": request.dtype, "block": list(block)}
+
+
+def _failure(future: Any, number: int, grid: BlockGrid, attempts: int) -> BlockwiseError:
+    block = grid.block(number)
+    error = future.exception()
+    lines = traceback.format_tb(future.traceback()) if future.traceback() is not None else []
+    where = f"{tuple(block.start)}..{tuple(block.stop)}"
+    return BlockwiseError(f"block {number} (output {where}) failed after {attempts} attempt(s): "
+                          f"{type(error).__name__}: {error}\n{''.join(lines)}")
+
+
+def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Event | None = None
+                   ) -> Generator[BlockwiseEvent, None, None]:
+    """Predict `request.input` block by block on `client`'s cluster; yields progress events.
+
+    Setting `stop` ends the run after the blocks that are finishing (the rest stay unflagged
+    and a later run computes them).
+    """
+    from distributed import as_completed
+
+    began = time.perf_counter()
+    spec = parse_znn(request.network_text, "network")
+    graph = NetworkGraph(spec, (1, 1, 1))
+    if not graph.is_dense:
+        raise BlockwiseError("blockwise prediction needs a dense network (max_filter, not max_pool)")
+    if len(spec.input_names) != 1:
+        raise BlockwiseError(f"blockwise prediction needs a network with one input, not {len(spec.input_names)}")
+    volume: Triple = tuple(int(n) for n in _input(request.input).shape[-3:])  # type: ignore[assignment]
+    fov = graph.fov
+    out_shape = output_shape_for(volume, fov, request.mirror)
+    block, plan = plan_block(request, volume)
+    grid = BlockGrid(out_shape, block)
+    outputs = {name: spec.nodes[name].size for name in spec.output_names}
+    group = store.create_or_open(request.output, _description(request, volume, grid.block_shape), outputs,
+                                 out_shape, grid.block_shape, len(grid), overwrite=request.overwrite)
+    del group
+    todo = [int(n) for n in np.flatnonzero(~store.done_flags(request.output))]
+    workers = len(client.scheduler_info().get("workers", {}))
+    yield BlockwiseStarted(request.output, out_shape, grid.block_shape, len(grid), len(todo), workers, plan)
+    if not todo:
+        yield BlockwiseFinished(0, len(grid), time.perf_counter() - began, 0.0)
+        return
+
+    normalisation = _statistics(client, request, volume[0], volume[1] * volume[2])
+    task = BlockTask(request.input, request.output, request.network_text, request.weights, out_shape,
+                     grid.block_shape, fov, request.mirror, request.softmax, normalisation, request.dtype,
+                     request.conv_mode, request.threads_per_worker)
+    [shared] = client.scatter([task], broadcast=True)
+    # A bounded window of submitted blocks keeps every worker busy without handing the
+    # scheduler millions of tasks, and lets a stop finish the blocks in flight cleanly.
+    threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values()) or 1
+    window = max(2, 2 * threads)
+    waiting = iter(todo)
+    in_flight: dict[str, tuple[Any, int]] = {}
+    completed = as_completed()
+
+    def submit_next() -> None:
+        number = next(waiting, None)
+        if number is not None:
+            future = client.submit(run_block, shared, number, pure=False, retries=request.retries)
+            in_flight[future.key] = (future, number)
+            completed.add(future)
+
+    for _ in range(window):
+        submit_next()
+    computed = skipped = 0
+    voxels = 0
+    seen: set[str] = set()
+    stopping = False
+    try:
+        for future in completed:
+            _, number = in_flight.pop(future.key)
+            if future.status != "finished":
+                raise _failure(future, number, grid, request.retries + 1)
+            result: BlockResult = future.result()
+            block_now = grid.block(result.number)
+            if result.skipped:
+                skipped += 1
+            else:
+                computed += 1
+                voxels += block_now.voxels
+                seen.add(result.worker)
+            yield BlockDone(result.number, block_now.start, block_now.stop, computed + skipped, len(todo),
+                            result.seconds, result.worker)
+            stopping = stopping or (stop is not None and stop.is_set())
+            if not stopping:
+                submit_next()
+    finally:
+        client.cancel([f for f, _ in in_flight.values()])
+    seconds = time.perf_counter() - began
+    stopped = computed + skipped < len(todo)
+    yield BlockwiseFinished(computed, skipped + len(grid) - len(todo), seconds, voxels / seconds if seconds else 0.0,
+                            stopped, tuple(sorted(seen)))

@@ -1,0 +1,83 @@
+"""The blockwise output store: a zarr group with one array per network output, chunked by
+block, and a flag per block that says it is written.
+
+    out.zarr/
+        <output node>     float32 (maps, z, y, x), chunks (maps, *block), fill NaN
+        done_blocks       uint8 (number of blocks,), one chunk per flag
+        attrs["znn_blockwise"]  what the run computes (input, network, weights, block, ...)
+
+Each block writes exactly its own chunks and then its flag, so writes are idempotent and
+never touch another block's data; a run resumed later skips flagged blocks. A flag is
+only set after the block's maps are stored, so an interrupted write is recomputed.
+NaN as fill value makes a block that was never written visible.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from znn.errors import ZnnError
+
+DONE = "done_blocks"
+ATTRIBUTE = "znn_blockwise"
+
+
+class StoreMismatch(ZnnError):
+    """The output store holds a different run (other input, network, weights or blocks)."""
+
+
+def create_or_open(path: str | Path, description: dict[str, Any], outputs: dict[str, int],
+                   output_shape: tuple[int, int, int], block_shape: tuple[int, int, int], blocks: int,
+                   *, overwrite: bool = False) -> Any:
+    """The output group at `path`, created for this run or reopened to resume it.
+
+    `description` must equal what the store records (JSON-comparable); otherwise a
+    `StoreMismatch` explains the difference, unless `overwrite` starts afresh.
+    """
+    import zarr
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        group = zarr.open_group(store=str(path), mode="r+")
+        recorded = group.attrs.get(ATTRIBUTE)
+        wanted = json.loads(json.dumps(description))
+        if recorded != wanted:
+            differ = sorted(k for k in set(wanted) | set(recorded or {})
+                            if (recorded or {}).get(k) != wanted.get(k))
+            raise StoreMismatch(f"{path} holds another blockwise run (differs in: {', '.join(differ) or 'all'}); "
+                                "use a new output path or --overwrite to start again")
+        return group
+    group = zarr.open_group(store=str(path), mode="w")
+    for name, maps in outputs.items():
+        group.create_array(name, shape=(maps, *output_shape), chunks=(maps, *block_shape), dtype="float32",
+                           fill_value=np.nan)
+    group.create_array(DONE, shape=(blocks,), chunks=(1,), dtype="uint8", fill_value=0)
+    group.attrs[ATTRIBUTE] = json.loads(json.dumps(description))
+    return group
+
+
+def done_flags(path: str | Path) -> np.ndarray:
+    """The done flag of every block (bool array)."""
+    import zarr
+
+    return np.asarray(zarr.open_array(store=str(path), path=DONE, mode="r")[:]).astype(bool)
+
+
+def write_block(path: str | Path, number: int, slices: tuple[slice, ...], maps: dict[str, np.ndarray]) -> None:
+    """Store a block's maps, then flag it done."""
+    import zarr
+
+    for name, values in maps.items():
+        array = zarr.open_array(store=str(path), path=name, mode="r+")
+        array[(slice(None), *slices)] = values
+    zarr.open_array(store=str(path), path=DONE, mode="r+")[number] = 1
+
+
+def is_done(path: str | Path, number: int) -> bool:
+    import zarr
+
+    return bool(zarr.open_array(store=str(path), path=DONE, mode="r")[number])

@@ -1,0 +1,138 @@
+"""`znn forward --blockwise`: predict volumes larger than memory block by block on a
+dask.distributed cluster (a LocalCluster by default, or `--scheduler ADDRESS`), writing a
+zarr store that a second run completes after an interruption.
+
+Two ways to name the work: `-c job.cfg` (every forward_range sample; outputs
+`<output_prefix>_sample<N>.zarr`), or `--input VOLUME --net NET.h5 --output OUT.zarr`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from znn.commands.console import Console
+from znn.errors import ConfigError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("blockwise (dask.distributed)")
+    g.add_argument("--blockwise", action="store_true", help="predict block by block into a zarr store")
+    g.add_argument("--input", metavar="VOLUME", help="volume to predict (tif, h5[:dataset], zarr[:array], "
+                   "optionally [z0:z1]) instead of the job's samples")
+    g.add_argument("--output", metavar="OUT.zarr", help="output store for --input")
+    g.add_argument("--network", metavar="NET.znn", help="network description (default: the one stored in --net)")
+    g.add_argument("--pp-type", default=None, help="input normalisation for --input (default standard2D)")
+    g.add_argument("--no-mirror", action="store_true", help="do not mirror the borders (output shrinks by fov-1)")
+    g.add_argument("--softmax", choices=("auto", "yes", "no"), default="auto",
+                   help="channel softmax of the outputs (auto: as the job's or checkpoint's cost function says)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="an existing dask scheduler (default: a LocalCluster)")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="LocalCluster worker processes (default: cores / --threads-per-worker)")
+    g.add_argument("--threads-per-worker", type=int, default=1, metavar="T", help="engine threads per block")
+    g.add_argument("--memory-per-worker", default=None, metavar="SIZE",
+                   help="memory of each worker, e.g. 4GiB (default: 80%% of RAM shared by the workers)")
+    g.add_argument("--block", default=None, metavar="Z,Y,X", help="block shape (default: the planner's)")
+    g.add_argument("--retries", type=int, default=2, metavar="N", help="retries of a failed block (default 2)")
+    g.add_argument("--overwrite", action="store_true", help="start again even if the output holds another run")
+
+
+def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
+    from znn.blockwise.run import BlockwiseRequest
+    from znn.io.h5net import load_network
+    from znn.jobs import values as v
+    from znn.netspec.znnfile import format_znn
+
+    block = None
+    if args.block:
+        try:
+            block = v.parse_triple(args.block)
+        except v.BadValue as bad:
+            raise ConfigError(bad.problem, file="command line", key="--block", expected=bad.expected,
+                              found=bad.found) from None
+    common = dict(block_shape=block, memory_per_worker=memory, threads_per_worker=args.threads_per_worker,
+                  retries=args.retries, overwrite=args.overwrite)
+    if args.input:
+        if not args.net or not args.output:
+            raise ConfigError("--input needs --net NET.h5 and --output OUT.zarr", file="command line")
+        saved = load_network(args.net)
+        text = Path(args.network).read_text() if args.network else format_znn(saved.spec)
+        softmax = args.softmax == "yes" or (args.softmax == "auto" and
+                                            "softmax" in str((saved.state or {}).get("cost_fn", "")))
+        return [BlockwiseRequest(input=args.input, output=args.output, network_text=text, weights=args.net,
+                                 pp_type=args.pp_type or "standard2D", mirror=not args.no_mirror,
+                                 softmax=softmax, **common)]
+    if not args.config:
+        raise ConfigError("give -c JOB.cfg, or --input VOLUME --net NET.h5 --output OUT.zarr", file="command line")
+    return _job_requests(args, common)
+
+
+def _job_requests(args: argparse.Namespace, common: dict[str, Any]) -> list[Any]:
+    from znn.blockwise.run import BlockwiseRequest
+    from znn.data.dataset import forward_input_location
+    from znn.forward.job import forward_network_file
+    from znn.jobs import read_cfg
+    from znn.jobs import values as v
+    from znn.netspec.znnfile import read_znn
+
+    job = read_cfg(args.config)
+    job.require_forward()
+    network = Path(args.network) if args.network else job.resolve(job.network.fnet_spec)
+    spec = read_znn(network)
+    if len(spec.input_names) != 1:
+        raise ConfigError("blockwise prediction needs a network with one input", file=str(network))
+    weights = forward_network_file(job, args.net)
+    softmax = args.softmax == "yes" or (args.softmax == "auto" and "softmax" in (job.effective_cost_fn or ""))
+    ids = v.parse_range(args.range) if args.range else (job.forward.forward_range or ())
+    requests = []
+    for sample_id in ids:
+        location, pp_type = forward_input_location(job, sample_id, spec.input_names[0])
+        output = f"{job.resolve(job.forward.output_prefix)}_sample{sample_id}.zarr"
+        requests.append(BlockwiseRequest(input=location, output=output, network_text=network.read_text(),
+                                         weights=str(weights), pp_type=args.pp_type or pp_type,
+                                         mirror=job.data.is_bd_mirror and not args.no_mirror, softmax=softmax,
+                                         dtype=job.network.dtype or "float32", **common))
+    return requests
+
+
+def run_blockwise(args: argparse.Namespace) -> int:
+    from znn.blockwise.run import BlockwiseFinished, cluster_client, iter_blockwise
+    from znn.jobs import values as v
+    from znn.planner import budget_from_string, total_ram_bytes
+
+    cores = os.cpu_count() or 1
+    workers = args.workers or max(1, cores // max(args.threads_per_worker, 1))
+    try:
+        memory = (budget_from_string(v.parse_ram_budget(args.memory_per_worker)) if args.memory_per_worker
+                  else int(total_ram_bytes() * 0.8 / workers))
+    except v.BadValue as bad:
+        raise ConfigError(bad.problem, file="command line", key="--memory-per-worker", expected=bad.expected,
+                          found=bad.found) from None
+    requests = _requests(args, memory)
+    console = Console(quiet=args.quiet)
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        console.note(f"{signal.Signals(signum).name}: stopping after the blocks in progress (again to abort)")
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    stopped = False
+    try:
+        with cluster_client(args.scheduler, workers=workers, memory_per_worker=memory) as client:
+            for request in requests:
+                for event in iter_blockwise(request, client, stop=stop):
+                    console.blockwise_event(event)
+                    stopped = stopped or (isinstance(event, BlockwiseFinished) and event.stopped)
+                if stopped:
+                    break
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 1 if stopped else 0

@@ -1,0 +1,251 @@
+"""Blockwise forward on dask.distributed: geometry, normalisation, equality with the in-memory
+pass, resuming, and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from znn.blockwise.geometry import BlockGrid, read_padded
+from znn.blockwise.normalise import needs_second_pass, normalisation_from, section_stats
+from znn.data.preprocess import IMAGE_PP_TYPES, preprocess
+
+# 1x1x1 convolution to two logistic maps: fov 1, and an output computable by hand.
+POINTWISE = """nodes input
+type input
+size 1
+
+edges conv1
+type conv
+init xavier
+size 1,1,1
+input input
+output output
+
+nodes output
+type transfer
+function logistics
+size 2
+"""
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+@pytest.mark.parametrize("shape,start,stop,before", [
+    ((4, 9, 7), (0, 0, 0), (4, 9, 7), (0, 0, 0)),      # no padding
+    ((4, 9, 7), (0, 0, 0), (6, 20, 18), (1, 5, 5)),    # both borders reflected
+    ((3, 5, 4), (2, 3, 1), (9, 17, 16), (3, 6, 6)),    # padding wider than the axis (periodic)
+    ((5, 12, 11), (3, 7, 6), (8, 16, 15), (2, 4, 4)),  # an interior window reaching the far border
+])
+def test_read_padded_equals_numpy_symmetric_padding(shape, start, stop, before):
+    volume = np.random.default_rng(0).integers(0, 255, shape).astype(np.uint8)
+    after = tuple(max(0, b - n - p) for b, n, p in zip(stop, shape, before))
+    padded = np.pad(volume, tuple(zip(before, after)), mode="symmetric")
+    window = padded[tuple(slice(a, b) for a, b in zip(start, stop))]
+    np.testing.assert_array_equal(read_padded(volume, start, stop, before), window)
+
+
+def test_block_grid_covers_the_output_once_and_windows_are_full_size():
+    grid = BlockGrid((7, 50, 33), (3, 16, 16))
+    seen = np.zeros((7, 50, 33), np.int32)
+    for block in grid:
+        seen[block.slices()] += 1
+        start, stop = grid.compute_window(block)
+        assert tuple(b - a for a, b in zip(start, stop)) == grid.block_shape
+        assert all(a <= s and e <= b for a, b, s, e in zip(start, stop, block.start, block.stop))
+        assert all(0 <= a and b <= n for a, b, n in zip(start, stop, grid.output_shape))
+    assert len(grid) == 3 * 4 * 3 and np.all(seen == 1)
+
+
+@pytest.mark.parametrize("pp_type", IMAGE_PP_TYPES)
+def test_blocks_are_normalised_exactly_like_the_whole_volume(pp_type):
+    rng = np.random.default_rng(1)
+    volume = rng.integers(0, 255, (6, 20, 24)).astype(np.uint8)
+    volume[2] = 17  # a constant section
+    parts = [section_stats(volume[z:z + 4], z) for z in (4, 0)]  # any order
+    squares = None
+    if needs_second_pass(pp_type):
+        from znn.blockwise.normalise import global_mean
+
+        centre = global_mean(parts, 20 * 24)
+        squares = [section_stats(volume[z:z + 4], z, centre) for z in (0, 4)]
+    norm = normalisation_from(pp_type, parts, 20 * 24, squares)
+    whole = preprocess(volume, pp_type)
+    sections = np.array([5, 2, 3])
+    block = norm.apply(volume[sections][:, 3:11, 5:20], sections)
+    np.testing.assert_allclose(block, whole[sections][:, 3:11, 5:20], rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- on a cluster
+
+
+@pytest.fixture(scope="module")
+def client():
+    from znn.blockwise.run import cluster_client
+
+    with cluster_client(workers=2, memory_per_worker=1 << 30) as c:
+        yield c
+
+
+def _saved_net(tmp_path, text, seed=3):
+    from znn.io.h5net import save_network
+    from znn.netspec.znnfile import parse_znn
+    from znn.network.net import Network
+
+    spec = parse_znn(text)
+    path = tmp_path / "net.h5"
+    with Network(spec, (1, 4, 4), seed=seed) as net:
+        save_network(path, spec, net.params, stdio=True)
+    return path
+
+
+def _tiny2d_text():
+    from znn.netspec.library import network_path
+
+    return network_path("tiny2d").read_text()
+
+
+def _request(tmp_path, image, text, **options):
+    from znn.blockwise.run import BlockwiseRequest
+    from znn.io.volumes import write_volume
+
+    write_volume(tmp_path / "in.zarr", image)
+    return BlockwiseRequest(input=str(tmp_path / "in.zarr"), output=str(tmp_path / "out.zarr"), network_text=text,
+                            weights=str(_saved_net(tmp_path, text)), **options)
+
+
+def _run(request, client, **kw):
+    from znn.blockwise.run import iter_blockwise
+
+    return list(iter_blockwise(request, client, **kw))
+
+
+def _stored(path, name="output"):
+    import zarr
+
+    return np.asarray(zarr.open_group(str(path), mode="r")[name][:])
+
+
+@pytest.mark.parametrize("pp_type,mirror", [("standard2D", True), ("standard3D", False)])
+def test_blockwise_equals_the_in_memory_forward(client, tmp_path, pp_type, mirror):
+    from znn.forward.image import iter_predict_image
+    from znn.netspec.znnfile import parse_znn
+
+    image = np.random.default_rng(2).integers(0, 255, (5, 61, 75)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(2, 24, 32), pp_type=pp_type, mirror=mirror,
+                       softmax=True)
+    events = _run(request, client)
+    finished = events[-1]
+    assert finished.computed == len(BlockGrid(events[0].output_shape, (2, 24, 32))) and not finished.stopped
+    run = iter_predict_image(image, parse_znn(request.network_text), request.weights, pp_type=pp_type,
+                             mirror=mirror, softmax=True, outsz=(1, 16, 16))
+    while True:
+        try:
+            next(run)
+        except StopIteration as done:
+            expected = done.value["output"]
+            break
+    stored = _stored(request.output)
+    assert stored.shape == expected.shape
+    assert np.abs(stored - expected).max() <= 1e-5
+
+
+def test_an_interrupted_run_resumes_with_only_the_missing_blocks(client, tmp_path):
+    import threading
+
+    from znn.blockwise.store import done_flags
+
+    image = np.random.default_rng(3).integers(0, 255, (4, 64, 64)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 32, 32))
+    stop = threading.Event()
+    first = []
+    from znn.blockwise.run import BlockDone, iter_blockwise
+
+    for event in iter_blockwise(request, client, stop=stop):
+        first.append(event)
+        if isinstance(event, BlockDone) and event.done == 5:
+            stop.set()
+    assert first[-1].stopped
+    flagged = int(done_flags(request.output).sum())
+    assert 5 <= flagged < 16
+    partial = _stored(request.output)
+    assert np.isnan(partial).any()  # blocks never written read as NaN
+
+    second = _run(request, client)
+    assert second[0].todo == 16 - flagged
+    assert second[-1].computed == 16 - flagged and not second[-1].stopped
+    assert sum(isinstance(e, BlockDone) for e in second) == 16 - flagged
+    assert done_flags(request.output).all() and not np.isnan(_stored(request.output)).any()
+    again = _run(request, client)
+    assert again[0].todo == 0 and again[-1].computed == 0
+
+
+def test_a_store_of_another_run_is_refused_not_overwritten(client, tmp_path):
+    from znn.blockwise.store import StoreMismatch
+
+    image = np.random.default_rng(4).integers(0, 255, (2, 40, 40)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 40, 40))
+    _run(request, client)
+    before = _stored(request.output)
+    request.pp_type = "standard3D"
+    with pytest.raises(StoreMismatch, match="pp_type"):
+        _run(request, client)
+    np.testing.assert_array_equal(_stored(request.output), before)
+
+
+def test_a_failing_block_surfaces_its_traceback_after_the_retries(client, tmp_path):
+    from znn.blockwise.run import BlockwiseError
+    from znn.blockwise.store import done_flags
+
+    image = np.random.default_rng(5).integers(0, 255, (2, 40, 40)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 20, 20), retries=1)
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(b"not an HDF5 file")  # workers fail to load it, for every block
+    request.weights = str(broken)
+    with pytest.raises(BlockwiseError, match=r"block \d+ \(output .*\) failed after 2 attempt\(s\)") as failure:
+        _run(request, client)
+    message = str(failure.value)
+    assert "broken.h5" in message and "load_network" in message  # the worker's traceback
+    assert not done_flags(request.output).any()
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_output_exceeds_worker_memory(tmp_path):
+    from znn.blockwise.run import BlockDone, cluster_client, iter_blockwise
+    from znn.blockwise.store import done_flags
+    from znn.io.h5net import load_network
+
+    memory = 400 << 20
+    shape = (56, 1024, 1024)  # float32 output: 2 maps x 59M voxels = 470 MB > 400 MiB per worker
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 255, shape, dtype=np.uint8)
+    request = _request(tmp_path, image, POINTWISE, block_shape=(10, 256, 512), mirror=False)
+    assert 2 * np.prod(shape) * 4 > memory
+    killed = []
+    with cluster_client(workers=2, memory_per_worker=memory) as c:
+        for event in iter_blockwise(request, c):
+            if isinstance(event, BlockDone) and event.done == 4 and not killed:
+                pids = c.run(os.getpid)
+                victim = sorted(pids.values())[0]
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+        finished = event
+    assert killed and not finished.stopped
+    assert done_flags(request.output).all()
+    saved = load_network(request.weights)
+    kernel = saved.params.kernels["conv1"].reshape(2)
+    bias = saved.params.biases["output"]
+    import zarr
+
+    stored = zarr.open_group(str(request.output), mode="r")["output"]
+    for z in (0, 17, 55):  # whole sections against the formula
+        section = image[z].astype(np.float64)
+        x = (section - section.mean()) / section.std()
+        for c in range(2):
+            expected = 1.0 / (1.0 + np.exp(-(kernel[c] * x + bias[c])))
+            np.testing.assert_allclose(stored[c, z], expected, rtol=0, atol=1e-5)
+    for z in range(0, shape[0], 5):
+        assert not np.isnan(stored[:, z]).any()
