@@ -109,12 +109,13 @@ def _tiny2d_text():
     return network_path("tiny2d").read_text()
 
 
-def _request(tmp_path, image, text, **options):
+def _request(tmp_path, image, text, *, suffix=".zarr", **options):
     from znn.blockwise.run import BlockwiseRequest
     from znn.io.volumes import write_volume
 
-    write_volume(tmp_path / "in.zarr", image)
-    return BlockwiseRequest(input=str(tmp_path / "in.zarr"), output=str(tmp_path / "out.zarr"), network_text=text,
+    source = tmp_path / f"in{suffix}"
+    write_volume(source, image)
+    return BlockwiseRequest(input=str(source), output=str(tmp_path / "out.zarr"), network_text=text,
                             weights=str(_saved_net(tmp_path, text)), **options)
 
 
@@ -130,14 +131,15 @@ def _stored(path, name="output"):
     return np.asarray(zarr.open_group(str(path), mode="r")[name][:])
 
 
-@pytest.mark.parametrize("pp_type,mirror", [("standard2D", True), ("standard3D", False)])
-def test_blockwise_equals_the_in_memory_forward(client, tmp_path, pp_type, mirror):
+@pytest.mark.parametrize("pp_type,mirror,suffix", [("standard2D", True, ".zarr"), ("standard3D", False, ".zarr"),
+                                                   ("standard2D", True, ".tif"), ("symetric_rescale", True, ".h5")])
+def test_blockwise_equals_the_in_memory_forward(client, tmp_path, pp_type, mirror, suffix):
     from znn.forward.image import iter_predict_image
     from znn.netspec.znnfile import parse_znn
 
     image = np.random.default_rng(2).integers(0, 255, (5, 61, 75)).astype(np.uint8)
     request = _request(tmp_path, image, _tiny2d_text(), block_shape=(2, 24, 32), pp_type=pp_type, mirror=mirror,
-                       softmax=True)
+                       softmax=True, suffix=suffix)
     events = _run(request, client)
     finished = events[-1]
     assert finished.computed == len(BlockGrid(events[0].output_shape, (2, 24, 32))) and not finished.stopped

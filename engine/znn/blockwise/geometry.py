@@ -103,6 +103,14 @@ def mirrored_indices(start: int, stop: int, length: int, before: int) -> np.ndar
     return np.where(j >= length, period - 1 - j, j)
 
 
+def materialise(array: Any) -> np.ndarray:
+    """A numpy array of a (lazy) array. Dask arrays are computed in this thread: inside a
+    dask.distributed worker the default would ship the read back to the cluster."""
+    if hasattr(array, "compute"):
+        return np.asarray(array.compute(scheduler="synchronous"))
+    return np.asarray(array)
+
+
 def read_padded(volume: Any, start: Triple, stop: Triple, before: Triple) -> np.ndarray:
     """Padded-input positions [start, stop) of a lazy (z, y, x) `volume`, as a numpy array.
 
@@ -112,7 +120,7 @@ def read_padded(volume: Any, start: Triple, stop: Triple, before: Triple) -> np.
     indices = [mirrored_indices(a, b, n, p) for a, b, n, p in zip(start, stop, shape, before)]
     low = [int(i.min()) for i in indices]
     high = [int(i.max()) + 1 for i in indices]
-    box = np.asarray(volume[low[0]:high[0], low[1]:high[1], low[2]:high[2]])
+    box = materialise(volume[low[0]:high[0], low[1]:high[1], low[2]:high[2]])
     if all(np.array_equal(i, np.arange(lo, hi)) for i, lo, hi in zip(indices, low, high)):
         return box  # nothing reflected
     return box[np.ix_(*(i - lo for i, lo in zip(indices, low)))]

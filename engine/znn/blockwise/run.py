@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from znn.blockwise import store
-from znn.blockwise.geometry import BlockGrid, Triple, output_shape_for
+from znn.blockwise.geometry import BlockGrid, Triple, materialise, output_shape_for
 from znn.blockwise.normalise import (
     SectionStats,
     global_mean,
@@ -147,7 +147,7 @@ def plan_block(request: BlockwiseRequest, volume: Triple) -> tuple[Triple, str]:
 
 
 def _slab_stats(location: str, z0: int, z1: int, centre: float | None) -> SectionStats:
-    return section_stats(np.asarray(_input(location)[z0:z1]), z0, centre)
+    return section_stats(materialise(_input(location)[z0:z1]), z0, centre)
 
 
 def _statistics(client: Any, request: BlockwiseRequest, depth: int, plane: int) -> Any:
