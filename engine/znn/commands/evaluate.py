@@ -1,0 +1,49 @@
+"""`znn evaluate SEG GT`: adapted Rand error, VI split/merge and the ISBI 2012
+foreground-restricted V_rand / V_info of a segmentation against ground truth.
+
+Ground-truth label 0 (membrane, unlabelled) is not scored. A ground truth with only two
+values, 0 and another (an ISBI-style membrane image), is turned into its regions section by
+section first. --per-section averages 2-D scores over the sections (as for 2-D segmentations
+of anisotropic stacks); the default scores the volume in 3-D.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score a segmentation against ground truth",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("segmentation", metavar="SEG", help="label volume (h5 / tif / zarr)")
+    p.add_argument("ground_truth", metavar="GT", help="ground-truth labels, or a membrane image")
+    p.add_argument("--per-section", action="store_true", help="mean of 2-D scores over the sections")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from znn.errors import ZnnError
+
+    try:
+        return _run(args)
+    except ValueError as error:  # bad volumes: one line naming the file, not a traceback
+        raise ZnnError(f"{args.segmentation}: {error}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from znn.evaluate.report import ground_truth_segments, score_segmentation
+    from znn.io.volumes import read_volume
+
+    segmentation = read_volume(args.segmentation)
+    truth, converted = ground_truth_segments(read_volume(args.ground_truth))
+    scores = score_segmentation(segmentation, truth, per_section=args.per_section)
+    if args.json:
+        print(json.dumps(scores.as_dict()))
+        return 0
+    if converted:
+        print(f"{args.ground_truth}: a membrane image; its regions per section are the true segments")
+    for line in scores.lines():
+        print(line)
+    return 0
