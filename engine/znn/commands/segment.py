@@ -44,35 +44,6 @@ def load_maps(location: str) -> np.ndarray:
     return maps
 
 
-def kind_of(maps: np.ndarray, kind: str) -> str:
-    if kind != "auto":
-        return kind
-    return "affinity" if maps.shape[0] == 3 else "boundary"
-
-
-def boundary_channel(maps: np.ndarray) -> np.ndarray:
-    """The boundary probability: channel 1 of (object, boundary) maps, else the only channel."""
-    if maps.shape[0] not in (1, 2):
-        raise ValueError(f"boundary maps have 1 or 2 channels, not {maps.shape[0]} (use --kind affinity?)")
-    return maps[-1]
-
-
-def segmentations(maps: np.ndarray, kind: str, thresholds: list[float], *, per_section: bool = True,
-                  min_size: int = 0):  # -> Iterator[tuple[float, np.ndarray]]
-    """(threshold, labels) for each threshold."""
-    from znn.evaluate import segment_boundary
-    from znn.evaluate.agglomerate import segment_affinities
-
-    if kind == "affinity":
-        yield from segment_affinities(maps, thresholds)
-        return
-    boundary = boundary_channel(maps)
-    if not np.isfinite(boundary).all():
-        raise ValueError("the boundary map holds NaN values (an unfinished blockwise output?)")
-    for threshold in sorted(thresholds):
-        yield threshold, segment_boundary(boundary, threshold=threshold, per_section=per_section, min_size=min_size)
-
-
 def output_for(output: str, threshold: float, several: bool) -> Path:
     path = Path(output)
     if not several:
@@ -90,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from znn.evaluate.maps import kind_of, segment_maps
     from znn.evaluate.report import ground_truth_segments, score_segmentation
     from znn.io.volumes import read_volume, write_volume
 
@@ -101,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
         truth, converted = ground_truth_segments(read_volume(args.gt))
         if converted:
             print(f"{args.gt}: a membrane image; its regions per section are the true segments")
-    for threshold, labels in segmentations(maps, kind, thresholds, per_section=not args.three_d,
+    for threshold, labels in segment_maps(maps, kind, thresholds, per_section=not args.three_d,
                                            min_size=args.min_size):
         path = output_for(args.output, threshold, len(thresholds) > 1)
         write_volume(path, labels.astype(np.uint32) if labels.max() < 2**32 else labels)
