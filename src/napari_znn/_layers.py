@@ -22,9 +22,10 @@ class LayerChoice(QComboBox):
 
     changed = Signal()
 
-    def __init__(self, viewer: napari.viewer.Viewer, kind: str) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, kind: str, extra: list[str] | None = None) -> None:
+        """`extra`: entries listed before the layers that stand for no layer (e.g. "(none)")."""
         super().__init__()
-        self.viewer, self.kind = viewer, kind
+        self.viewer, self.kind, self.extra = viewer, kind, list(extra or [])
         self.setToolTip(f"Any {kind} layer (also ones opened from tif, h5 or zarr)")
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed,
                       viewer.layers.events.reordered):
@@ -40,7 +41,7 @@ class LayerChoice(QComboBox):
 
     def refresh(self) -> None:
         chosen = self.currentText()
-        names = [layer.name for layer in self._candidates() if not layer.name.startswith("ZNN ")]
+        names = self.extra + [layer.name for layer in self._candidates() if not layer.name.startswith("ZNN ")]
         self.blockSignals(True)
         self.clear()
         self.addItems(names)
@@ -51,7 +52,9 @@ class LayerChoice(QComboBox):
 
     def layer(self) -> Any:
         name = self.currentText()
-        return self.viewer.layers[name] if name and name in self.viewer.layers else None
+        if not name or name in self.extra:
+            return None
+        return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def select(self, layer: Any) -> None:
         self.refresh()

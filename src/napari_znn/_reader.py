@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from znn.errors import VolumeError
-from znn.io.volumes import VolumeInfo, list_volumes, read_volume
+from znn.io.volumes import VolumeInfo, list_volumes, open_volume_lazy, read_volume
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
+LOCATION_KEY = "znn_location"  # layer metadata: the volume's address, file[:dataset]
 ReaderFunction = Callable[[Any], list[LayerDataTuple]]
 
 # Names say more than dtypes: ZNN images are often uint8, and masks are labels whatever their type.
@@ -59,10 +60,13 @@ def read_layers(path: str | list[str]) -> list[LayerDataTuple]:
 def _layers_of(container: str, info: VolumeInfo) -> list[LayerDataTuple]:
     name = info.name or Path(container).stem
     address = f"{container}:{info.name}" if info.name else container
-    data = read_volume(address, ndim=None)
+    # zarr stays lazy (volumes larger than memory; blockwise prediction reads it by location)
+    lazy = container.lower().endswith(".zarr")
+    data = open_volume_lazy(address, ndim=None) if lazy else read_volume(address, ndim=None)
+    meta = {"metadata": {LOCATION_KEY: address}}
     if data.ndim == 4:  # (channels, z, y, x) maps: one image per channel
         return [(data[c], {"name": f"{name}[{c}]"}, "image") for c in range(data.shape[0])]
-    return [(data, {"name": name}, _layer_type(name, data.dtype))]
+    return [(data, {"name": name, **meta}, _layer_type(name, data.dtype))]
 
 
 def _layer_type(name: str, dtype: np.dtype) -> str:

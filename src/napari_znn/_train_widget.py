@@ -39,13 +39,14 @@ from napari_znn._layers import (
     LayerChoice,
     ensure_live_layer,
     live_layer_name,
-    show_outputs,
     update_live_layer,
     view_slab,
 )
 from napari_znn._network_editor import NetworkEditor
+from napari_znn._prediction import PredictionRunner
+from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
-from napari_znn._workers import predict_worker, training_worker
+from napari_znn._workers import training_worker
 from znn.errors import ZnnError
 from znn.jobs import JobConfig
 from znn.jobs.folder import read_job_folder, write_job_folder
@@ -82,7 +83,6 @@ class TrainingDock(QWidget):
         self.viewer = viewer
         self.state = TrainingState()
         self.worker: Any = None
-        self.predictor: Any = None
         self._commands: queue.SimpleQueue = queue.SimpleQueue()  # to the running trainer
         self._progress: progress | None = None
         self._live_sections: dict[str, tuple[int, int, int, int]] = {}  # preview tag -> where it goes
@@ -100,6 +100,8 @@ class TrainingDock(QWidget):
         self.editor = NetworkEditor()
         self.form = JobSettingsForm()
         self.plot = LiveCurvePlot(vertical=True)  # the dock is tall and narrow
+        self.runner = PredictionRunner(viewer)
+        self.segmenter = SegmentPanel(viewer)
         self.status = QLabel(READY)
         self.status.setWordWrap(True)
         self.bar = QProgressBar()
@@ -142,6 +144,7 @@ class TrainingDock(QWidget):
         tabs.addTab(self.editor, "Network")
         tabs.addTab(self.form, "Settings")
         tabs.addTab(self.plot, "Curve")
+        tabs.addTab(self.segmenter, "Segment")
         run = QHBoxLayout()
         for button in (self.train_button, self.stop_button, self.resume_button):
             run.addWidget(button)
@@ -163,6 +166,8 @@ class TrainingDock(QWidget):
         self.tabs = tabs
 
     def _connect(self) -> None:
+        self.runner.done.connect(self._refresh_buttons)
+        self.runner.maps_ready.connect(self.segmenter.set_maps)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume)
@@ -391,32 +396,23 @@ class TrainingDock(QWidget):
         return current if current.exists() else None
 
     def predict(self) -> None:
+        """Predict the chosen image layer with the latest checkpoint (blockwise for zarr layers)."""
         layer, weights = self.predict_on.layer(), self._weights()
         if layer is None or weights is None:
             show_error("Predict needs an image layer and a trained checkpoint (train first)")
             return
-        job = self._job_settings()
-        options = dict(pp_type="standard2D", mirror=job.data.is_bd_mirror,
-                       softmax="softmax" in (job.effective_cost_fn or ""), outsz=job.forward.forward_outsz or "auto",
-                       ram_budget=job.forward.forward_ram_budget or "50%", num_threads=job.network.num_threads or 0,
-                       dtype=job.network.dtype or "float32", conv_mode=job.network.forward_conv_mode or "fft")
-        self.predictor = predict_worker(np.asarray(layer.data), self.editor.network_text(), str(weights), **options)
-        bar = progress(desc=f"ZNN predicting {layer.name}")
-        self.predictor.yielded.connect(lambda tile: (setattr(bar, "total", tile.total), bar.update(1)))
-        self.predictor.returned.connect(
-            lambda outputs: show_outputs(self.viewer, layer, outputs, job.network.output_kind or "boundary"))
-        self.predictor.errored.connect(lambda error: show_error(f"ZNN prediction failed: {error}"))
-        self.predictor.finished.connect(lambda: (bar.close(), self._prediction_done()))
+        out = Path(self.folder.text()) / "out"
+        out.mkdir(parents=True, exist_ok=True)
+        self._guard(lambda: self.runner.start(layer, self.editor.network_text(), weights, self._job_settings(), out))
         self._refresh_buttons()
-        self.predictor.start()
+
+    @property
+    def predictor(self) -> Any:
+        """The running prediction's worker, or None."""
+        return self.runner.worker
 
     def cancel_prediction(self) -> None:
-        if self.predictor is not None:
-            self.predictor.quit()
-
-    def _prediction_done(self) -> None:
-        self.predictor = None
-        self._refresh_buttons()
+        self.runner.cancel()
 
     def _output_kind(self) -> str:
         return self._job_settings().network.output_kind or "boundary"

@@ -112,10 +112,7 @@ def read_volume(path: str | Path, *, ndim: int | None = 3) -> np.ndarray:
             raise VolumeError(str(error), file=text,
                               expected="synthetic:raw|labels|boundary?shape=z,y,x&seed=n") from None
         return volume if sections is None else _take_sections(volume, sections, text)
-    lazy = open_volume_lazy(text, ndim=ndim)
-    if sections is not None:
-        lazy = _take_sections(lazy, sections, text)
-    return np.asarray(lazy.compute())
+    return np.asarray(open_volume_lazy(path, ndim=ndim).compute())
 
 
 _SECTIONS = re.compile(r"\[\s*(-?[0-9]*)\s*:\s*(-?[0-9]*)\s*\]$")
@@ -145,12 +142,14 @@ def _take_sections(volume: Any, sections: slice, name: str) -> Any:
 def open_volume_lazy(path: str | Path, *, ndim: int | None = 3) -> Any:
     """Like `read_volume` but returns a dask array that reads blocks on demand.
 
-    The underlying HDF5 file / zarr store / TIFF stays open while the array is alive.
+    The underlying HDF5 file / zarr store / TIFF stays open while the array is alive. A
+    `[start:stop]` suffix selects sections, as for `read_volume`.
     """
     import dask.array as da
 
     _check_ndim_argument(ndim)
-    location = parse_location(path)
+    text, sections = _split_sections(str(path))
+    location = parse_location(text)
     if not location.file.exists():
         raise VolumeError("volume file not found", file=str(location.file),
                           expected=f"an existing {location.kind} volume", found="nothing at that path")
@@ -165,7 +164,8 @@ def open_volume_lazy(path: str | Path, *, ndim: int | None = 3) -> Any:
         location = replace(location, inner=raw.path or None)
     if not isinstance(raw, da.Array):
         raw = da.from_array(raw, chunks=_read_chunks(raw), asarray=True)
-    return _normalise(raw, location, axes, ndim)
+    volume = _normalise(raw, location, axes, ndim)
+    return volume if sections is None else _take_sections(volume, sections, text)
 
 
 def list_volumes(path: str | Path, *, ndim: int | None = None) -> list[VolumeInfo]:

@@ -1,0 +1,200 @@
+"""Predict from the dock: in memory for ordinary layers, blockwise on a local dask cluster
+for zarr-backed layers (volumes larger than memory), with progress, cancel and output layers.
+
+Blockwise output goes to a zarr store in the job folder; its layers read that store, so
+finished blocks appear as they are written (unfinished ones are NaN, drawn transparent).
+Cancelling a blockwise run stops after the blocks in flight; predicting again resumes it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.qt.threading import thread_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QObject, Signal
+
+from napari_znn._layers import AFFINITY_AXES, show_outputs
+from napari_znn._reader import LOCATION_KEY
+from napari_znn._workers import predict_worker
+
+if TYPE_CHECKING:
+    import napari
+
+    from znn.jobs import JobConfig
+
+REFRESH_EVERY_S = 0.5  # redraw blockwise output layers at most this often
+
+
+def zarr_location(layer: Any) -> str | None:
+    """The zarr address of a layer read lazily from a zarr store, else None."""
+    location = (getattr(layer, "metadata", None) or {}).get(LOCATION_KEY)
+    path = getattr(getattr(layer, "source", None), "path", None)
+    for candidate in (location, path):
+        if candidate and ".zarr" in str(candidate).lower():
+            return str(candidate)
+    return None
+
+
+class ChannelView:
+    """One channel of a (channels, z, y, x) zarr array, read on demand (napari slices it)."""
+
+    def __init__(self, array: Any, channel: int) -> None:
+        self.array, self.channel = array, channel
+        self.shape = tuple(array.shape[1:])
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+        self.size = int(np.prod(self.shape))
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        return np.asarray(self.array[(self.channel, *key)])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = np.asarray(self.array[self.channel])
+        return values.astype(dtype) if dtype is not None else values
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+@thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
+def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Event):
+    from znn.blockwise.run import cluster_client, iter_blockwise
+
+    with cluster_client(workers=workers, memory_per_worker=memory) as client:
+        yield from iter_blockwise(request, client, stop=stop)
+
+
+class PredictionRunner(QObject):
+    """Runs one prediction at a time; `maps_ready(image layer, maps, kind)` when it succeeds."""
+
+    maps_ready = Signal(object, object, str)
+    done = Signal()
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.worker: Any = None
+        self._stop = threading.Event()
+        self._bar: Any = None
+        self._layers: list[Any] = []
+        self._last_refresh = 0.0
+
+    def start(self, layer: Any, network_text: str, weights: Path, job: JobConfig, out_folder: Path) -> None:
+        kind = job.network.output_kind or "boundary"
+        location = zarr_location(layer)
+        if location is not None:
+            self._start_blockwise(layer, location, network_text, weights, job, out_folder, kind)
+        else:
+            self._start_in_memory(layer, network_text, weights, job, kind)
+        self.worker.errored.connect(lambda error: show_error(f"ZNN prediction failed: {error}"))
+        self.worker.finished.connect(self._finished)
+        self.worker.start()
+
+    def cancel(self) -> None:
+        self._stop.set()
+        if self.worker is not None and not hasattr(self.worker, "blockwise"):
+            self.worker.quit()
+
+    def _finished(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.worker = None
+        self.done.emit()
+
+    # ------------------------------------------------------------------ in memory
+
+    def _start_in_memory(self, layer: Any, network_text: str, weights: Path, job: JobConfig, kind: str) -> None:
+        options = dict(pp_type="standard2D", mirror=job.data.is_bd_mirror,
+                       softmax="softmax" in (job.effective_cost_fn or ""), outsz=job.forward.forward_outsz or "auto",
+                       ram_budget=job.forward.forward_ram_budget or "50%", num_threads=job.network.num_threads or 0,
+                       dtype=job.network.dtype or "float32", conv_mode=job.network.forward_conv_mode or "fft")
+        self.worker = predict_worker(np.asarray(layer.data), network_text, str(weights), **options)
+        self._bar = progress(desc=f"ZNN predicting {layer.name}")
+        bar = self._bar
+        self.worker.yielded.connect(lambda tile: (setattr(bar, "total", tile.total), bar.update(1)))
+        self.worker.returned.connect(lambda outputs: self._show_in_memory(layer, outputs, kind))
+
+    def _show_in_memory(self, layer: Any, outputs: dict[str, np.ndarray], kind: str) -> None:
+        show_outputs(self.viewer, layer, outputs, kind)
+        self.maps_ready.emit(layer, next(iter(outputs.values())), kind)
+
+    # ------------------------------------------------------------------ blockwise
+
+    def _start_blockwise(self, layer: Any, location: str, network_text: str, weights: Path, job: JobConfig,
+                         out_folder: Path, kind: str) -> None:
+        import os
+
+        from znn.blockwise.run import BlockwiseRequest
+        from znn.planner import total_ram_bytes
+
+        workers = max(1, os.cpu_count() or 1)
+        memory = int(total_ram_bytes() * 0.5 / workers)
+        output = out_folder / f"{Path(location.split(':')[0]).stem}_{layer.name}_maps.zarr"
+        request = BlockwiseRequest(input=location, output=str(output), network_text=network_text,
+                                   weights=str(weights), pp_type="standard2D", mirror=job.data.is_bd_mirror,
+                                   softmax="softmax" in (job.effective_cost_fn or ""),
+                                   dtype=job.network.dtype or "float32", memory_per_worker=memory)
+        self._stop = threading.Event()
+        self.worker = blockwise_worker(request, workers, memory, self._stop)
+        self.worker.blockwise = True
+        self._bar = progress(desc=f"ZNN predicting {layer.name} blockwise")
+        self.worker.yielded.connect(lambda event: self._blockwise_event(layer, output, kind, event))
+
+    def _blockwise_event(self, layer: Any, output: Path, kind: str, event: Any) -> None:
+        from znn.blockwise.run import BlockDone, BlockwiseFinished, BlockwiseStarted
+
+        if isinstance(event, BlockwiseStarted):
+            self._bar.total = event.todo
+            self._layers = self._add_store_layers(layer, output, kind)
+        elif isinstance(event, BlockDone):
+            self._bar.update(1)
+            if time.monotonic() - self._last_refresh > REFRESH_EVERY_S:
+                self._refresh_layers()
+        elif isinstance(event, BlockwiseFinished):
+            self._refresh_layers()
+            if event.stopped:
+                show_info("ZNN blockwise prediction stopped; Predict again computes the missing blocks")
+            else:
+                import zarr
+
+                maps = zarr.open_group(str(output), mode="r")[self._output_name(output)]
+                self.maps_ready.emit(layer, maps, kind)
+
+    def _refresh_layers(self) -> None:
+        self._last_refresh = time.monotonic()
+        for out in self._layers:
+            if out in self.viewer.layers:
+                out.refresh()
+
+    @staticmethod
+    def _output_name(output: Path) -> str:
+        import zarr
+
+        from znn.blockwise.store import DONE
+
+        group = zarr.open_group(str(output), mode="r")
+        return next(name for name in group.array_keys() if name != DONE)
+
+    def _add_store_layers(self, image: Any, output: Path, kind: str) -> list[Any]:
+        import zarr
+
+        array = zarr.open_group(str(output), mode="r")[self._output_name(output)]
+        geometry = dict(scale=image.scale[-3:], translate=image.translate[-3:], contrast_limits=(0.0, 1.0))
+        if kind == "boundary":
+            names = {array.shape[0] - 1: f"ZNN boundary ({image.name})"}
+        else:
+            names = {c: f"ZNN affinity {axis} ({image.name})" for c, axis in enumerate(AFFINITY_AXES)}
+        added = []
+        for channel, name in names.items():
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            added.append(self.viewer.add_image(ChannelView(array, channel), name=name, **geometry))
+        return added
