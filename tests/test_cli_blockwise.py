@@ -54,3 +54,21 @@ def test_blockwise_volume_and_net_form_and_its_errors(trained_job, tmp_path, cap
     assert "--input needs --net NET.h5 and --output OUT.zarr" in capsys.readouterr().err
     assert main(["forward", "--blockwise", "-c", str(trained_job), "--block", "1,x,2"]) != 0
     assert "--block" in capsys.readouterr().err
+
+
+def test_blockwise_runs_on_an_existing_scheduler(trained_job, tmp_path, capsys):
+    import zarr
+    from distributed import LocalCluster
+
+    from znn.io.volumes import write_volume
+
+    image = np.random.default_rng(1).integers(0, 255, (2, 40, 40)).astype(np.uint8)
+    write_volume(tmp_path / "em.tif", image)
+    net = trained_job.parent / "run" / "net_current.h5"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert main(["forward", "--blockwise", "--input", str(tmp_path / "em.tif"), "--net", str(net),
+                     "--output", str(tmp_path / "maps.zarr"), "--scheduler", cluster.scheduler_address,
+                     "--block", "1,20,40", "--quiet"]) == 0
+    assert "on 1 worker(s)" in capsys.readouterr().out
+    maps = np.asarray(zarr.open_group(str(tmp_path / "maps.zarr"), mode="r")["output"][:])
+    assert maps.shape == (2, 2, 40, 40) and not np.isnan(maps).any()

@@ -46,7 +46,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
     [image] = viewer.open(str(tmp_path / "em.zarr"), plugin="napari-znn")
     truth = viewer.add_labels(em.labels, name="truth")
     dock = TrainingDock(viewer)
-    qtbot.addWidget(dock)
+    viewer.window.add_dock_widget(dock, name="ZNN training")  # owned by the window, closed with it
     dock.folder.setText(str(tmp_path / "run"))
     dock.predict_on.setCurrentText(image.name)
     dock._refresh_buttons()
@@ -76,7 +76,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
     panel = dock.segmenter
     assert panel.segment_button.isEnabled()
     panel.truth.setCurrentText("truth")
-    for percent in (50, 20):
+    for percent in (20, 50):
         panel.threshold.setValue(percent)
         panel.segment()
         qtbot.waitUntil(lambda: panel.worker is None, timeout=60_000)
@@ -87,3 +87,8 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
         assert f"adapted Rand error {scores.adapted_rand_error:.4f}" in panel.scores.text()
         assert f"V_rand {scores.v_rand:.4f}" in panel.scores.text()
     assert dock.predictor is None  # segmenting never ran the network again
+    from conftest import REPO
+
+    dock.tabs.setCurrentWidget(panel)
+    (REPO / "artifacts").mkdir(exist_ok=True)
+    viewer.screenshot(str(REPO / "artifacts" / "segment-tab.png"), canvas_only=False)
