@@ -87,6 +87,16 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
         assert f"adapted Rand error {scores.adapted_rand_error:.4f}" in panel.scores.text()
         assert f"V_rand {scores.v_rand:.4f}" in panel.scores.text()
     assert dock.predictor is None  # segmenting never ran the network again
+
+    # Training went on (new weights in the checkpoint): Predict again replaces the stored maps.
+    with Network(spec, (1, 4, 4), seed=2) as net:
+        save_network(weights, spec, net.params, stdio=True)
+    dock.predict()
+    qtbot.waitUntil(lambda: dock.predictor is None, timeout=180_000)
+    renewed = np.asarray(viewer.layers[name].data)
+    assert np.abs(renewed - _predicted(em.raw, weights)[1]).max() <= 1e-5
+    assert np.abs(renewed - expected).max() > 1e-3
+
     from conftest import REPO
 
     dock.tabs.setCurrentWidget(panel)

@@ -66,9 +66,16 @@ class ChannelView:
 @thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
 def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Event):
     from znn.blockwise.run import cluster_client, iter_blockwise
+    from znn.blockwise.store import StoreMismatch
 
     with cluster_client(workers=workers, memory_per_worker=memory) as client:
-        yield from iter_blockwise(request, client, stop=stop)
+        try:
+            yield from iter_blockwise(request, client, stop=stop)
+        except StoreMismatch:
+            # The dock's store holds maps of older weights (training went on): predict afresh.
+            # Raised before the first event, so nothing was shown from the old store.
+            request.overwrite = True
+            yield from iter_blockwise(request, client, stop=stop)
 
 
 class PredictionRunner(QObject):
@@ -81,6 +88,7 @@ class PredictionRunner(QObject):
         super().__init__()
         self.viewer = viewer
         self.worker: Any = None
+        self._blockwise = False  # Cancel stops a blockwise run after its blocks in flight
         self._stop = threading.Event()
         self._bar: Any = None
         self._layers: list[Any] = []
@@ -89,6 +97,7 @@ class PredictionRunner(QObject):
     def start(self, layer: Any, network_text: str, weights: Path, job: JobConfig, out_folder: Path) -> None:
         kind = job.network.output_kind or "boundary"
         location = zarr_location(layer)
+        self._blockwise = location is not None
         if location is not None:
             self._start_blockwise(layer, location, network_text, weights, job, out_folder, kind)
         else:
@@ -99,7 +108,7 @@ class PredictionRunner(QObject):
 
     def cancel(self) -> None:
         self._stop.set()
-        if self.worker is not None and not hasattr(self.worker, "blockwise"):
+        if self.worker is not None and not self._blockwise:
             self.worker.quit()
 
     def _finished(self) -> None:
@@ -144,7 +153,6 @@ class PredictionRunner(QObject):
                                    dtype=job.network.dtype or "float32", memory_per_worker=memory)
         self._stop = threading.Event()
         self.worker = blockwise_worker(request, workers, memory, self._stop)
-        self.worker.blockwise = True
         self._bar = progress(desc=f"ZNN predicting {layer.name} blockwise")
         self.worker.yielded.connect(lambda event: self._blockwise_event(layer, output, kind, event))
 

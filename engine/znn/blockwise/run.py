@@ -202,9 +202,8 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
     block, plan = plan_block(request, volume)
     grid = BlockGrid(out_shape, block)
     outputs = {name: spec.nodes[name].size for name in spec.output_names}
-    group = store.create_or_open(request.output, _description(request, volume, grid.block_shape), outputs,
-                                 out_shape, grid.block_shape, len(grid), overwrite=request.overwrite)
-    del group
+    store.create_or_open(request.output, _description(request, volume, grid.block_shape), outputs,
+                         out_shape, grid.block_shape, len(grid), overwrite=request.overwrite)
     todo = [int(n) for n in np.flatnonzero(~store.done_flags(request.output))]
     workers = len(client.scheduler_info().get("workers", {}))
     yield BlockwiseStarted(request.output, out_shape, grid.block_shape, len(grid), len(todo), workers, plan)
