@@ -54,6 +54,8 @@ def test_blockwise_volume_and_net_form_and_its_errors(trained_job, tmp_path, cap
     assert "--input needs --net NET.h5 and --output OUT.zarr" in capsys.readouterr().err
     assert main(["forward", "--blockwise", "-c", str(trained_job), "--block", "1,x,2"]) != 0
     assert "--block" in capsys.readouterr().err
+    assert main(["forward"]) != 0  # neither a job nor --blockwise --input
+    assert "needs -c JOB.cfg" in capsys.readouterr().err
 
 
 def test_blockwise_runs_on_an_existing_scheduler(trained_job, tmp_path, capsys):
