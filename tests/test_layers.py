@@ -68,3 +68,23 @@ def test_view_slab_covers_the_sections_the_network_needs_around_the_view(make_na
     fov_z = NetworkGraph(spec, (1, 1, 1)).fov[0]
     assert z == 3 and slab.shape[0] == min(6, z + fov_z) - max(0, z - fov_z + 1)
     np.testing.assert_array_equal(slab[index], image.data[3, y0:y0 + slab.shape[1], x0:x0 + slab.shape[2]])
+
+
+def test_layer_choice_follows_the_layer_list_and_renames(make_napari_viewer, qtbot):
+    from napari_znn._layers import LayerChoice
+
+    viewer = make_napari_viewer()
+    first = viewer.add_image(np.zeros((2, 8, 8)), name="first")
+    viewer.add_labels(np.zeros((2, 8, 8), np.uint8), name="labels")
+    choice = LayerChoice(viewer, "image", extra=["(none)"])
+    qtbot.addWidget(choice)
+    second = viewer.add_image(np.ones((2, 8, 8)), name="second")
+    assert [choice.itemText(i) for i in range(choice.count())] == ["(none)", "first", "second"]
+    choice.setCurrentText("second")
+    assert choice.layer() is second
+    second.name = "renamed"
+    assert choice.currentText() == "renamed" and choice.layer() is second
+    viewer.layers.remove(first)
+    assert choice.layer() is second
+    choice.setCurrentText("(none)")
+    assert choice.layer() is None

@@ -18,7 +18,8 @@ AFFINITY_AXES = ("x", "y", "z")
 
 
 class LayerChoice(QComboBox):
-    """A combo box of the viewer's image or labels layers that follows the layer list."""
+    """A combo box of the viewer's image or labels layers that follows the layer list; the
+    chosen layer stays chosen when it is renamed."""
 
     changed = Signal()
 
@@ -26,12 +27,23 @@ class LayerChoice(QComboBox):
         """`extra`: entries listed before the layers that stand for no layer (e.g. "(none)")."""
         super().__init__()
         self.viewer, self.kind, self.extra = viewer, kind, list(extra or [])
+        self._chosen: Any = None  # the picked layer itself, followed through renames
         self.setToolTip(f"Any {kind} layer (also ones opened from tif, h5 or zarr)")
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed,
                       viewer.layers.events.reordered):
             event.connect(lambda _e: self.refresh())
-        self.currentTextChanged.connect(lambda _t: self.changed.emit())
+        viewer.layers.events.inserted.connect(lambda e: self._watch(e.value))
+        for layer in viewer.layers:
+            self._watch(layer)
+        self.currentTextChanged.connect(self._picked)
         self.refresh()
+
+    def _watch(self, layer: Any) -> None:
+        layer.events.name.connect(lambda _e: self.refresh())
+
+    def _picked(self, name: str) -> None:
+        self._chosen = self.viewer.layers[name] if name in self.viewer.layers and name not in self.extra else None
+        self.changed.emit()
 
     def _candidates(self) -> list[Any]:
         from napari.layers import Image, Labels
@@ -40,7 +52,8 @@ class LayerChoice(QComboBox):
         return [layer for layer in self.viewer.layers if isinstance(layer, wanted)]
 
     def refresh(self) -> None:
-        chosen = self.currentText()
+        still_there = self._chosen is not None and self._chosen in self.viewer.layers
+        chosen = self._chosen.name if still_there else self.currentText()
         names = self.extra + [layer.name for layer in self._candidates() if not layer.name.startswith("ZNN ")]
         self.blockSignals(True)
         self.clear()
@@ -48,7 +61,7 @@ class LayerChoice(QComboBox):
         if chosen in names:
             self.setCurrentText(chosen)
         self.blockSignals(False)
-        self.changed.emit()
+        self._picked(self.currentText())
 
     def layer(self) -> Any:
         name = self.currentText()
