@@ -199,6 +199,29 @@ def test_a_store_of_another_run_is_refused_not_overwritten(client, tmp_path):
     np.testing.assert_array_equal(_stored(request.output), before)
 
 
+def test_an_output_path_holding_other_data_is_never_overwritten(client, tmp_path):
+    import zarr
+
+    from znn.blockwise.store import StoreMismatch
+
+    image = np.random.default_rng(4).integers(0, 255, (2, 40, 40)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 40, 40), overwrite=True)
+    request.output = str(tmp_path / "notes.txt")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StoreMismatch, match="is not a zarr group"):
+        _run(request, client)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    other = zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    other.create_array("data", shape=(4,), dtype="uint8", fill_value=7)
+    request.output = str(tmp_path / "other.zarr")
+    with pytest.raises(StoreMismatch, match="not a znn blockwise output"):
+        _run(request, client)  # even with overwrite=True
+    assert list(zarr.open_group(str(tmp_path / "other.zarr"), mode="r")["data"][:]) == [7, 7, 7, 7]
+    (tmp_path / "empty.zarr").mkdir()
+    request.output = str(tmp_path / "empty.zarr")
+    assert _run(request, client)[-1].computed == 2
+
+
 def test_a_failing_block_surfaces_its_traceback_after_the_retries(client, tmp_path):
     from znn.blockwise.run import BlockwiseError
     from znn.blockwise.store import done_flags

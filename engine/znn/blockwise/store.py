@@ -41,16 +41,18 @@ def create_or_open(path: str | Path, description: dict[str, Any], outputs: dict[
     import zarr
 
     path = Path(path)
-    if path.exists() and not overwrite:
-        group = zarr.open_group(store=str(path), mode="r+")
+    if path.exists() and not (path.is_dir() and not any(path.iterdir())):  # an empty folder is free
+        group = _existing_group(path)
         recorded = group.attrs.get(ATTRIBUTE)
+        if recorded is None:  # somebody else's data: never overwritten, not even with --overwrite
+            raise StoreMismatch(f"{path} exists and is not a znn blockwise output; choose another output path")
         wanted = json.loads(json.dumps(description))
-        if recorded != wanted:
-            differ = sorted(k for k in set(wanted) | set(recorded or {})
-                            if (recorded or {}).get(k) != wanted.get(k))
-            raise StoreMismatch(f"{path} holds another blockwise run (differs in: {', '.join(differ) or 'all'}); "
-                                "use a new output path or --overwrite to start again")
-        return group
+        if not overwrite:
+            if recorded != wanted:
+                differ = sorted(k for k in set(wanted) | set(recorded) if recorded.get(k) != wanted.get(k))
+                raise StoreMismatch(f"{path} holds another blockwise run (differs in: {', '.join(differ)}); "
+                                    "use a new output path or --overwrite to start again")
+            return group
     group = zarr.open_group(store=str(path), mode="w")
     for name, maps in outputs.items():
         group.create_array(name, shape=(maps, *output_shape), chunks=(maps, *block_shape), dtype="float32",
@@ -58,6 +60,16 @@ def create_or_open(path: str | Path, description: dict[str, Any], outputs: dict[
     group.create_array(DONE, shape=(blocks,), chunks=(1,), dtype="uint8", fill_value=0)
     group.attrs[ATTRIBUTE] = json.loads(json.dumps(description))
     return group
+
+
+def _existing_group(path: Path) -> Any:
+    import zarr
+
+    try:
+        return zarr.open_group(store=str(path), mode="r+")
+    except Exception as error:  # zarr raises several types for "not a group here"
+        raise StoreMismatch(f"{path} exists and is not a zarr group ({type(error).__name__}); "
+                            "choose another output path") from None
 
 
 def done_flags(path: str | Path) -> np.ndarray:
