@@ -193,3 +193,25 @@ def test_seeding_refuses_to_overwrite_an_existing_run(tmp_path):
     run_training(cfg)
     with pytest.raises(ConfigError, match="already exists"):
         prepare_training(read_cfg(cfg), seed_network=tmp_path / "run/net_current.h5")
+
+
+@pytest.mark.parametrize("stop_at", [None, 7])
+def test_an_interactive_run_draws_the_curve_only_with_its_last_checkpoint(tmp_path, stop_at):
+    cfg = write_job(tmp_path, max_iter=20, show=5, test=10, save=5)
+    trainer = Trainer(prepare_training(read_cfg(cfg)), plot_every_save=False)
+    run = trainer.run()
+    events = []
+    try:
+        for event in run:
+            events.append(event)
+            if stop_at is not None and isinstance(event, Step) and event.iteration == stop_at:
+                trainer.request_stop()
+    finally:
+        trainer.net.close()
+    saves = [e for e in events if isinstance(e, Checkpoint)]
+    assert len(saves) >= 2
+    assert all(e.curve_png is None for e in saves[:-1])
+    assert saves[-1].curve_png is not None and saves[-1].iteration == (stop_at or 20)
+    from pathlib import Path
+
+    assert Path(saves[-1].curve_png).exists()

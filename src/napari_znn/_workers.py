@@ -38,7 +38,8 @@ def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: st
     _warm_up(job.network.dtype or "float32")
     setup = prepare_training(job, seed_network=seed_network)
     try:
-        yield from Trainer(setup, commands=commands).run()
+        # the dock plots the curve live; the PNG is drawn once, with the last checkpoint
+        yield from Trainer(setup, commands=commands, plot_every_save=False).run()
     finally:
         setup.net.close()
 
