@@ -54,6 +54,12 @@ def test_blockwise_volume_and_net_form_and_its_errors(trained_job, tmp_path, cap
     assert "--input needs --net NET.h5 and --output OUT.zarr" in capsys.readouterr().err
     assert main(["forward", "--blockwise", "-c", str(trained_job), "--block", "1,x,2"]) != 0
     assert "--block" in capsys.readouterr().err
+    base = ["forward", "--blockwise", "--input", str(tmp_path / "em.h5"), "--net", str(net), "--output", str(out)]
+    for extra, expected in ((["--workers", "0"], "--workers must be at least 1"),
+                            (["--pp-type", "sharpen"], "unknown image preprocessing type 'sharpen'"),
+                            (["--network", str(tmp_path / "missing.znn")], "missing.znn: network file not found")):
+        assert main(base + extra) != 0
+        assert expected in capsys.readouterr().err
     assert main(["forward"]) != 0  # neither a job nor --blockwise --input
     assert "needs -c JOB.cfg" in capsys.readouterr().err
 

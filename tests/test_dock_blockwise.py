@@ -44,7 +44,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
 
     viewer = make_napari_viewer()
     [image] = viewer.open(str(tmp_path / "em.zarr"), plugin="napari-znn")
-    truth = viewer.add_labels(em.labels, name="truth")
+    viewer.add_labels(em.labels, name="truth")
     dock = TrainingDock(viewer)
     viewer.window.add_dock_widget(dock, name="ZNN training")  # owned by the window, closed with it
     dock.folder.setText(str(tmp_path / "run"))

@@ -38,6 +38,7 @@ from znn.blockwise.task import BlockResult, BlockTask, _input, run_block
 from znn.data.preprocess import canonical_pp_type
 from znn.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
+from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import parse_znn
 from znn.planner import format_bytes, plan_forward_patch
 
@@ -130,11 +131,9 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
         yield client
 
 
-def plan_block(request: BlockwiseRequest, volume: Triple) -> tuple[Triple, str]:
-    """The block (= network tile) shape: given, or the planner's fastest under the worker's share."""
-    spec = parse_znn(request.network_text, "network")
-    fov = NetworkGraph(spec, (1, 1, 1)).fov
-    out = output_shape_for(volume, fov, request.mirror)
+def plan_block(request: BlockwiseRequest, spec: NetSpec, out: Triple) -> tuple[Triple, str]:
+    """The block (= network tile) shape over an output of shape `out`: given, or the planner's
+    fastest under the worker's share of memory."""
     if request.block_shape is not None:
         return tuple(min(b, n) for b, n in zip(request.block_shape, out)), "block shape given"  # type: ignore
     budget = int(request.memory_per_worker * NETWORK_SHARE)
@@ -199,7 +198,7 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
     volume: Triple = tuple(int(n) for n in _input(request.input).shape[-3:])  # type: ignore[assignment]
     fov = graph.fov
     out_shape = output_shape_for(volume, fov, request.mirror)
-    block, plan = plan_block(request, volume)
+    block, plan = plan_block(request, spec, out_shape)
     grid = BlockGrid(out_shape, block)
     outputs = {name: spec.nodes[name].size for name in spec.output_names}
     store.create_or_open(request.output, _description(request, volume, grid.block_shape), outputs,

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import threading
 from pathlib import Path
 from typing import Any
 
-from znn.commands.console import Console
+from znn.commands.console import Console, stop_on_signals
 from znn.errors import ConfigError
 
 
@@ -45,8 +44,9 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
     from znn.blockwise.run import BlockwiseRequest
     from znn.io.h5net import load_network
     from znn.jobs import values as v
-    from znn.netspec.znnfile import format_znn
+    from znn.netspec.znnfile import format_znn, read_znn
 
+    _check_counts(args)
     block = None
     if args.block:
         try:
@@ -60,7 +60,7 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
         if not args.net or not args.output:
             raise ConfigError("--input needs --net NET.h5 and --output OUT.zarr", file="command line")
         saved = load_network(args.net)
-        text = Path(args.network).read_text() if args.network else format_znn(saved.spec)
+        text = format_znn(read_znn(args.network) if args.network else saved.spec)
         softmax = args.softmax == "yes" or (args.softmax == "auto" and
                                             "softmax" in str((saved.state or {}).get("cost_fn", "")))
         return [BlockwiseRequest(input=args.input, output=args.output, network_text=text, weights=args.net,
@@ -69,6 +69,21 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
     if not args.config:
         raise ConfigError("give -c JOB.cfg, or --input VOLUME --net NET.h5 --output OUT.zarr", file="command line")
     return _job_requests(args, common)
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """Numbers and names from the command line, checked before a cluster starts."""
+    from znn.data.preprocess import canonical_pp_type
+
+    for flag, value, least in (("--workers", args.workers, 1), ("--threads-per-worker", args.threads_per_worker, 1),
+                               ("--retries", args.retries, 0)):
+        if value is not None and value < least:
+            raise ConfigError(f"{flag} must be at least {least}", file="command line", key=flag, found=str(value))
+    if args.pp_type is not None:
+        try:
+            canonical_pp_type(args.pp_type)
+        except ValueError as error:
+            raise ConfigError(str(error), file="command line", key="--pp-type", found=args.pp_type) from None
 
 
 def _job_requests(args: argparse.Namespace, common: dict[str, Any]) -> list[Any]:
@@ -115,24 +130,13 @@ def run_blockwise(args: argparse.Namespace) -> int:
     requests = _requests(args, memory)
     console = Console(quiet=args.quiet)
     stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        console.note(f"{signal.Signals(signum).name}: stopping after the blocks in progress (again to abort)")
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     stopped = False
-    try:
-        with cluster_client(args.scheduler, workers=workers, memory_per_worker=memory) as client:
-            for request in requests:
-                for event in iter_blockwise(request, client, stop=stop):
-                    console.blockwise_event(event)
-                    stopped = stopped or (isinstance(event, BlockwiseFinished) and event.stopped)
-                if stopped:
-                    break
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    with stop_on_signals(stop.set, console, "after the blocks in progress"), \
+            cluster_client(args.scheduler, workers=workers, memory_per_worker=memory) as client:
+        for request in requests:
+            for event in iter_blockwise(request, client, stop=stop):
+                console.blockwise_event(event)
+                stopped = stopped or (isinstance(event, BlockwiseFinished) and event.stopped)
+            if stopped:
+                break
     return 1 if stopped else 0

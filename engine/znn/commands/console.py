@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, TileProgress
@@ -11,6 +14,27 @@ from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, 
 
 def _fmt(value: float | None, digits: int = 5) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
+
+
+@contextmanager
+def stop_on_signals(request_stop: Callable[[], object], console: Console, doing: str) -> Iterator[None]:
+    """SIGINT/SIGTERM call `request_stop` (the work ends at its next safe point, `doing` says
+    which); a second Ctrl-C aborts at once."""
+    asked = {"count": 0}
+
+    def handler(signum: int, frame: Any) -> None:
+        asked["count"] += 1
+        if asked["count"] > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        console.note(f"{signal.Signals(signum).name}: stopping {doing} (Ctrl-C again aborts)")
+        request_stop()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class Console:

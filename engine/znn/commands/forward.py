@@ -10,13 +10,11 @@ between tiles; finished samples stay written.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
-from typing import Any
 
 from znn.commands import blockwise
-from znn.commands.console import Console
+from znn.commands.console import Console, stop_on_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,23 +59,12 @@ def run(args: argparse.Namespace) -> int:
         job.forward.forward_tif = True
     console = Console(quiet=args.quiet)
     stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        console.note(f"{signal.Signals(signum).name}: stopping after this tile (again to abort)")
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     stopped = False
-    try:
+    with stop_on_signals(stop.set, console, "after this tile"):
         for event in run_forward(job, net_path=args.net, sample_ids=ids, num_threads=args.threads, stop=stop):
             console.forward_event(event)
             if isinstance(event, ForwardFinished):
                 stopped = event.stopped
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
     return 1 if stopped else 0
 
 

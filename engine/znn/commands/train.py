@@ -9,13 +9,9 @@ checkpoint is intact: every file is written under a temporary name first).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
-from znn.commands.console import Console
+from znn.commands.console import Console, stop_on_signals
 
 EXIT_FAILED = 1
 
@@ -42,27 +38,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-@contextmanager
-def stop_on_signals(request_stop: Any, console: Console) -> Iterator[None]:
-    """SIGINT/SIGTERM ask the trainer to stop after the current update; a second SIGINT aborts."""
-    asked = {"count": 0}
-
-    def handler(signum: int, frame: Any) -> None:
-        asked["count"] += 1
-        if asked["count"] > 1 and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        console.note(f"{signal.Signals(signum).name}: stopping after this update and saving "
-                     "(Ctrl-C again aborts without saving)")
-        request_stop()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def run(args: argparse.Namespace) -> int:
     from znn.jobs import read_cfg
     from znn.train.setup import prepare_training
@@ -81,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         job.training.max_iter = setup.first_iteration
     trainer = Trainer(setup, time_limit_s=None if args.minutes is None else args.minutes * 60)
     status = 0
-    with stop_on_signals(trainer.request_stop, console):
+    with stop_on_signals(trainer.request_stop, console, "after this update and saving"):
         for event in trainer.run():
             if console.training_event(event) == "failed":
                 status = EXIT_FAILED
