@@ -4,33 +4,33 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-# GUI tests need an X server: use the real display if there is one, else Xvfb.
-ifeq ($(strip $(DISPLAY)),)
-  XRUN := xvfb-run -a -s "-screen 0 1600x1000x24"
-else
-  XRUN :=
-endif
+# What the operating system must provide (python3-venv; Qt's X11 libraries and Xvfb for napari
+# and the GUI tests) is installed by tools/setup-system where missing, via sudo when not root.
+SYSTEM := tools/setup-system
 
 .PHONY: venv run demo test bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	PYTHON=$(PYTHON) $(SYSTEM) venv
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[qt,test]'
 	touch $(STAMP)
 
+# With a display napari opens there; without one it runs under Xvfb (and says so).
 run: $(STAMP)
-	$(BIN)/python -m napari_znn
+	$(SYSTEM) run -- $(BIN)/python -m napari_znn
 
 # Headless: generate synthetic EM data, train tiny2d for 3 minutes, predict a separate volume,
 # segment it and print pixel error, boundary F1 and adapted Rand error. Output in demo-output/.
 demo: $(STAMP)
 	$(BIN)/znn demo --output demo-output $(DEMO_ARGS)
 
+# GUI tests use the display, else Xvfb; without either they skip and say why.
 test: $(STAMP)
-	QT_QPA_PLATFORM=xcb $(XRUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=xcb $(SYSTEM) test -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The speed comparison with PyTorch (CPU); never part of `make test` or CI. Results go to
 # bench-results/. Installs the `bench` extra (PyTorch) the first time. BENCH_ARGS passes

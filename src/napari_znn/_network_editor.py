@@ -21,7 +21,7 @@ from qtpy.QtWidgets import (
 
 from znn.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
-from znn.netspec.library import list_networks
+from znn.netspec.library import list_networks, network_path
 from znn.netspec.spec import NetSpec
 from znn.netspec.memory import estimate_memory
 from znn.netspec.summary import human_bytes, summary_text
@@ -92,7 +92,9 @@ class NetworkEditor(QWidget):
         if name in self._paths:
             self.set_text(self._paths[name].read_text(encoding="utf-8"))
 
-    def load_file(self, path: Path) -> None:
+    def load_file(self, path: Path | str) -> None:
+        """Show a `.znn` file, or a bundled network given by name (`N4`)."""
+        path = network_path(path)
         self._paths[path.name] = path
         if self.choice.findText(path.name) < 0:
             self.choice.addItem(path.name)

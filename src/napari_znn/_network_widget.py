@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 
 from znn.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
-from znn.netspec.library import list_networks
+from znn.netspec.library import list_networks, network_path
 from znn.netspec.summary import summary_text
 from znn.netspec.znnfile import read_znn
 
@@ -86,8 +86,9 @@ class NetworkInfoWidget(QWidget):
         if path:
             self.select_file(Path(path))
 
-    def select_file(self, path: Path) -> None:
-        """Add a network file to the list and show it."""
+    def select_file(self, path: Path | str) -> None:
+        """Add a network file (or a bundled network given by name) to the list and show it."""
+        path = network_path(path)
         self._paths[path.name] = path
         if self.network.findText(path.name) < 0:
             self.network.addItem(path.name)

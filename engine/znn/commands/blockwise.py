@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input", metavar="VOLUME", help="volume to predict (tif, h5[:dataset], zarr[:array], "
                    "optionally [z0:z1]) instead of the job's samples")
     g.add_argument("--output", metavar="OUT.zarr", help="output store for --input")
-    g.add_argument("--network", metavar="NET.znn", help="network description (default: the one stored in --net)")
+    g.add_argument("--network", metavar="NET.znn",
+                   help="network description: a .znn file or a bundled name such as N4 "
+                        "(default: the one stored in --net)")
     g.add_argument("--pp-type", default=None, help="input normalisation for --input (default standard2D)")
     g.add_argument("--no-mirror", action="store_true", help="do not mirror the borders (output shrinks by fov-1)")
     g.add_argument("--softmax", choices=("auto", "yes", "no"), default="auto",
@@ -44,6 +46,7 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
     from znn.blockwise.run import BlockwiseRequest
     from znn.io.h5net import load_network
     from znn.jobs import values as v
+    from znn.netspec.library import network_path
     from znn.netspec.znnfile import format_znn, read_znn
 
     _check_counts(args)
@@ -60,7 +63,7 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
         if not args.net or not args.output:
             raise ConfigError("--input needs --net NET.h5 and --output OUT.zarr", file="command line")
         saved = load_network(args.net)
-        text = format_znn(read_znn(args.network) if args.network else saved.spec)
+        text = format_znn(read_znn(network_path(args.network)) if args.network else saved.spec)
         softmax = args.softmax == "yes" or (args.softmax == "auto" and
                                             "softmax" in str((saved.state or {}).get("cost_fn", "")))
         return [BlockwiseRequest(input=args.input, output=args.output, network_text=text, weights=args.net,
@@ -92,11 +95,12 @@ def _job_requests(args: argparse.Namespace, common: dict[str, Any]) -> list[Any]
     from znn.forward.job import forward_network_file
     from znn.jobs import read_cfg
     from znn.jobs import values as v
+    from znn.netspec.library import network_path
     from znn.netspec.znnfile import read_znn
 
     job = read_cfg(args.config)
     job.require_forward()
-    network = Path(args.network) if args.network else job.resolve(job.network.fnet_spec)
+    network = network_path(args.network) if args.network else job.network_file()
     spec = read_znn(network)
     if len(spec.input_names) != 1:
         raise ConfigError("blockwise prediction needs a network with one input", file=str(network))

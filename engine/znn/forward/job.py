@@ -107,7 +107,7 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
     """Forward every sample; yields progress events. Setting `stop` ends it between tiles
     (the sample in progress is not written)."""
     job.require_forward()
-    spec = read_znn(job.resolve(job.network.fnet_spec))  # type: ignore[arg-type]
+    spec = read_znn(job.network_file())
     saved = load_network(forward_network_file(job, net_path))
     dtype = np.dtype(job.network.dtype or "float32")
     threads = num_threads if num_threads is not None else max(job.network.num_threads or 0, 0)

@@ -104,9 +104,10 @@ def read_job_folder(folder: str | Path) -> JobFolder:
     cfg = path / "job.cfg" if path.is_dir() else path
     job = read_cfg(cfg)
     job.require_training()
-    network_text = job.resolve(job.network.fnet_spec).read_text(encoding="utf-8")  # type: ignore[arg-type]
+    network_file = job.network_file()
+    network_text = network_file.read_text(encoding="utf-8")
     spec = job.data_spec
-    network = parse_znn(network_text, str(job.resolve(job.network.fnet_spec)))  # type: ignore[arg-type]
+    network = parse_znn(network_text, str(network_file))
     sample = spec.samples[sorted(job.training.train_range)[0]]  # type: ignore[union-attr, index]
     image = spec.images[sample.binding_for(network.input_names[0])]  # type: ignore[union-attr, index]
     label_id = sample.binding_for(network.output_names[0])

@@ -152,6 +152,33 @@ class JobConfig:
             return candidate
         return self.source.parent / candidate
 
+    def network_file(self) -> Path:
+        """The `.znn` file `fnet_spec` names: a path (relative to the cfg) or, when no such
+        file exists, a bundled network by name (`N4`, `tiny2d.znn`), so a job folder copied
+        anywhere still finds its network."""
+        from znn.netspec.library import bundled_network
+
+        written = self.network.fnet_spec
+        if written is None:
+            self.require_network()
+        assert written is not None
+        path = self.resolve(written)
+        if path.is_file():
+            return path
+        bundled = bundled_network(written)
+        if bundled is not None:
+            return bundled
+        raise ConfigError(
+            "network file not found" + ("" if path.exists() else f" ({path})"),
+            file=str(self.source) if self.source else None, line=self.key_line("fnet_spec"),
+            group="parameters", key="fnet_spec",
+            expected="a .znn path (relative to the .cfg) or a bundled network name such as N4",
+            found=written)
+
+    def require_network(self) -> None:
+        """Raise ConfigError unless fnet_spec is set."""
+        self._require("the network", {"fnet_spec": self.network.fnet_spec})
+
     def key_line(self, znn_name: str) -> int | None:
         """The line a key was read from, by its ZNN spelling (any case)."""
         lowered = znn_name.lower()

@@ -20,6 +20,15 @@ def list_networks() -> dict[str, Path]:
     return {p.stem: p for p in sorted(network_dir().glob("*.znn"))}
 
 
+def bundled_network(name: str | Path) -> Path | None:
+    """The bundled network a bare name (`N4` or `N4.znn`, no folder) stands for, or None."""
+    path = Path(name)
+    if len(path.parts) != 1:
+        return None
+    stem = path.name[:-4] if path.name.endswith(".znn") else path.name
+    return list_networks().get(stem)
+
+
 def network_path(name_or_path: str | Path) -> Path:
     """A bundled network by name (`N4` or `N4.znn`), or an existing file path as given."""
     path = Path(name_or_path)

@@ -80,7 +80,7 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     """Build the network and data of `job` (which must hold every training key)."""
     job.require_training()
     net_cfg, train = job.network, job.training
-    spec = read_znn(job.resolve(net_cfg.fnet_spec))  # type: ignore[arg-type]
+    spec = read_znn(job.network_file())
     prefix = job.resolve(train.train_net_prefix)  # type: ignore[arg-type]
     kind = net_cfg.output_kind
     cost_fn = job.effective_cost_fn
