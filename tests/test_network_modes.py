@@ -136,8 +136,8 @@ def test_spectrum_caching_off_gives_the_same_result():
         net.backward(weights)
     for name in on.kernel_grads:
         np.testing.assert_allclose(on.kernel_grads[name], off.kernel_grads[name], rtol=1e-12)
-    assert all(e.spectra is not None for e in on._engine.fft_edges.values())
-    assert all(e.spectra is None for e in off._engine.fft_edges.values())
+    assert all(e.spectra is not None for e in on.engine.fft_edges.values())
+    assert all(e.spectra is None for e in off.engine.fft_edges.values())
 
 
 def test_input_shape_errors_name_the_input_and_expected_shape():

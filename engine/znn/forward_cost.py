@@ -17,6 +17,7 @@ from math import prod
 import numpy as np
 
 from znn.errors import ZnnError
+from znn.layers.table import edge_kind, node_kind
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import fft_shape, spectrum_elements
 from znn.netspec.vocabulary import Triple
@@ -93,7 +94,7 @@ def fft_edge_names(graph: NetworkGraph, conv_mode: ConvMode = "fft") -> set[str]
     name to mode defaults to the edge's `fft` key; 1x1x1 kernels always run direct."""
     names = set()
     for name, edge in graph.spec.edges.items():
-        if edge.type != "conv":
+        if not edge_kind(edge.type).trainable:
             continue
         if isinstance(conv_mode, Mapping):
             mode = conv_mode.get(name, "fft" if edge.fft else "direct")
@@ -139,19 +140,15 @@ def estimated_work(graph: NetworkGraph, conv_mode: ConvMode = "fft", *,
             if not cache_spectra:
                 fft_flops += n_in * n_out * per_transform
                 calls += n_in * n_out
-        elif e.type == "conv":
-            direct += 2 * out_voxels * prod(e.kernel) * n_in * n_out
-            calls += 1
-        elif e.type in ("max_filter", "max_pool"):
-            elementwise += n_out * out_voxels * prod(e.kernel)  # one comparison per tap
-            calls += n_out
-        else:  # dropout (identity when predicting), crop, maxout, dummy: one pass over the maps
-            elementwise += n_out * out_voxels
-            calls += 1
+        else:  # the kind's own terms (direct convolution, pooling, element-wise passes)
+            terms = edge_kind(e.type).work(e, n_in, n_out)
+            direct += terms.direct_flops
+            elementwise += terms.elementwise_ops
+            calls += terms.calls
     for node in nodes.values():
-        if node.type == "transfer":
-            elementwise += node.voxels  # bias plus transfer function
-            calls += 1
+        terms = node_kind(node.type).work(node.voxels)
+        elementwise += terms.elementwise_ops
+        calls += terms.calls
     return ForwardWork(fft_flops, products, direct, elementwise, calls)
 
 

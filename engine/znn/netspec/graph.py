@@ -14,6 +14,7 @@ from functools import cached_property
 from math import prod
 
 from znn.errors import NetworkSpecError
+from znn.layers.table import edge_kind, node_kind
 from znn.netspec.spec import EdgeGroup, NetSpec
 from znn.netspec.validate import topological_order
 from znn.netspec.vocabulary import Triple
@@ -99,13 +100,13 @@ class NetworkGraph:
         came_from: dict[str, EdgeGroup] = {}
         for name in self.order:
             node = self.spec.nodes[name]
-            if node.type == "input":
+            if node_kind(node.type).is_input:
                 sigma[name] = (1, 1, 1)
             for edge in self.spec.incoming(name):
                 value = _mul(sigma[edge.input], edge.effective_stride)
                 if node.resets_sparsity:
                     value = (1, 1, 1)
-                if name in sigma and sigma[name] != value and node.type != "input":
+                if name in sigma and sigma[name] != value and not node_kind(node.type).is_input:
                     other = came_from[name]
                     raise self._error(
                         f"converging edges give node '{name}' different sparsity: "
@@ -141,17 +142,7 @@ class NetworkGraph:
 
     def _back_through(self, edge: EdgeGroup, fov_b: Triple, size_b: Triple) -> tuple[Triple, Triple]:
         """(fov, size) the source of `edge` needs so that its target gets (fov_b, size_b)."""
-        sigma_a = self.sparsity[edge.input]
-        if edge.type == "max_pool":
-            k = edge.kernel
-            return _mul(fov_b, k), _mul(size_b, k)
-        if edge.type == "crop":
-            o = edge.effective_offset
-            return fov_b, tuple(s + 2 * v for s, v in zip(size_b, o))  # type: ignore[return-value]
-        k, stride = edge.kernel, edge.effective_stride
-        f = tuple((fb - 1) * st + kk for fb, st, kk in zip(fov_b, stride, k))
-        s = tuple(sb + (kk - 1) * d for sb, kk, d in zip(size_b, k, sigma_a))
-        return f, s  # type: ignore[return-value]
+        return edge_kind(edge.type).source_extent(edge, fov_b, size_b, self.sparsity[edge.input])
 
     def _edge_geometry(self, edge: EdgeGroup) -> EdgeGeometry:
         n_in, n_out = self.spec.nodes[edge.input].size, self.spec.nodes[edge.output].size
@@ -183,8 +174,8 @@ class NetworkGraph:
 
     @cached_property
     def is_dense(self) -> bool:
-        """True when every input voxel position yields an output voxel (no max_pool)."""
-        return not any(e.type == "max_pool" for e in self.spec.edges.values())
+        """True when every input voxel position yields an output voxel (nothing subsamples)."""
+        return all(edge_kind(e.type).dense for e in self.spec.edges.values())
 
     @property
     def parameter_count(self) -> int:

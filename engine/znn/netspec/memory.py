@@ -2,7 +2,8 @@
 
 Counts what the engine keeps alive during one update (or one forward pass):
 * activations: every feature map; gradients: one per non-input map (training only);
-* edge buffers: arg-max indices of pooling edges, dropout masks;
+* edge buffers: what each edge kind keeps for its backward pass (arg-max indices of
+  pooling edges, dropout masks) and the winning edge per voxel of maxout nodes;
 * parameters: kernels and biases, plus momentum and gradient buffers when training;
 * spectra (FFT convolutions): one spectrum per source map, shared by its outgoing FFT
   edges; the frequency-domain accumulators of each target map; gradient spectra when
@@ -20,10 +21,11 @@ from math import prod
 
 import numpy as np
 
+from znn.layers.table import edge_kind, node_kind
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.vocabulary import Triple
 
-INDEX_BYTES = 8  # arg-max positions are stored as int64 flat offsets
+INDEX_BYTES = 8  # maxout winners are stored as int64
 
 
 def fft_size(n: int) -> int:
@@ -70,7 +72,7 @@ class MemoryEstimate:
 def uses_fft(graph: NetworkGraph, edge_name: str, conv_mode: str | Mapping[str, str]) -> bool:
     """Whether a conv edge runs in the frequency domain (1x1x1 kernels never do)."""
     edge = graph.edges[edge_name]
-    if edge.type != "conv" or edge.kernel == (1, 1, 1):
+    if not edge_kind(edge.type).trainable or edge.kernel == (1, 1, 1):
         return False
     mode = conv_mode.get(edge_name, "fft") if isinstance(conv_mode, Mapping) else conv_mode
     return mode == "fft"
@@ -88,12 +90,12 @@ def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
     gradients = sum(n.voxels for n in nodes.values() if n.type != "input") * real if training else 0
 
     edge_buffers = 0
-    for e in graph.edges.values():
-        maps = nodes[e.target].maps
-        if e.type in ("max_filter", "max_pool"):
-            edge_buffers += maps * prod(e.out_size) * INDEX_BYTES
-        elif e.type == "dropout" and training:
-            edge_buffers += maps * prod(e.out_size) * real  # the mask holds 0 or 1/keep
+    for e in graph.edges.values():  # what each edge keeps for the backward pass
+        saved = edge_kind(e.type).saved_state(e, nodes[e.target].maps, np.dtype(dtype), training)
+        edge_buffers += saved.nbytes if saved is not None else 0
+    for name, n in nodes.items():
+        if node_kind(n.type).combines_edges:  # maxout remembers the winning edge per voxel
+            edge_buffers += n.voxels * INDEX_BYTES
 
     copies = 3 if training else 1  # value, momentum, gradient
     parameters = graph.parameter_count * real * copies

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from znn.netspec.vocabulary import (
-    DEFAULT_DROPOUT_RATIO,
-    DEFAULT_REPEAT,
-    DEFAULT_STRIDE,
-    TRANSFER_FUNCTIONS,
-    Triple,
-    resolve_init_args,
-)
+from znn.layers.conv import DEFAULT_REPEAT
+from znn.layers.crop import crop_offset
+from znn.layers.dropout import keep_ratio
+from znn.layers.table import edge_kind, node_kind
+from znn.netspec.vocabulary import TRANSFER_FUNCTIONS, Triple, resolve_init_args
 
 
 @dataclass
@@ -43,7 +40,7 @@ class NodeGroup:
 
     @property
     def has_bias(self) -> bool:
-        return self.type == "transfer"
+        return node_kind(self.type).has_bias
 
     @property
     def effective_function_args(self) -> tuple[float, ...]:
@@ -94,21 +91,17 @@ class EdgeGroup:
 
     @property
     def is_trainable(self) -> bool:
-        return self.type == "conv"
+        return edge_kind(self.type).trainable
 
     @property
     def kernel(self) -> Triple:
         """Window of the edge: kernel or pooling size; (1,1,1) for width-one edges."""
-        if self.type in ("conv", "max_filter", "max_pool") and self.size is not None:
-            return self.size
-        return (1, 1, 1)
+        return edge_kind(self.type).kernel(self)
 
     @property
     def effective_stride(self) -> Triple:
         """The factor by which this edge multiplies the sparsity of its target (§1.5)."""
-        if self.type in ("conv", "max_filter"):
-            return self.stride or DEFAULT_STRIDE
-        return (1, 1, 1)
+        return edge_kind(self.type).stride(self)
 
     @property
     def effective_repeat(self) -> Triple:
@@ -116,11 +109,11 @@ class EdgeGroup:
 
     @property
     def effective_ratio(self) -> float:
-        return DEFAULT_DROPOUT_RATIO if self.ratio is None else self.ratio
+        return keep_ratio(self)
 
     @property
     def effective_offset(self) -> Triple:
-        return self.offset or (0, 0, 0)
+        return crop_offset(self)
 
     @property
     def effective_init_args(self) -> tuple[float, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from znn.layers.table import edge_kind
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import estimate_memory
 
@@ -45,8 +46,9 @@ def layer_rows(graph: NetworkGraph) -> list[LayerRow]:
     for name in graph.order:
         for edge in spec.incoming(name):
             e = graph.edges[edge.name]
-            stride = _t(edge.effective_stride) if edge.type in ("conv", "max_filter") else "-"
-            windowed = edge.type in ("conv", "max_filter", "max_pool")
+            kind = edge_kind(edge.type)
+            stride = _t(edge.effective_stride) if kind.strided else "-"
+            windowed = kind.windowed
             rows.append(LayerRow(
                 edge.name, "edges", edge.type, f"{graph.nodes[e.source].maps}->{graph.nodes[e.target].maps}",
                 _t(e.kernel) if windowed else "-", _t(e.dilation) if windowed else "-", stride,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from znn.errors import did_you_mean
+from znn.layers.table import edge_kind, node_kind
 from znn.netspec.spec import NetSpec
-from znn.netspec.vocabulary import ONE_TO_ONE_EDGES
 
 if TYPE_CHECKING:
     from znn.netspec.znnfile import _Problems
@@ -60,14 +60,17 @@ def _check_connections(spec: NetSpec, problems: _Problems) -> None:
             problems.error("an edge cannot feed an input node group", line=edge.line_of("output"),
                            group=edge.name, key="output", expected="a sum, transfer or maxout group",
                            found=target.name)
-        if edge.type == "maxout" and target.type != "maxout":
-            problems.error("a maxout edge must end in a maxout node group", line=edge.line_of("output"),
-                           group=edge.name, key="output", expected="a group with 'type maxout'",
-                           found=f"{target.name} (type {target.type})")
-        if edge.type != "maxout" and target.type == "maxout":
-            problems.error("only maxout edges may enter a maxout node group", line=edge.line_of("type"),
-                           group=edge.name, key="type", expected="maxout", found=edge.type)
-        if edge.type in ONE_TO_ONE_EDGES and source.size != target.size:
+        wanted_target = edge_kind(edge.type).target_node_type
+        if wanted_target is not None and target.type != wanted_target:
+            problems.error(f"a {edge.type} edge must end in a {wanted_target} node group",
+                           line=edge.line_of("output"), group=edge.name, key="output",
+                           expected=f"a group with 'type {wanted_target}'", found=f"{target.name} (type {target.type})")
+        wanted_edge = node_kind(target.type).edge_type
+        if wanted_edge is not None and edge.type != wanted_edge:
+            problems.error(f"only {wanted_edge} edges may enter a {target.type} node group",
+                           line=edge.line_of("type"), group=edge.name, key="type", expected=wanted_edge,
+                           found=edge.type)
+        if edge_kind(edge.type).one_to_one and source.size != target.size:
             problems.error(
                 f"a {edge.type} edge connects maps one to one, but '{source.name}' has {source.size} "
                 f"maps and '{target.name}' has {target.size}", line=edge.line_of("output"),

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-Triple = tuple[int, int, int]
+from znn.layers.base import Triple
+from znn.layers.conv import DEFAULT_REPEAT, DEFAULT_STRIDE
+from znn.layers.dropout import DEFAULT_KEEP_RATIO as DEFAULT_DROPOUT_RATIO
+from znn.layers.table import EDGE_KINDS, NODE_KINDS
 
-NODE_TYPES = ("input", "sum", "transfer", "maxout")
-EDGE_TYPES = ("conv", "max_filter", "max_pool", "dropout", "crop", "maxout", "dummy")
+# The group types and their keys come from the layer kinds (znn.layers.table).
+NODE_TYPES = tuple(NODE_KINDS)
+EDGE_TYPES = tuple(EDGE_KINDS)
 
 # Types that exist in ZNN's source but that its builder rejects; the message says why.
 REJECTED_EDGE_TYPES = {
@@ -23,52 +27,16 @@ REJECTED_EDGE_TYPES = {
 # Keys nobody reads but that shipped networks contain (see reference §1.3).
 INERT_KEYS = ("load", "seeding")
 
-NODE_KEYS: dict[str, tuple[str, ...]] = {
-    "input": ("type", "size", "dense"),
-    "sum": ("type", "size", "dense"),
-    "maxout": ("type", "size", "dense"),
-    "transfer": (
-        "type", "size", "dense", "function", "function_args",
-        "init", "init_args", "eta", "momentum", "weight_decay",
-    ),
-}
-NODE_REQUIRED: dict[str, tuple[str, ...]] = {
-    "input": ("size",),
-    "sum": ("size",),
-    "maxout": ("size",),
-    "transfer": ("size", "function"),
-}
-
-EDGE_KEYS: dict[str, tuple[str, ...]] = {
-    "conv": (
-        "type", "input", "output", "size", "stride", "init", "init_args",
-        "eta", "momentum", "weight_decay", "fft", "repeat",
-    ),
-    "max_filter": ("type", "input", "output", "size", "stride"),
-    "max_pool": ("type", "input", "output", "size"),
-    "dropout": ("type", "input", "output", "ratio"),
-    "crop": ("type", "input", "output", "offset"),
-    "maxout": ("type", "input", "output"),
-    "dummy": ("type", "input", "output"),
-}
-EDGE_REQUIRED: dict[str, tuple[str, ...]] = {
-    "conv": ("input", "output", "size", "init"),
-    "max_filter": ("input", "output", "size", "stride"),
-    "max_pool": ("input", "output", "size"),
-    "dropout": ("input", "output"),
-    "crop": ("input", "output", "offset"),
-    "maxout": ("input", "output"),
-    "dummy": ("input", "output"),
-}
+NODE_KEYS: dict[str, tuple[str, ...]] = {name: kind.keys for name, kind in NODE_KINDS.items()}
+NODE_REQUIRED: dict[str, tuple[str, ...]] = {name: kind.required for name, kind in NODE_KINDS.items()}
+EDGE_KEYS: dict[str, tuple[str, ...]] = {name: kind.keys for name, kind in EDGE_KINDS.items()}
+EDGE_REQUIRED: dict[str, tuple[str, ...]] = {name: kind.required for name, kind in EDGE_KINDS.items()}
 
 # Keys that ZNN silently ignores on some types: accepted with a warning, so that shipped
 # files such as hd2d_strided (`function` on sum nodes) still load.
 IGNORED_KEYS: dict[str, tuple[str, ...]] = {
-    "sum": ("function", "function_args"),
-    "input": ("function", "function_args"),
-    "maxout": ("function", "function_args"),
-    "max_pool": ("stride",),
-}
+    name: kind.ignored_keys for kinds in (NODE_KINDS, EDGE_KINDS) for name, kind in kinds.items()
+    if kind.ignored_keys}
 
 ALL_NODE_KEYS = sorted({k for keys in NODE_KEYS.values() for k in keys} | set(INERT_KEYS))
 ALL_EDGE_KEYS = sorted({k for keys in EDGE_KEYS.values() for k in keys} | set(INERT_KEYS))
@@ -111,12 +79,11 @@ FAN_INITIALISERS = ("xavier", "msra")
 DEFAULT_ETA = 0.0001
 DEFAULT_MOMENTUM = 0.0
 DEFAULT_WEIGHT_DECAY = 0.0
-DEFAULT_STRIDE: Triple = (1, 1, 1)
-DEFAULT_REPEAT: Triple = (1, 1, 1)
-DEFAULT_DROPOUT_RATIO = 0.5
 
 # Edge types with one-to-one connectivity (n_in must equal n_out).
-ONE_TO_ONE_EDGES = ("max_filter", "max_pool", "dropout", "crop", "maxout", "dummy")
+ONE_TO_ONE_EDGES = tuple(name for name, kind in EDGE_KINDS.items() if kind.one_to_one)
+
+__all__ = ["DEFAULT_DROPOUT_RATIO", "DEFAULT_REPEAT", "DEFAULT_STRIDE", "Triple"]
 
 
 def resolve_init_args(init: str, given: tuple[float, ...] | None) -> tuple[float, ...]:

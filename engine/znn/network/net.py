@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.vocabulary import DEFAULT_ETA, DEFAULT_MOMENTUM, DEFAULT_WEIGHT_DECAY
 from znn.netspec.znnfile import read_znn
+from znn.network.passes import Engine, PassState
 from znn.network.sequential import SequentialEngine
 from znn.network.update import Hyper
 from znn.parallel.engine import TaskEngine
@@ -29,10 +31,6 @@ from znn.params import NetParams
 PHASES = ("train", "test")
 CONV_MODES = ("fft", "direct", "optimize")
 EXECUTORS = ("tasks", "sequential")
-
-
-def _nothing() -> None:
-    pass
 
 
 class Network:
@@ -70,14 +68,12 @@ class Network:
         self._have_forward = False
         self.conv_mode_report: dict[str, dict] = {}
         self.conv_modes = self._resolve_conv_modes(conv_mode, num_threads)
-        if executor == "sequential":
-            self._engine: TaskEngine | SequentialEngine = SequentialEngine(self, cache_spectra)
-        else:
-            self._engine = TaskEngine(self, num_threads)
-        self.num_threads = getattr(self._engine, "threads", 1)
+        self._state = PassState(spec, self.graph, self._params, self.dtype, dict(self.conv_modes), cache_spectra)
+        self.engine: Engine = (SequentialEngine(self._state) if executor == "sequential"
+                               else TaskEngine(self._state, num_threads))
+        self.num_threads = self.engine.threads
         # Worker threads end with the network even if close() is never called.
-        stop = self._engine.scheduler.close if isinstance(self._engine, TaskEngine) else _nothing
-        self._finalizer = weakref.finalize(self, stop)
+        self._finalizer = weakref.finalize(self, self.engine.close)
 
     # ------------------------------------------------------------------ construction
 
@@ -127,7 +123,7 @@ class Network:
             from znn.parallel.optimize import choose_conv_modes
 
             chosen, self.conv_mode_report = choose_conv_modes(
-                self, [n for n, m in modes.items() if m == "optimize"], num_threads)
+                self.graph, self.dtype, [n for n, m in modes.items() if m == "optimize"], num_threads)
             modes.update(chosen)
         return modes
 
@@ -142,24 +138,20 @@ class Network:
     def forward(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Maps of every output node group for the given input patches (copies)."""
         self._check_inputs(inputs)
-        if isinstance(self._engine, TaskEngine):
-            self._engine.draw_dropout_masks()
-            self._engine.forward({n: np.asarray(inputs[n]) for n in self.graph.input_sizes})
-            self._have_forward = True
-            return {name: self._engine.maps[name].copy() for name in self.spec.output_names}
-        out = self._engine.forward(inputs)
+        self.engine.forward({n: np.asarray(inputs[n]) for n in self.graph.input_sizes},
+                            training=self.phase == "train", rng=self.rng)
         self._have_forward = True
-        return out
+        return {name: self.engine.maps[name].copy() for name in self.spec.output_names}
 
     @property
     def maps(self) -> dict[str, np.ndarray]:
         """Every node's maps from the last forward pass (overwritten by the next one)."""
-        return self._engine.maps
+        return self.engine.maps
 
     @property
     def grads(self) -> dict[str, np.ndarray]:
         """dE/d(maps) of every non-input node from the last backward pass."""
-        return self._engine.grads
+        return self.engine.grads
 
     def _check_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
         for name, shape in self.graph.input_sizes.items():
@@ -180,7 +172,7 @@ class Network:
             if tuple(np.shape(output_grads[name])) != expected:
                 raise ZnnError(f"gradient for '{name}' has shape {np.shape(output_grads[name])}, "
                                f"expected {expected}")
-        self.kernel_grads, self.bias_grads = self._engine.backward(output_grads)
+        self.kernel_grads, self.bias_grads = self.engine.backward(output_grads)
 
     # ------------------------------------------------------------------ update
 
@@ -211,7 +203,7 @@ class Network:
 
             def hyper(group: str) -> Hyper:
                 return fixed
-        self._engine.update(self.kernel_grads, self.bias_grads, hyper, patch_voxels)
+        self.engine.update(self.kernel_grads, self.bias_grads, hyper, patch_voxels)
         self.kernel_grads, self.bias_grads = {}, {}
 
     # ------------------------------------------------------------------ engine state
@@ -219,29 +211,30 @@ class Network:
     @property
     def params(self) -> NetParams:
         """The weights; reading them waits for updates still running in the background."""
-        self._engine.sync()
+        self.engine.sync()
         return self._params
 
     @params.setter
     def params(self, value: NetParams) -> None:
-        self._engine.sync()
+        self.engine.sync()
         self._params = value
-        self._engine.invalidate_kernel_spectra()
+        self._state = replace(self._state, params=value)
+        self.engine.set_state(self._state)
 
     def invalidate_kernel_spectra(self) -> None:
         """Call after changing weights in place: cached kernel spectra are recomputed."""
-        self._engine.sync()
-        self._engine.invalidate_kernel_spectra()
+        self.engine.sync()
+        self.engine.invalidate_kernel_spectra()
 
     def sync(self) -> None:
         """Wait for queued weight updates."""
-        self._engine.sync()
+        self.engine.sync()
 
     def close(self) -> None:
         """Stop the worker threads (also done when the network is garbage-collected)."""
-        self._engine.sync()
+        self.engine.sync()
         self._finalizer()
-        self._engine.close()
+        self.engine.close()
 
     def __enter__(self) -> Network:
         return self

@@ -2,34 +2,34 @@
 
 Kept as the plain statement of the algorithm that the task engine must reproduce; tests
 compare the two on whole networks. Select it with Network(..., executor="sequential").
+Each edge's work is its kind's forward/backward over all maps at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 
-from znn.errors import ZnnError
 from znn.init import tie_kernel_blocks
-from znn.network import edges as ops
-from znn.network import fft_edges
-from znn.network.update import update_bias, update_kernel
-
-if TYPE_CHECKING:
-    from znn.network.net import Network
+from znn.layers.table import edge_kind, node_kind
+from znn.network.passes import Gradients, PassState
+from znn.network.update import Hyper, update_bias, update_kernel
 
 
 class SequentialEngine:
-    """Forward/backward/update of `net` on the calling thread."""
+    """Forward/backward/update of a network on the calling thread."""
 
-    def __init__(self, net: Network, cache_spectra: bool) -> None:
-        self.net = net
-        self.spectra = fft_edges.SpectrumStore(cache_spectra)
+    threads = 1
+
+    def __init__(self, state: PassState) -> None:
+        self.state = state
         self.maps: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self._edge_memory: dict[str, np.ndarray] = {}
+        self.saved: dict[str, np.ndarray] = {}  # edge -> forward state (arg-max, dropout)
+        self.winners: dict[str, np.ndarray] = {}  # maxout node -> winning edge per voxel
+        self.training = False
 
     def close(self) -> None:
         pass
@@ -37,148 +37,97 @@ class SequentialEngine:
     def sync(self) -> None:
         pass
 
+    def set_state(self, state: PassState) -> None:
+        self.state = state
+
     def invalidate_kernel_spectra(self) -> None:
-        self.spectra.invalidate_kernels()
+        pass  # nothing is cached between passes
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Maps of every output node group for the given input patches."""
-        self.spectra.new_pass()
+    def forward(self, inputs: Mapping[str, np.ndarray], *, training: bool, rng: np.random.Generator) -> None:
+        state = self.state
+        self.training = training
+        state.allocate_saved(self.saved, self.winners, training)
+        state.prepare_edges(self.saved, training, rng)
         self.maps = {}
-        for name in self.net.graph.order:
-            node = self.net.spec.nodes[name]
-            if node.type == "input":
-                self.maps[name] = np.ascontiguousarray(inputs[name], dtype=self.net.dtype)
-                continue
-            self.maps[name] = self._node_forward(name)
-        return {name: self.maps[name] for name in self.net.spec.output_names}
+        for name in state.graph.order:
+            if state.is_input(name):
+                self.maps[name] = np.ascontiguousarray(inputs[name], dtype=state.dtype)
+            else:
+                self.maps[name] = self._node_forward(name)
 
     def _node_forward(self, name: str) -> np.ndarray:
-        node = self.net.spec.nodes[name]
-        size = self.net.graph.nodes[name].size
-        incoming = self.net.spec.incoming(name)
-        if node.type == "maxout":
-            return self._maxout_forward(name, incoming)
-        acc = np.zeros((node.size, *size), dtype=self.net.dtype)
-        fft_group = []
+        state = self.state
+        node = state.spec.nodes[name]
+        kind = node_kind(node.type)
+        geo = state.graph.nodes[name]
+        acc = np.zeros((geo.maps, *geo.size), dtype=state.dtype)
+        incoming = state.spec.incoming(name)
+        if kind.combines_edges:
+            kind.combine_forward([self.maps[e.input] for e in incoming], 0, geo.maps, acc, self.winners[name])
+            return acc
+        buf = np.empty_like(acc)
         for edge in incoming:
-            geo = self.net.graph.edges[edge.name]
-            src = self.maps[edge.input]
-            if edge.type == "conv":
-                kernels = self.net._params.kernels[edge.name]
-                if self.net.conv_modes[edge.name] == "fft":
-                    fft_group.append((edge.name, geo, src, kernels))
-                else:
-                    ops.direct_conv_forward(src, kernels, geo, acc)
-            elif edge.type == "max_filter":
-                self._edge_memory[edge.name] = ops.max_filter_forward(src, geo, acc)
-            elif edge.type == "max_pool":
-                self._edge_memory[edge.name] = ops.max_pool_forward(src, geo, acc)
-            elif edge.type == "dropout":
-                if self.net.phase == "train":
-                    mask = ops.dropout_mask(src.shape, edge.effective_ratio, self.net.rng, self.net.dtype)
-                    self._edge_memory[edge.name] = mask
-                    acc += src * mask
-                else:
-                    acc += src
-            elif edge.type == "crop":
-                ops.crop_forward(src, edge, acc)
-            else:  # dummy
-                acc += src
-        if fft_group:
-            fft_edges.forward_into(acc, fft_group, self.spectra)
-        if node.type == "transfer":
-            ops.transfer_forward(node.function, node.effective_function_args, acc, self.net._params.biases[name])
+            work = state.edge_work(edge, self.maps, self.saved, self.training)
+            edge_kind(edge.type).forward(work, 0, geo.maps, buf)
+            acc += buf
+        kind.finish_forward(node, acc, state.params.biases.get(name))
         return acc
-
-    def _maxout_forward(self, name: str, incoming: list) -> np.ndarray:
-        """Element-wise max over the incoming maxout edges; remembers the winning edge."""
-        stacked = np.stack([self.maps[e.input] for e in incoming])
-        winner = np.argmax(stacked, axis=0)  # ties: the first edge in file order wins
-        self._edge_memory[name] = winner
-        return np.take_along_axis(stacked, winner[None], axis=0)[0].astype(self.net.dtype)
 
     # ------------------------------------------------------------------ backward
 
-    def backward(self, output_grads: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
-        """Gradients of every map, kernel and bias, given dE/d(output) for every output."""
-        if not self.maps:
-            raise ZnnError("backward() needs a forward() pass first")
-        self.grads = {}
-        self.kernel_grads = {}
-        self.bias_grads = {}
-        for name in self.net.spec.output_names:
-            if name not in output_grads:
-                raise ZnnError(f"missing gradient for output '{name}'")
-            expected = self.maps[name].shape
-            if tuple(np.shape(output_grads[name])) != expected:
-                raise ZnnError(f"gradient for '{name}' has shape {np.shape(output_grads[name])}, "
-                               f"expected {expected}")
-            self.grads[name] = np.array(output_grads[name], dtype=self.net.dtype, copy=True)
-        fft_sums: dict[str, list[np.ndarray]] = {}
-        for name in reversed(self.net.graph.order):
-            node = self.net.spec.nodes[name]
-            if node.type == "input":
+    def backward(self, output_grads: Mapping[str, np.ndarray]) -> Gradients:
+        state = self.state
+        self.grads = {name: np.array(output_grads[name], dtype=state.dtype, copy=True)
+                      for name in state.spec.output_names}
+        kernel_grads: dict[str, np.ndarray] = {}
+        bias_grads: dict[str, np.ndarray] = {}
+        for name in reversed(state.graph.order):
+            if state.is_input(name):
                 continue
-            if name in fft_sums:
-                grad_here = self.grads.setdefault(name, np.zeros_like(self.maps[name]))
-                fft_edges.finish_input_gradient(grad_here, fft_sums.pop(name))
+            node = state.spec.nodes[name]
             grad = self.grads.setdefault(name, np.zeros_like(self.maps[name]))
-            if node.type == "transfer":
-                ops.transfer_backward(node.function, node.effective_function_args, grad, self.maps[name])
-                self.bias_grads[name] = grad.sum(axis=(1, 2, 3))
-            self._node_backward(name, grad, fft_sums)
-
-        return self.kernel_grads, self.bias_grads
+            bias_grad = node_kind(node.type).finish_backward(node, grad, self.maps[name])
+            if bias_grad is not None:
+                bias_grads[name] = bias_grad
+            self._node_backward(name, grad, kernel_grads)
+        return kernel_grads, bias_grads
 
     def _grad_of(self, source: str) -> np.ndarray | None:
-        if self.net.spec.nodes[source].type == "input":
+        if self.state.is_input(source):
             return None
         return self.grads.setdefault(source, np.zeros_like(self.maps[source]))
 
-    def _node_backward(self, name: str, grad: np.ndarray, fft_sums: dict[str, list[np.ndarray]]) -> None:
-        incoming = self.net.spec.incoming(name)
-        if self.net.spec.nodes[name].type == "maxout":
-            winner = self._edge_memory[name]
-            for k, edge in enumerate(incoming):
-                grad_src = self._grad_of(edge.input)
-                if grad_src is not None:
-                    grad_src += np.where(winner == k, grad, 0)
-            return
-        for edge in incoming:
-            geo = self.net.graph.edges[edge.name]
-            src = self.maps[edge.input]
+    def _node_backward(self, name: str, grad: np.ndarray, kernel_grads: dict[str, np.ndarray]) -> None:
+        state = self.state
+        node_type = node_kind(state.spec.nodes[name].type)
+        for k, edge in enumerate(state.spec.incoming(name)):
             grad_src = self._grad_of(edge.input)
-            if edge.type == "conv":
-                kernels = self.net._params.kernels[edge.name]
-                if self.net.conv_modes[edge.name] == "fft":
-                    sums = fft_sums if grad_src is not None else None
-                    self.kernel_grads[edge.name] = fft_edges.backward_from(
-                        grad, geo, edge.name, kernels, self.spectra, src, sums)
-                else:
-                    self.kernel_grads[edge.name] = ops.direct_conv_backward(src, kernels, geo, grad, grad_src)
-            elif grad_src is None:
+            kind = edge_kind(edge.type)
+            work = replace(state.edge_work(edge, self.maps, self.saved, self.training), grad=grad)
+            if kind.trainable:
+                kgrad = kernel_grads[edge.name] = np.zeros_like(state.params.kernels[edge.name])
+                kind.kernel_grad(work, 0, grad.shape[0], kgrad)
+            if grad_src is None:
                 continue
-            elif edge.type in ("max_filter", "max_pool"):
-                ops.pool_backward(grad, self._edge_memory[edge.name], grad_src)
-            elif edge.type == "dropout":
-                grad_src += grad * self._edge_memory[edge.name] if self.net.phase == "train" else grad
-            elif edge.type == "crop":
-                ops.crop_backward(grad, edge, grad_src)
-            else:  # dummy
-                grad_src += grad
+            buf = np.empty_like(grad_src)
+            if node_type.combines_edges:
+                node_type.combine_backward(grad, self.winners[name], k, 0, grad.shape[0], buf)
+            else:
+                kind.backward(work, 0, grad_src.shape[0], buf)
+            grad_src += buf
 
     # ------------------------------------------------------------------ update
 
-    def update(self, kernel_grads: dict, bias_grads: dict, hyper_of, patch_voxels: int) -> None:  # noqa: ANN001
-        params = self.net._params
+    def update(self, kernel_grads: dict[str, np.ndarray], bias_grads: dict[str, np.ndarray],
+               hyper_of: Callable[[str], Hyper], patch_voxels: int) -> None:
+        params = self.state.params
         for name, grad in kernel_grads.items():
             kernels = params.kernels[name]
             update_kernel(kernels, params.kernel_momentum[name], grad, hyper_of(name), patch_voxels)
-            repeat = self.net.spec.edges[name].effective_repeat
+            repeat = self.state.spec.edges[name].effective_repeat
             if repeat != (1, 1, 1):
                 kernels[...] = tie_kernel_blocks(kernels, repeat)
         for name, grad in bias_grads.items():
             update_bias(params.biases[name], params.bias_momentum[name], grad, hyper_of(name), patch_voxels)
-        self.spectra.invalidate_kernels()

@@ -11,16 +11,14 @@ would take minutes. The faster mode wins; decisions are cached per shape for the
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from znn.fft import products, pruned
 from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
-
-if TYPE_CHECKING:
-    from znn.network.net import Network
+from znn.layers.table import node_kind
+from znn.netspec.graph import NetworkGraph
 
 _decisions: dict[tuple, dict] = {}
 _DIRECT_SAMPLE_SECONDS = 0.2  # stop sampling direct pairs after this long
@@ -91,17 +89,18 @@ def _time_direct(n_in: int, n_out: int, in_size: tuple, kernel: tuple, dilation:
     return (time.perf_counter() - start) / samples * n_in * n_out
 
 
-def choose_conv_modes(net: Network, edges: list[str], num_threads: int) -> tuple[dict[str, str], dict[str, dict]]:
+def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str],
+                      num_threads: int) -> tuple[dict[str, str], dict[str, dict]]:
     """{edge: "fft"|"direct"} for the given conv edges, and a report of the timings."""
     chosen, report = {}, {}
     for name in edges:
-        geo = net.graph.edges[name]
-        n_in, n_out = net.graph.nodes[geo.source].maps, net.graph.nodes[geo.target].maps
-        need_input_grad = net.spec.nodes[geo.source].type != "input"
-        key = (n_in, n_out, geo.in_size, geo.kernel, geo.dilation, net.dtype.str, need_input_grad)
+        geo = graph.edges[name]
+        n_in, n_out = graph.nodes[geo.source].maps, graph.nodes[geo.target].maps
+        need_input_grad = not node_kind(graph.nodes[geo.source].type).is_input
+        key = (n_in, n_out, geo.in_size, geo.kernel, geo.dilation, dtype.str, need_input_grad)
         if key not in _decisions:
-            t_fft = _time_fft(n_in, n_out, geo.in_size, geo.kernel, geo.dilation, net.dtype, need_input_grad)
-            t_direct = _time_direct(n_in, n_out, geo.in_size, geo.kernel, geo.dilation, net.dtype,
+            t_fft = _time_fft(n_in, n_out, geo.in_size, geo.kernel, geo.dilation, dtype, need_input_grad)
+            t_direct = _time_direct(n_in, n_out, geo.in_size, geo.kernel, geo.dilation, dtype,
                                     need_input_grad)
             _decisions[key] = {"fft_s": t_fft, "direct_s": t_direct,
                                "mode": "fft" if t_fft <= t_direct else "direct"}
