@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -78,6 +79,87 @@ def test_blocks_are_normalised_exactly_like_the_whole_volume(pp_type):
     sections = np.array([5, 2, 3])
     block = norm.apply(volume[sections][:, 3:11, 5:20], sections)
     np.testing.assert_allclose(block, whole[sections][:, 3:11, 5:20], rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- a worker's state
+
+
+def _pointwise_maps(image, weights):
+    """POINTWISE's output by its formula: logistic(k_c * standardised section + b_c)."""
+    from znn.io.h5net import load_network
+
+    saved = load_network(weights)
+    kernel = saved.params.kernels["conv1"].reshape(2)
+    bias = saved.params.biases["output"]
+    values = image.astype(np.float64)
+    x = (values - values.mean(axis=(1, 2), keepdims=True)) / values.std(axis=(1, 2), keepdims=True)
+    return np.stack([1.0 / (1.0 + np.exp(-(kernel[c] * x + bias[c]))) for c in range(2)])
+
+
+def _pointwise_task(folder, image, seed, suffix):
+    from znn.blockwise.normalise import normalisation_from, section_stats
+    from znn.blockwise.task import BlockTask
+    from znn.io.volumes import write_volume
+
+    folder.mkdir()
+    source = folder / f"in{suffix}"
+    write_volume(source, image)
+    weights = _saved_net(folder, POINTWISE, seed=seed)
+    plane = image.shape[1] * image.shape[2]
+    normalisation = normalisation_from("standard2D", [section_stats(image, 0)], plane)
+    block = (1, image.shape[1], image.shape[2])
+    return BlockTask(str(source), str(folder / "out.zarr"), POINTWISE, str(weights), image.shape, block,
+                     (1, 1, 1), False, False, normalisation)
+
+
+def test_one_block_worker_holds_one_request_at_a_time_and_never_mixes_two(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from znn.blockwise.task import BlockWorker
+    from znn.network.net import Network
+
+    closed = []
+    close = Network.close
+
+    def recording_close(self):
+        closed.append(id(self))
+        close(self)
+
+    monkeypatch.setattr(Network, "close", recording_close)
+    rng = np.random.default_rng(7)
+    image_a = rng.integers(0, 255, (2, 12, 10)).astype(np.uint8)
+    image_b = rng.integers(0, 255, (3, 12, 10)).astype(np.uint8)
+    # The same network text and block: only the weights (and the input) tell the requests apart.
+    task_a = _pointwise_task(tmp_path / "a", image_a, 3, ".h5")
+    task_b = _pointwise_task(tmp_path / "b", image_b, 11, ".zarr")
+    expected_a, expected_b = _pointwise_maps(image_a, task_a.weights), _pointwise_maps(image_b, task_b.weights)
+    assert np.abs(expected_a - expected_b[:, :2]).max() > 0.1
+
+    closed.clear()  # saving the weights built and closed networks too
+    worker = BlockWorker()
+    for number, task, expected in ((0, task_a, expected_a), (1, task_b, expected_b), (1, task_a, expected_a),
+                                   (2, task_b, expected_b)):
+        maps = worker.compute_block(task, number)
+        np.testing.assert_allclose(maps["output"], expected[:, number:number + 1], rtol=0, atol=1e-5)
+        assert worker.input(task.input).shape == expected.shape[1:]
+    assert len(closed) == 3  # each change of request closed the network of the one before
+
+    # One network per worker: the previous request's network is closed and let go.
+    held = worker.network(task_b)
+    first = weakref.ref(worker.network(task_a))
+    assert closed[-1] == id(held) and worker.network(task_a) is first() and len(closed) == 4
+    del held
+    worker.network(task_b)
+    gc.collect()
+    assert first() is None and len(closed) == 5
+    # Two workers in one process share nothing.
+    other = BlockWorker()
+    np.testing.assert_allclose(other.compute_block(task_a, 0)["output"], expected_a[:, :1], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(worker.compute_block(task_b, 0)["output"], expected_b[:, :1], rtol=0, atol=1e-5)
+    worker.close()
+    other.close()
+    assert len(closed) == 7
 
 
 # ----------------------------------------------------------------------------- on a cluster
@@ -193,7 +275,7 @@ def test_a_store_of_another_run_is_refused_not_overwritten(client, tmp_path):
     request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 40, 40))
     _run(request, client)
     before = _stored(request.output)
-    request.pp_type = "standard3D"
+    request = replace(request, pp_type="standard3D")
     with pytest.raises(StoreMismatch, match="pp_type"):
         _run(request, client)
     np.testing.assert_array_equal(_stored(request.output), before)
@@ -206,19 +288,19 @@ def test_an_output_path_holding_other_data_is_never_overwritten(client, tmp_path
 
     image = np.random.default_rng(4).integers(0, 255, (2, 40, 40)).astype(np.uint8)
     request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 40, 40), overwrite=True)
-    request.output = str(tmp_path / "notes.txt")
+    request = replace(request, output=str(tmp_path / "notes.txt"))
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(StoreMismatch, match="is not a zarr group"):
         _run(request, client)
     assert (tmp_path / "notes.txt").read_text() == "mine"
     other = zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
     other.create_array("data", shape=(4,), dtype="uint8", fill_value=7)
-    request.output = str(tmp_path / "other.zarr")
+    request = replace(request, output=str(tmp_path / "other.zarr"))
     with pytest.raises(StoreMismatch, match="not a znn blockwise output"):
         _run(request, client)  # even with overwrite=True
     assert list(zarr.open_group(str(tmp_path / "other.zarr"), mode="r")["data"][:]) == [7, 7, 7, 7]
     (tmp_path / "empty.zarr").mkdir()
-    request.output = str(tmp_path / "empty.zarr")
+    request = replace(request, output=str(tmp_path / "empty.zarr"))
     assert _run(request, client)[-1].computed == 2
 
 
@@ -230,12 +312,34 @@ def test_a_failing_block_surfaces_its_traceback_after_the_retries(client, tmp_pa
     request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 20, 20), retries=1)
     broken = tmp_path / "broken.h5"
     broken.write_bytes(b"not an HDF5 file")  # workers fail to load it, for every block
-    request.weights = str(broken)
+    request = replace(request, weights=str(broken))
     with pytest.raises(BlockwiseError, match=r"block \d+ \(output .*\) failed after 2 attempt\(s\)") as failure:
         _run(request, client)
     message = str(failure.value)
     assert "broken.h5" in message and "load_network" in message  # the worker's traceback
     assert not done_flags(request.output).any()
+
+
+def test_two_requests_on_one_cluster_use_their_own_network_and_input(client, tmp_path):
+    from znn.blockwise.store import done_flags
+    from znn.blockwise.worker import PLUGIN_NAME
+
+    rng = np.random.default_rng(8)
+    runs = []
+    for name, shape, seed in (("a", (3, 30, 20), 3), ("b", (2, 20, 36), 11), ("c", (3, 30, 20), 5)):
+        image = rng.integers(0, 255, shape).astype(np.uint8)
+        folder = tmp_path / name
+        folder.mkdir()
+        # The same network text for all three; only the weights and the input differ.
+        request = _request(folder, image, POINTWISE, block_shape=(1, 10, 10), mirror=False)
+        _saved_net(folder, POINTWISE, seed=seed)  # the request's weights file, with this seed
+        assert _run(request, client)[-1].computed == shape[0] * -(-shape[1] // 10) * -(-shape[2] // 10)
+        runs.append((request, image))
+    for request, image in runs:
+        assert done_flags(request.output).all()
+        expected = _pointwise_maps(image, request.weights)
+        np.testing.assert_allclose(_stored(request.output), expected, rtol=0, atol=1e-5)
+    assert all(client.run(lambda dask_worker: PLUGIN_NAME in dask_worker.plugins).values())
 
 
 def test_a_worker_killed_mid_run_loses_nothing_and_output_exceeds_worker_memory(tmp_path):

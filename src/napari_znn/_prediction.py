@@ -65,6 +65,8 @@ class ChannelView:
 
 @thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
 def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Event):
+    from dataclasses import replace
+
     from znn.blockwise.run import cluster_client, iter_blockwise
     from znn.blockwise.store import StoreMismatch
 
@@ -74,8 +76,7 @@ def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Ev
         except StoreMismatch:
             # The dock's store holds maps of older weights (training went on): predict afresh.
             # Raised before the first event, so nothing was shown from the old store.
-            request.overwrite = True
-            yield from iter_blockwise(request, client, stop=stop)
+            yield from iter_blockwise(replace(request, overwrite=True), client, stop=stop)
 
 
 class PredictionRunner(QObject):

@@ -26,15 +26,10 @@ from typing import Any
 import numpy as np
 
 from znn.blockwise import store
-from znn.blockwise.geometry import BlockGrid, Triple, materialise, output_shape_for
-from znn.blockwise.normalise import (
-    SectionStats,
-    global_mean,
-    needs_second_pass,
-    normalisation_from,
-    section_stats,
-)
-from znn.blockwise.task import BlockResult, BlockTask, _input, run_block
+from znn.blockwise.geometry import BlockGrid, Triple, output_shape_for
+from znn.blockwise.normalise import SectionStats, global_mean, needs_second_pass, normalisation_from
+from znn.blockwise.task import BlockResult, BlockTask, open_input
+from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
 from znn.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
@@ -53,9 +48,10 @@ class BlockwiseError(ZnnError):
     """A block failed on every attempt, or the run cannot start."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class BlockwiseRequest:
-    """What to predict, where to write it and how to split it (plain values only)."""
+    """What to predict, where to write it and how to split it (plain values only; change one
+    with `dataclasses.replace`)."""
 
     input: str  # volume location: file.tif | file.h5[:dataset] | store.zarr[:array], optional [z0:z1]
     output: str  # the output zarr store
@@ -145,15 +141,11 @@ def plan_block(request: BlockwiseRequest, spec: NetSpec, out: Triple) -> tuple[T
     return block, summary  # type: ignore[return-value]
 
 
-def _slab_stats(location: str, z0: int, z1: int, centre: float | None) -> SectionStats:
-    return section_stats(materialise(_input(location)[z0:z1]), z0, centre)
-
-
 def _statistics(client: Any, request: BlockwiseRequest, depth: int, plane: int) -> Any:
     slabs = [(z, min(z + STATS_SLAB, depth)) for z in range(0, depth, STATS_SLAB)]
 
     def gather(centre: float | None) -> list[SectionStats]:
-        futures = [client.submit(_slab_stats, request.input, a, b, centre, pure=False, retries=request.retries)
+        futures = [client.submit(slab_stats, request.input, a, b, centre, pure=False, retries=request.retries)
                    for a, b in slabs]
         return client.gather(futures)
 
@@ -195,7 +187,7 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
         raise BlockwiseError("blockwise prediction needs a dense network (max_filter, not max_pool)")
     if len(spec.input_names) != 1:
         raise BlockwiseError(f"blockwise prediction needs a network with one input, not {len(spec.input_names)}")
-    volume: Triple = tuple(int(n) for n in _input(request.input).shape[-3:])  # type: ignore[assignment]
+    volume: Triple = tuple(int(n) for n in open_input(request.input).shape[-3:])  # type: ignore[assignment]
     fov = graph.fov
     out_shape = output_shape_for(volume, fov, request.mirror)
     block, plan = plan_block(request, spec, out_shape)
@@ -210,6 +202,7 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
         yield BlockwiseFinished(0, len(grid), time.perf_counter() - began, 0.0)
         return
 
+    client.register_plugin(BlockWorkerPlugin())  # each worker's network and input, kept between blocks
     normalisation = _statistics(client, request, volume[0], volume[1] * volume[2])
     task = BlockTask(request.input, request.output, request.network_text, request.weights, out_shape,
                      grid.block_shape, fov, request.mirror, request.softmax, normalisation, request.dtype,

@@ -1,14 +1,18 @@
 """What a worker runs for one block: read the input window, normalise, one forward pass,
 write the block's chunks and its done flag.
 
-Each worker process keeps the network it built (and the opened input) between blocks, so
-only its first block pays for loading weights, building the graph and compiling kernels.
+A `BlockWorker` keeps the network it built (and the opened input) between blocks, so only
+the first block of a worker process pays for loading weights, building the graph and
+compiling kernels. It holds one network and one input at a time: a task of another request
+replaces them. On a dask cluster each worker process holds one (`znn.blockwise.worker`);
+without dask, make one and call `run_block` or `compute_block`.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -51,74 +55,103 @@ class BlockResult:
     skipped: bool = False  # already flagged done (a duplicate or a resumed run)
 
 
-_network_cache: dict[tuple, Any] = {}
-_input_cache: dict[str, Any] = {}
+def open_input(location: str) -> Any:
+    """The input volume, opened lazily (generated `synthetic:` volumes are made in memory)."""
+    from znn.io.volumes import open_volume_lazy, read_volume
+
+    return read_volume(location) if location.startswith("synthetic:") else open_volume_lazy(location)
 
 
-def _network(task: BlockTask) -> Any:
+def _network_key(task: BlockTask) -> tuple:
+    return task.network_text, task.weights, task.block_shape, task.dtype, task.conv_mode, task.num_threads
+
+
+def _build_network(task: BlockTask) -> Any:
     from znn.io.h5net import apply_saved, load_network
     from znn.kernels import warm_up
     from znn.netspec.znnfile import parse_znn
     from znn.network.net import Network
 
-    key = (task.network_text, task.weights, task.block_shape, task.dtype, task.conv_mode, task.num_threads)
-    if key not in _network_cache:
-        for old in _network_cache.values():
+    warm_up(np.dtype(task.dtype))
+    spec = parse_znn(task.network_text, "network")
+    net = Network(spec, task.block_shape, dtype=task.dtype, conv_mode=task.conv_mode, phase="test",
+                  num_threads=task.num_threads, seed=0)
+    report = apply_saved(spec, load_network(task.weights), net.params)
+    if report.new:
+        net.close()
+        raise ValueError(f"{task.weights} lacks layer(s) {', '.join(report.new)} of the network")
+    net.invalidate_kernel_spectra()
+    return net
+
+
+class BlockWorker:
+    """The state of one worker process between blocks: the network of the latest task and the
+    input it read, one of each (a task of another request closes the old network first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._network_key: tuple | None = None
+        self._network: Any = None
+        self._location: str | None = None
+        self._volume: Any = None
+
+    def network(self, task: BlockTask) -> Any:
+        """The network of `task` with its saved weights, built on first use."""
+        key = _network_key(task)
+        with self._lock:
+            if self._network_key != key:
+                old, self._network, self._network_key = self._network, None, None
+                if old is not None:
+                    old.close()
+                self._network = _build_network(task)
+                self._network_key = key
+            return self._network
+
+    def input(self, location: str) -> Any:
+        """The input volume at `location`, opened on first use (see `open_input`)."""
+        with self._lock:
+            if self._location != location:
+                self._volume, self._location = None, None
+                self._volume = open_input(location)
+                self._location = location
+            return self._volume
+
+    def close(self) -> None:
+        """Close the network and forget the input."""
+        with self._lock:
+            old, self._network, self._network_key = self._network, None, None
+            self._volume, self._location = None, None
+        if old is not None:
             old.close()
-        _network_cache.clear()
-        warm_up(np.dtype(task.dtype))
-        spec = parse_znn(task.network_text, "network")
-        net = Network(spec, task.block_shape, dtype=task.dtype, conv_mode=task.conv_mode, phase="test",
-                      num_threads=task.num_threads, seed=0)
-        report = apply_saved(spec, load_network(task.weights), net.params)
-        if report.new:
-            net.close()
-            raise ValueError(f"{task.weights} lacks layer(s) {', '.join(report.new)} of the network")
-        net.invalidate_kernel_spectra()
-        _network_cache[key] = net
-    return _network_cache[key]
 
+    def compute_block(self, task: BlockTask, number: int) -> dict[str, np.ndarray]:
+        """The maps of block `number` (its write ROI only), without storing them."""
+        from znn.forward.predict import channel_softmax
 
-def _input(location: str) -> Any:
-    """The input volume, opened lazily (generated `synthetic:` volumes are made in memory)."""
-    from znn.io.volumes import open_volume_lazy, read_volume
+        grid = task.grid
+        block = grid.block(number)
+        start, stop = grid.compute_window(block)
+        padded_stop = tuple(b + f - 1 for b, f in zip(stop, task.fov))
+        before = mirror_before(task.fov, task.mirror)
+        volume = self.input(task.input)
+        raw = read_padded(volume, start, padded_stop, before)
+        sections = mirrored_indices(start[0], padded_stop[0], int(volume.shape[0]), before[0])
+        values = task.normalisation.apply(raw, sections, task.dtype)
+        net = self.network(task)
+        result = net.forward({next(iter(net.graph.input_sizes)): values[np.newaxis]})
+        local = (slice(None), *(slice(a - s, b - s) for a, b, s in zip(block.start, block.stop, start)))
+        maps = {name: np.array(m[local], dtype=np.float32) for name, m in result.items()}
+        if task.softmax:
+            for m in maps.values():
+                channel_softmax(m)
+        return maps
 
-    if location not in _input_cache:
-        _input_cache.clear()
-        lazy = not location.startswith("synthetic:")
-        _input_cache[location] = open_volume_lazy(location) if lazy else read_volume(location)
-    return _input_cache[location]
-
-
-def compute_block(task: BlockTask, number: int) -> dict[str, np.ndarray]:
-    """The maps of block `number` (its write ROI only), without storing them."""
-    from znn.forward.predict import channel_softmax
-
-    grid = task.grid
-    block = grid.block(number)
-    start, stop = grid.compute_window(block)
-    padded_stop = tuple(b + f - 1 for b, f in zip(stop, task.fov))
-    before = mirror_before(task.fov, task.mirror)
-    volume = _input(task.input)
-    raw = read_padded(volume, start, padded_stop, before)
-    sections = mirrored_indices(start[0], padded_stop[0], int(volume.shape[0]), before[0])
-    values = task.normalisation.apply(raw, sections, task.dtype)
-    net = _network(task)
-    result = net.forward({next(iter(net.graph.input_sizes)): values[np.newaxis]})
-    local = (slice(None), *(slice(a - s, b - s) for a, b, s in zip(block.start, block.stop, start)))
-    maps = {name: np.array(m[local], dtype=np.float32) for name, m in result.items()}
-    if task.softmax:
-        for m in maps.values():
-            channel_softmax(m)
-    return maps
-
-
-def run_block(task: BlockTask, number: int) -> BlockResult:
-    """Compute and store block `number` unless it is already flagged done."""
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    if store.is_done(task.output, number):
-        return BlockResult(number, 0.0, worker, skipped=True)
-    began = time.perf_counter()
-    maps = compute_block(task, number)
-    store.write_block(task.output, number, task.grid.block(number).slices(), maps)
-    return BlockResult(number, time.perf_counter() - began, worker)
+    def run_block(self, task: BlockTask, number: int) -> BlockResult:
+        """Compute and store block `number` unless it is already flagged done."""
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        if store.is_done(task.output, number):
+            return BlockResult(number, 0.0, worker, skipped=True)
+        began = time.perf_counter()
+        maps = self.compute_block(task, number)
+        store.write_block(task.output, number, task.grid.block(number).slices(), maps)
+        return BlockResult(number, time.perf_counter() - began, worker)

@@ -10,7 +10,6 @@ between tiles; finished samples stay written.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 
 from znn.commands import blockwise
@@ -66,9 +65,3 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(event, ForwardFinished):
                 stopped = event.stopped
     return 1 if stopped else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from znn.cli import main
-
-    sys.exit(main(["forward", *sys.argv[1:]]))

@@ -9,7 +9,6 @@ checkpoint is intact: every file is written under a temporary name first).
 from __future__ import annotations
 
 import argparse
-import sys
 
 from znn.commands.console import Console, stop_on_signals
 
@@ -62,9 +61,3 @@ def run(args: argparse.Namespace) -> int:
                 status = EXIT_FAILED
     setup.net.close()
     return status
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from znn.cli import main
-
-    sys.exit(main(["train", *sys.argv[1:]]))

@@ -38,5 +38,6 @@ def network_path(name_or_path: str | Path) -> Path:
     stem = path.name[:-4] if path.name.endswith(".znn") else path.name
     if stem in library:
         return library[stem]
-    raise NetworkSpecError(f"network file not found, and no bundled network of that name{did_you_mean(stem, library)}",
+    hint = did_you_mean(stem, library)
+    raise NetworkSpecError(f"network file not found, nor a bundled network of that name{hint}",
                            file=str(name_or_path), expected="a .znn path or one of " + ", ".join(library))

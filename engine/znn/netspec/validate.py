@@ -7,17 +7,13 @@ garbage; here each becomes an error naming the group and line. Size-dependent ch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from znn.errors import did_you_mean
 from znn.layers.table import edge_kind, node_kind
+from znn.netspec.problems import Problems
 from znn.netspec.spec import NetSpec
 
-if TYPE_CHECKING:
-    from znn.netspec.znnfile import _Problems
 
-
-def check_structure(spec: NetSpec, problems: _Problems) -> None:
+def check_structure(spec: NetSpec, problems: Problems) -> None:
     """Append every structural error of `spec` to `problems`."""
     if not spec.input_names:
         problems.error("the network has no input node group", line=None,
@@ -31,7 +27,7 @@ def check_structure(spec: NetSpec, problems: _Problems) -> None:
         _check_reachability(spec, problems)
 
 
-def _check_names(spec: NetSpec, problems: _Problems) -> None:
+def _check_names(spec: NetSpec, problems: Problems) -> None:
     for name in spec.edges:
         if name in spec.nodes:
             problems.error(
@@ -40,7 +36,7 @@ def _check_names(spec: NetSpec, problems: _Problems) -> None:
                 expected="distinct node and edge names", found=name)
 
 
-def _check_references(spec: NetSpec, problems: _Problems) -> bool:
+def _check_references(spec: NetSpec, problems: Problems) -> bool:
     ok = True
     for edge in spec.edges.values():
         for key in ("input", "output"):
@@ -53,7 +49,7 @@ def _check_references(spec: NetSpec, problems: _Problems) -> bool:
     return ok
 
 
-def _check_connections(spec: NetSpec, problems: _Problems) -> None:
+def _check_connections(spec: NetSpec, problems: Problems) -> None:
     for edge in spec.edges.values():
         source, target = spec.nodes[edge.input], spec.nodes[edge.output]
         if target.type == "input":
@@ -117,7 +113,7 @@ def topological_order(spec: NetSpec) -> list[str] | list[list[str]]:
     return list(reversed(order))
 
 
-def _check_cycles(spec: NetSpec, problems: _Problems) -> bool:
+def _check_cycles(spec: NetSpec, problems: Problems) -> bool:
     result = topological_order(spec)
     if result and isinstance(result[0], list):
         cycle = result[0]
@@ -129,7 +125,7 @@ def _check_cycles(spec: NetSpec, problems: _Problems) -> bool:
     return True
 
 
-def _check_reachability(spec: NetSpec, problems: _Problems) -> None:
+def _check_reachability(spec: NetSpec, problems: Problems) -> None:
     reached = set(spec.input_names)
     frontier = list(reached)
     while frontier:
