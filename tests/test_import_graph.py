@@ -11,17 +11,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 ENGINE = Path(__file__).resolve().parents[1] / "engine"
 PACKAGE = "znn"
-
-# Cycles another change is removing: each entry is the set of modules of one cycle. A cycle
-# among a subset of these modules is tolerated here; any other cycle fails. Empty this once
-# that change is in (its xfail below then passes and reports that the entry is stale).
-KNOWN_CYCLES_BEING_REMOVED: set[frozenset[str]] = {
-    frozenset({"znn.network.net", "znn.network.sequential", "znn.parallel.engine", "znn.parallel.optimize"}),
-}
 
 GUI_PACKAGES = ("napari", "qtpy", "PyQt6", "pyqtgraph", "magicgui", "npe2", "superqt", "psygnal")
 
@@ -155,10 +147,6 @@ def describe_cycle(graph: dict[str, dict[str, int]], component: list[str]) -> st
     return "import cycle among " + ", ".join(component) + ":\n    " + "\n    ".join(steps)
 
 
-def _tolerated(component: list[str]) -> bool:
-    return any(set(component) <= known for known in KNOWN_CYCLES_BEING_REMOVED)
-
-
 def test_the_graph_sees_function_level_and_from_imports():
     graph = import_graph()
     assert len(MODULES) > 50
@@ -178,17 +166,8 @@ def test_the_cycle_finder_finds_and_describes_a_cycle():
 
 def test_the_engine_has_no_import_cycle():
     graph = import_graph()
-    cycles = [describe_cycle(graph, c) for c in strongly_connected(graph) if not _tolerated(c)]
+    cycles = [describe_cycle(graph, c) for c in strongly_connected(graph)]
     assert not cycles, "\n".join(cycles)
-
-
-@pytest.mark.parametrize("known", sorted(sorted(k) for k in KNOWN_CYCLES_BEING_REMOVED))
-@pytest.mark.xfail(strict=True, reason="a known import cycle that another change removes; "
-                                       "once it passes, drop it from KNOWN_CYCLES_BEING_REMOVED")
-def test_known_cycle_is_gone(known):
-    graph = import_graph()
-    remaining = [describe_cycle(graph, c) for c in strongly_connected(graph) if set(c) <= set(known)]
-    assert not remaining, "\n".join(remaining)
 
 
 def test_the_engine_never_imports_a_gui_toolkit():

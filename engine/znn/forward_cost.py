@@ -19,7 +19,7 @@ import numpy as np
 from znn.errors import ZnnError
 from znn.layers.table import edge_kind, node_kind
 from znn.netspec.graph import NetworkGraph
-from znn.netspec.memory import fft_shape, spectrum_elements
+from znn.netspec.fftsize import fft_shape, spectrum_elements
 from znn.netspec.vocabulary import Triple
 
 ConvMode = str | Mapping[str, str]

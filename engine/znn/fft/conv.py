@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from znn.fft import plans
-from znn.netspec.memory import fft_size
+from znn.netspec.fftsize import fft_size
 
 Shape = tuple[int, ...]
 

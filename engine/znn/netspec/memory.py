@@ -22,33 +22,13 @@ from math import prod
 import numpy as np
 
 from znn.layers.table import edge_kind, node_kind
+from znn.netspec.fftsize import fft_shape, fft_size, spectrum_elements
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.vocabulary import Triple
 
 INDEX_BYTES = 8  # maxout winners are stored as int64
 
-
-def fft_size(n: int) -> int:
-    """Smallest integer >= n whose only prime factors are 2, 3, 5 and 7."""
-    candidate = max(1, n)
-    while True:
-        rest = candidate
-        for p in (2, 3, 5, 7):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return candidate
-        candidate += 1
-
-
-def fft_shape(shape: Triple) -> Triple:
-    return tuple(fft_size(s) for s in shape)  # type: ignore[return-value]
-
-
-def spectrum_elements(shape: Triple) -> int:
-    """Complex elements of the real-to-complex transform of a map of `shape`."""
-    z, y, x = fft_shape(shape)
-    return z * y * (x // 2 + 1)
+__all__ = ["MemoryEstimate", "estimate_memory", "fft_shape", "fft_size", "spectrum_elements", "uses_fft"]
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ tasks of a bucket and wires them to its own map chunks and accumulators.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from znn.fft import products, pruned
+from znn.network.passes import PassState
 from znn.parallel.accumulator import Accumulator
 from znn.parallel.fft_layer import (
     Bucket,
@@ -24,10 +25,24 @@ from znn.parallel.fft_layer import (
 )
 from znn.parallel.scheduler import Task
 
-if TYPE_CHECKING:
-    from znn.parallel.engine import TaskEngine
-
 Contribute = Callable[[int, Task], None]
+
+
+class TaskEngine(Protocol):
+    """What the FFT task builders use of the task engine."""
+
+    state: PassState
+    threads: int
+    maps: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    chunks: dict[str, list[tuple[int, int]]]
+    source_spectra: dict[tuple[str, tuple], np.ndarray]
+
+    def fwd_priority(self, node: str, stage: int) -> int: ...
+
+    def bwd_priority(self, node: str, stage: int) -> int: ...
+
+    def kernel_tasks(self, name: str) -> list[Task]: ...
 
 
 def source_spectra(engine: TaskEngine, source: str, N: tuple[int, int, int], done: dict[str, list[Task | None]],
