@@ -21,7 +21,7 @@ from znn.network import Network
 
 
 def test_tiles_of_the_reference_example():
-    # N4 (fov 95), forward_outsz 5,100,100, a 30x512x512 stack mirrored to 30x606x606.
+    # Reference §8 example: N4 (fov 95), forward_outsz 5,100,100, a 30x512x512 stack mirrored to 30x606x606.
     assert tile_starts(606, 100, 95) == [0, 100, 200, 300, 400, 412]
     assert tile_starts(30, 5, 1) == [0, 5, 10, 15, 20, 25]
     assert tile_count((30, 606, 606), (5, 100, 100), (1, 95, 95)) == 216

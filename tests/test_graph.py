@@ -81,6 +81,7 @@ def test_3d7_worked_example():
 
 @pytest.mark.parametrize("name,fov,offset", [("3d_3", 42, 38), ("3d_5", 80, 76), ("3d_7", 118, 114)])
 def test_benchmark_nets_match_reference_97(name, fov, offset):
+    """Reference §9.7: FOV and input 4o + offset of the 3-D benchmark nets."""
     for o in (1, 9, 12):
         graph = NetworkGraph(read_znn(NETWORKS / f"{name}.znn"), (o, o, o))
         assert graph.fov == (fov,) * 3 and graph.input_size == (4 * o + offset,) * 3

@@ -47,6 +47,7 @@ def test_znn_order_is_fortran_order_per_kernel():
 
 
 def test_znn_order_special_cases_of_the_reference():
+    """Reference §7.3: cubic kernels come out transposed, (1, k, k) kernels with y and x swapped."""
     cubic = np.arange(27.0).reshape(1, 1, 3, 3, 3)
     assert np.array_equal(kernels_from_znn_order(cubic)[0, 0], cubic[0, 0].transpose(2, 1, 0))
     flat = np.arange(9.0).reshape(1, 1, 1, 3, 3)

@@ -27,7 +27,7 @@ from znn.planner import (
     total_ram_bytes,
 )
 
-# Fields of view from the comments of the bundled files (and ZNN's reference table).
+# Fields of view from the comments of the bundled files (and the table of reference §1.9).
 FOV = {"N4": (1, 95, 95), "tiny2d": (1, 18, 18), "3d_3": (42, 42, 42), "VD2D3D": (5, 85, 85)}
 
 # One FFT-able edge: 2 input maps -> 3 maps through a 1x3x3 kernel.
