@@ -1,7 +1,8 @@
-"""Shared test fixtures.
+"""Shared test fixtures and the display check for GUI tests.
 
 Compatibility tests read the original ZNN files and EM data from ../shared beside the
 checkout (override with ZNN_SHARED_DIR); they skip with a reason when it is absent.
+Plain helpers (paths, `need_shared`, tiny jobs, network checks) are in tests/helpers.
 """
 
 from __future__ import annotations
@@ -11,25 +12,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-NETWORKS = REPO / "networks"
-
-
-def _shared_dir() -> Path:
-    env = os.environ.get("ZNN_SHARED_DIR")
-    return Path(env) if env else REPO.parent / "shared"
-
-
-SHARED = _shared_dir()
-FIXTURES = SHARED / "data" / "znn-fixtures"
-
-
-def need_shared(path: Path) -> Path:
-    """Return `path`, or skip the test when the shared fixtures are not present."""
-    if not path.exists():
-        pytest.skip(f"shared fixture {path.relative_to(SHARED.parent)} not present "
-                    f"(put ZNN's fixtures in ../shared or set ZNN_SHARED_DIR)")
-    return path
+from tests.helpers.shared import FIXTURES, SHARED, need_shared
 
 
 @pytest.fixture

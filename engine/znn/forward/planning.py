@@ -10,7 +10,7 @@ from znn.netspec.spec import NetSpec
 from znn.planner import current_rss_bytes, format_bytes, plan_forward_patch
 
 # The memory estimate was measured up to 9% below the real peak RSS growth of FFT forward passes
-# (tests/test_memory_rss.py: N4 1.09); the planner gets 90% of what is left so the process stays
+# (tests/engine/test_memory_rss.py: N4 1.09); the planner gets 90% of what is left so the process stays
 # inside the budget.
 PLAN_MARGIN = 0.9
 

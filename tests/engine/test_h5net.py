@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.signal import convolve
 
-from conftest import FIXTURES, need_shared
+from tests.helpers.shared import FIXTURES, need_shared
 from znn.errors import SavedNetworkError
 from znn.init import initial_parameters
 from znn.io.curve import LearningCurve

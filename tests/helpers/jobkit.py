@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import NETWORKS
+from .paths import NETWORKS
 
 SPEC = """\
 [image1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import NETWORKS
+from tests.helpers.paths import NETWORKS
 
 from znn.init import initial_parameters
 from znn.io import h5net

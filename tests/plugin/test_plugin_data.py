@@ -1,6 +1,6 @@
 """The plugin's sample data and readers, driven through a real napari viewer.
 
-Run under a display: QT_QPA_PLATFORM=xcb xvfb-run -a .venv/bin/python -m pytest tests/test_plugin_data.py
+Run under a display: QT_QPA_PLATFORM=xcb xvfb-run -a .venv/bin/python -m pytest tests/plugin/test_plugin_data.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import yaml
 import zarr
 
-from conftest import REPO
+from tests.helpers.paths import REPO
 from napari_znn._reader import get_h5_reader, get_zarr_reader
 from napari_znn.__main__ import plugin_widget_names
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gui
 

@@ -6,9 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import NETWORKS
-import jobkit
-from jobkit import write_job
+from tests.helpers.paths import NETWORKS
+from tests.helpers import jobkit
+from tests.helpers.jobkit import write_job
 
 from znn.errors import ConfigError
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, run_forward

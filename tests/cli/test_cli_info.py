@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import NETWORKS
+from tests.helpers.paths import NETWORKS
 from znn.cli import main
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import NETWORKS
+from tests.helpers.paths import NETWORKS
 
 from znn.netspec.znnfile import read_znn
 

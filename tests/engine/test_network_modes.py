@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netcheck import build, probe_weights, random_inputs
+from tests.helpers.netcheck import build, probe_weights, random_inputs
 
 # max_filter dilation, max_pool, dropout (test phase), crop, two branches converging on one node.
 NET = """\

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REPO
+from tests.helpers.paths import REPO
 
 from znn.data.dataset import load_sample_set
 from znn.errors import ConfigError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netcheck import build, check_parameter_gradients, probe_loss, probe_weights, random_inputs
+from tests.helpers.netcheck import build, check_parameter_gradients, probe_loss, probe_weights, random_inputs
 
 HEAD = "nodes input\ntype input\nsize 2\n\n"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import znn
-from conftest import NETWORKS
+from tests.helpers.paths import NETWORKS
 from znn.errors import ZnnError
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIXTURES, NETWORKS, need_shared
+from tests.helpers.paths import NETWORKS
+from tests.helpers.shared import FIXTURES, need_shared
 from znn.errors import NetworkSpecError
 from znn.netspec.znnfile import check_znn, format_znn, parse_znn, read_znn
 

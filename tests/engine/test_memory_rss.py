@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
+from tests.helpers.paths import SCRIPTS
 
 
 @pytest.mark.parametrize("name,outsz,mode,training", [
@@ -17,7 +17,7 @@ from conftest import REPO
     ("N4", "1,250,250", "direct", "1"),  # direct training: maps, gradients, arg-max indices
 ])
 def test_estimate_is_within_25_percent_of_peak_rss(name, outsz, mode, training):
-    script = REPO / "tests" / "scripts" / "peak_rss.py"
+    script = SCRIPTS / "peak_rss.py"
     # glibc raises its mmap threshold after large frees, after which freed map-sized blocks stay in
     # the heap of whichever thread freed them; how much stays depends on thread timing (up to 1.5x
     # in direct mode with 2 threads). A fixed threshold measures what the passes need.

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, need_shared
+from tests.helpers.shared import FIXTURES, need_shared
 from znn.network import Network
 
 PATCH = "processing/znn/train/patch"

@@ -9,7 +9,7 @@ import pytest
 import tifffile
 import zarr
 
-from conftest import SHARED, need_shared
+from tests.helpers.shared import SHARED, need_shared
 from znn.errors import VolumeError
 from znn.io.volumes import list_volumes, open_volume_lazy, parse_location, read_volume, write_volume
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from jobkit import write_job
+from tests.helpers.jobkit import write_job
 
 from znn.cli import main
 from znn.io.h5net import load_network

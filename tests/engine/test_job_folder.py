@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import NETWORKS
+from tests.helpers.paths import NETWORKS
 
 from znn.cli import main
 from znn.data.synthetic import make_em_volume

@@ -97,7 +97,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
     assert np.abs(renewed - _predicted(em.raw, weights)[1]).max() <= 1e-5
     assert np.abs(renewed - expected).max() > 1e-3
 
-    from conftest import REPO
+    from tests.helpers.paths import REPO
 
     dock.tabs.setCurrentWidget(panel)
     (REPO / "artifacts").mkdir(exist_ok=True)

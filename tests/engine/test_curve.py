@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import need_shared
+from tests.helpers.shared import need_shared
 from znn.io.curve import LearningCurve, read_learning_curve, write_learning_curve
 
 
