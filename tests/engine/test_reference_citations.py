@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
+ROOT = REPO
 NOTE = ROOT / "docs" / "znn-reference.md"
 SCANNED = ("engine", "src", "tests", "docs", "README.md", "DEVELOPERS.md")
 TEXT_SUFFIXES = {".py", ".md", ".rst", ".txt", ".toml", ".yaml", ".yml", ".cfg", ".spec", ".znn", ".sh"}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.helpers.paths import REPO
 
-ENGINE = Path(__file__).resolve().parents[1] / "engine"
+ENGINE = REPO / "engine"
 PACKAGE = "znn"
 
 GUI_PACKAGES = ("napari", "qtpy", "PyQt6", "pyqtgraph", "magicgui", "npe2", "superqt", "psygnal")
