@@ -1,4 +1,4 @@
-"""`dropout`: inverted dropout with keep probability `ratio` (reference §2.5).
+"""`dropout`: inverted dropout with keep probability `ratio` (reference §2.2, quirk 11).
 
 While training, each voxel is kept with probability `ratio` and scaled by 1/ratio; the
 multipliers (0 or 1/ratio) are drawn before the pass, on the calling thread and in file
