@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
 from znn.jobs import values as v
 from znn.jobs.cfg import CFG_KEYS
 from znn.jobs.job import DataConfig, ForwardConfig, JobConfig, NetworkConfig, TrainingConfig
+from znn.modes import DTYPES, OUTPUT_KINDS
 
 # Tooltip text per key (what it does, its effect); the order is the order of the form.
 _TIPS: dict[str, str] = {
@@ -180,7 +181,7 @@ class JobSettingsForm(QWidget):
         return False
 
     def _make(self, key: str) -> QWidget:
-        combos = {"out_type": ("boundary", "affinity"), "dtype": ("float32", "float64"),
+        combos = {"out_type": OUTPUT_KINDS, "dtype": DTYPES,
                   "train_conv_mode": v.CONV_MODES, "forward_conv_mode": v.CONV_MODES,
                   "rebalance_mode": ("off", "global", "patch"), "cost_fn": v.COST_FUNCTIONS,
                   "malis_norm_type": v.MALIS_NORM_TYPES}

@@ -8,6 +8,8 @@ import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox
 
+from znn.modes import OutputKind
+
 if TYPE_CHECKING:
     import napari
 
@@ -98,16 +100,16 @@ def view_slab(viewer: napari.viewer.Viewer, layer: Any, spec: NetSpec | None
     return slab, (z, z - z0, y0, x0)
 
 
-def live_layer_name(kind: str) -> str:
+def live_layer_name(kind: OutputKind) -> str:
     return f"ZNN {kind} (live)"
 
 
-def _display_map(maps: np.ndarray, kind: str) -> np.ndarray:
+def _display_map(maps: np.ndarray, kind: OutputKind) -> np.ndarray:
     # Boundary: the boundary channel; affinity: the mean of the three channels.
     return maps[1] if kind == "boundary" else maps.mean(axis=0)
 
 
-def ensure_live_layer(viewer: napari.viewer.Viewer, image: Any, kind: str) -> Any:
+def ensure_live_layer(viewer: napari.viewer.Viewer, image: Any, kind: OutputKind) -> Any:
     """The live layer, created with the image's geometry if missing. Creating a layer takes a few
     hundred milliseconds of the main thread, so the dock does it before training starts."""
     name = live_layer_name(kind)
@@ -121,7 +123,7 @@ def ensure_live_layer(viewer: napari.viewer.Viewer, image: Any, kind: str) -> An
 
 
 def update_live_layer(viewer: napari.viewer.Viewer, image: Any, outputs: dict[str, np.ndarray],
-                      section: tuple[int, int, int, int], *, kind: str) -> None:
+                      section: tuple[int, int, int, int], *, kind: OutputKind) -> None:
     """Write a preview into the live layer."""
     z, index, y0, x0 = section
     values = _display_map(next(iter(outputs.values())), kind)[index]
@@ -130,7 +132,8 @@ def update_live_layer(viewer: napari.viewer.Viewer, image: Any, outputs: dict[st
     layer.refresh()
 
 
-def show_outputs(viewer: napari.viewer.Viewer, image: Any, outputs: dict[str, np.ndarray], kind: str) -> list[Any]:
+def show_outputs(viewer: napari.viewer.Viewer, image: Any, outputs: dict[str, np.ndarray],
+                 kind: OutputKind) -> list[Any]:
     """Add predicted maps as layers with the image's scale and translate, contrast 0-1."""
     maps = next(iter(outputs.values()))
     geometry = dict(scale=image.scale[-3:], translate=image.translate[-3:], contrast_limits=(0.0, 1.0))

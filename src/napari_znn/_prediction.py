@@ -27,8 +27,19 @@ if TYPE_CHECKING:
     import napari
 
     from znn.jobs import JobConfig
+    from znn.jobs.resolved import ForwardSettings
+    from znn.modes import OutputKind
 
 REFRESH_EVERY_S = 0.5  # redraw blockwise output layers at most this often
+PP_TYPE = "standard2D"  # the dock normalises every image layer per section
+
+
+def predict_options(settings: ForwardSettings) -> dict[str, Any]:
+    """Keyword arguments of `iter_predict_image` for a job's forward settings: the values
+    `znn forward` runs with (effective conv mode, resolved threads), never the text as written."""
+    return dict(pp_type=PP_TYPE, mirror=settings.mirror, softmax=settings.softmax, outsz=settings.outsz,
+                ram_budget=settings.ram_budget, num_threads=settings.num_threads, dtype=settings.dtype,
+                conv_mode=settings.conv_mode)
 
 
 def zarr_location(layer: Any) -> str | None:
@@ -96,13 +107,13 @@ class PredictionRunner(QObject):
         self._last_refresh = 0.0
 
     def start(self, layer: Any, network_text: str, weights: Path, job: JobConfig, out_folder: Path) -> None:
-        kind = job.network.output_kind or "boundary"
+        settings = job.forward_settings()
         location = zarr_location(layer)
         self._blockwise = location is not None
         if location is not None:
-            self._start_blockwise(layer, location, network_text, weights, job, out_folder, kind)
+            self._start_blockwise(layer, location, network_text, weights, settings, out_folder)
         else:
-            self._start_in_memory(layer, network_text, weights, job, kind)
+            self._start_in_memory(layer, network_text, weights, settings)
         self.worker.errored.connect(lambda error: show_error(f"ZNN prediction failed: {error}"))
         self.worker.finished.connect(self._finished)
         self.worker.start()
@@ -121,25 +132,22 @@ class PredictionRunner(QObject):
 
     # ------------------------------------------------------------------ in memory
 
-    def _start_in_memory(self, layer: Any, network_text: str, weights: Path, job: JobConfig, kind: str) -> None:
-        options = dict(pp_type="standard2D", mirror=job.data.is_bd_mirror,
-                       softmax="softmax" in (job.effective_cost_fn or ""), outsz=job.forward.forward_outsz or "auto",
-                       ram_budget=job.forward.forward_ram_budget or "50%", num_threads=job.network.num_threads or 0,
-                       dtype=job.network.dtype or "float32", conv_mode=job.network.forward_conv_mode or "fft")
-        self.worker = predict_worker(np.asarray(layer.data), network_text, str(weights), **options)
+    def _start_in_memory(self, layer: Any, network_text: str, weights: Path, settings: ForwardSettings) -> None:
+        kind = settings.output_kind
+        self.worker = predict_worker(np.asarray(layer.data), network_text, str(weights), **predict_options(settings))
         self._bar = progress(desc=f"ZNN predicting {layer.name}")
         bar = self._bar
         self.worker.yielded.connect(lambda tile: (setattr(bar, "total", tile.total), bar.update(1)))
         self.worker.returned.connect(lambda outputs: self._show_in_memory(layer, outputs, kind))
 
-    def _show_in_memory(self, layer: Any, outputs: dict[str, np.ndarray], kind: str) -> None:
+    def _show_in_memory(self, layer: Any, outputs: dict[str, np.ndarray], kind: OutputKind) -> None:
         show_outputs(self.viewer, layer, outputs, kind)
         self.maps_ready.emit(layer, next(iter(outputs.values())), kind)
 
     # ------------------------------------------------------------------ blockwise
 
-    def _start_blockwise(self, layer: Any, location: str, network_text: str, weights: Path, job: JobConfig,
-                         out_folder: Path, kind: str) -> None:
+    def _start_blockwise(self, layer: Any, location: str, network_text: str, weights: Path,
+                         settings: ForwardSettings, out_folder: Path) -> None:
         import os
 
         from znn.blockwise.run import BlockwiseRequest
@@ -149,15 +157,15 @@ class PredictionRunner(QObject):
         memory = int(total_ram_bytes() * 0.5 / workers)
         output = out_folder / f"{Path(location.split(':')[0]).stem}_{layer.name}_maps.zarr"
         request = BlockwiseRequest(input=location, output=str(output), network_text=network_text,
-                                   weights=str(weights), pp_type="standard2D", mirror=job.data.is_bd_mirror,
-                                   softmax="softmax" in (job.effective_cost_fn or ""),
-                                   dtype=job.network.dtype or "float32", memory_per_worker=memory)
+                                   weights=str(weights), pp_type=PP_TYPE, mirror=settings.mirror,
+                                   softmax=settings.softmax, dtype=settings.dtype, memory_per_worker=memory)
+        kind = settings.output_kind
         self._stop = threading.Event()
         self.worker = blockwise_worker(request, workers, memory, self._stop)
         self._bar = progress(desc=f"ZNN predicting {layer.name} blockwise")
         self.worker.yielded.connect(lambda event: self._blockwise_event(layer, output, kind, event))
 
-    def _blockwise_event(self, layer: Any, output: Path, kind: str, event: Any) -> None:
+    def _blockwise_event(self, layer: Any, output: Path, kind: OutputKind, event: Any) -> None:
         from znn.blockwise.run import BlockDone, BlockwiseFinished, BlockwiseStarted
 
         if isinstance(event, BlockwiseStarted):
@@ -192,7 +200,7 @@ class PredictionRunner(QObject):
         group = zarr.open_group(str(output), mode="r")
         return next(name for name in group.array_keys() if name != DONE)
 
-    def _add_store_layers(self, image: Any, output: Path, kind: str) -> list[Any]:
+    def _add_store_layers(self, image: Any, output: Path, kind: OutputKind) -> list[Any]:
         import zarr
 
         array = zarr.open_group(str(output), mode="r")[self._output_name(output)]

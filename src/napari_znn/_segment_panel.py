@@ -16,6 +16,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QSlider, QWidget
 
 from napari_znn._layers import LayerChoice
+from znn.modes import OutputKind
 
 if TYPE_CHECKING:
     import napari
@@ -29,11 +30,11 @@ class CachedMaps:
 
     image: Any
     maps: Any  # numpy or zarr array
-    kind: str  # "boundary" or "affinity"
+    kind: OutputKind
 
 
 @thread_worker(start_thread=False, ignore_errors=True)
-def segment_worker(maps: Any, kind: str, threshold: float, truth: np.ndarray | None) -> tuple[np.ndarray, Any]:
+def segment_worker(maps: Any, kind: OutputKind, threshold: float, truth: np.ndarray | None) -> tuple[np.ndarray, Any]:
     from znn.evaluate.maps import segment_maps
     from znn.evaluate.report import ground_truth_segments, score_segmentation
 
@@ -93,7 +94,7 @@ class SegmentPanel(QWidget):
     def _refresh(self) -> None:
         self.segment_button.setEnabled(self.cached is not None and self.worker is None)
 
-    def set_maps(self, image: Any, maps: Any, kind: str) -> None:
+    def set_maps(self, image: Any, maps: Any, kind: OutputKind) -> None:
         """Keep a prediction's maps for segmentation."""
         self.cached = CachedMaps(image, maps, kind)
         self.source.setText(f"Segmenting the {kind} maps predicted for '{image.name}'.")

@@ -11,12 +11,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from psygnal import evented
 
 from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
 
-IDLE, STARTING, TRAINING, STOPPING = "idle", "starting", "training", "stopping"
+# What the dock is doing; plain strings, so `state.events.status` carries text as before.
+Status = Literal["idle", "starting", "training", "stopping"]
+IDLE: Final = "idle"
+STARTING: Final = "starting"
+TRAINING: Final = "training"
+STOPPING: Final = "stopping"
 
 
 @evented
@@ -24,7 +30,7 @@ IDLE, STARTING, TRAINING, STOPPING = "idle", "starting", "training", "stopping"
 class TrainingState:
     """What the dock shows about a run; every field change emits `state.events.<field>`."""
 
-    status: str = IDLE
+    status: Status = IDLE
     iteration: int = 0
     first_iteration: int = 1
     max_iter: int = 0

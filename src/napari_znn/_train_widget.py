@@ -49,6 +49,7 @@ from napari_znn._workers import training_worker
 from znn.errors import ZnnError
 from znn.jobs import JobConfig
 from znn.jobs.folder import read_job_folder, write_job_folder
+from znn.modes import OutputKind
 from znn.train.events import (
     Checkpoint,
     Failed,
@@ -413,8 +414,9 @@ class TrainingDock(QWidget):
     def cancel_prediction(self) -> None:
         self.runner.cancel()
 
-    def _output_kind(self) -> str:
-        return self._job_settings().network.output_kind or "boundary"
+    def _output_kind(self) -> OutputKind:
+        # resolved as Predict resolves it, so the live layer and Predict's layers agree
+        return self._job_settings().forward_settings().output_kind
 
     def live_layer(self) -> Any:
         name = live_layer_name(self._output_kind())

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 from napari.qt.threading import thread_worker
 
+from znn.modes import Dtype
 
-def _warm_up(dtype: str) -> None:
+
+def _warm_up(dtype: Dtype) -> None:
     # numba loads (or compiles) its kernels here, in the worker, not on napari's main thread.
     from znn.kernels import warm_up
 
@@ -35,7 +37,7 @@ def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: st
     from znn.train.trainer import Trainer
 
     job = read_cfg(cfg_path)
-    _warm_up(job.network.dtype or "float32")
+    _warm_up(job.require_training().dtype)  # the same checks prepare_training starts with
     setup = prepare_training(job, seed_network=seed_network)
     try:
         # the dock plots the curve live; the PNG is drawn once, with the last checkpoint
@@ -47,10 +49,11 @@ def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: st
 @thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
 def predict_worker(image: np.ndarray, network_text: str, weights: str, **options: Any
                    ) -> Generator[Any, None, dict[str, np.ndarray]]:
-    """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps."""
+    """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps.
+    `options` are `iter_predict_image`'s, as `_prediction.predict_options` makes them (dtype included)."""
     from znn.forward.image import iter_predict_image
     from znn.netspec.znnfile import parse_znn
 
-    _warm_up(options.get("dtype", "float32"))
+    _warm_up(options["dtype"])
     spec = parse_znn(network_text)
     return (yield from iter_predict_image(np.asarray(image), spec, weights, **options))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from znn.commands.console import Console, stop_on_signals
@@ -99,22 +98,21 @@ def _job_requests(args: argparse.Namespace, common: dict[str, Any]) -> list[Any]
     from znn.netspec.znnfile import read_znn
 
     job = read_cfg(args.config)
-    job.require_forward()
-    network = network_path(args.network) if args.network else job.network_file()
-    spec = read_znn(network)
+    run = job.require_forward(network_file=network_path(args.network) if args.network else None)
+    spec = read_znn(run.network_file)
     if len(spec.input_names) != 1:
-        raise ConfigError("blockwise prediction needs a network with one input", file=str(network))
-    weights = forward_network_file(job, args.net)
-    softmax = args.softmax == "yes" or (args.softmax == "auto" and "softmax" in (job.effective_cost_fn or ""))
-    ids = v.parse_range(args.range) if args.range else (job.forward.forward_range or ())
+        raise ConfigError("blockwise prediction needs a network with one input", file=str(run.network_file))
+    weights = forward_network_file(job, run, args.net)
+    softmax = args.softmax == "yes" or (args.softmax == "auto" and run.softmax)
+    ids = v.parse_range(args.range) if args.range else run.forward_range
     requests = []
     for sample_id in ids:
         location, pp_type = forward_input_location(job, sample_id, spec.input_names[0])
-        output = f"{job.resolve(job.forward.output_prefix)}_sample{sample_id}.zarr"
-        requests.append(BlockwiseRequest(input=location, output=output, network_text=network.read_text(),
+        output = f"{run.output_prefix}_sample{sample_id}.zarr"
+        requests.append(BlockwiseRequest(input=location, output=output, network_text=run.network_file.read_text(),
                                          weights=str(weights), pp_type=args.pp_type or pp_type,
-                                         mirror=job.data.is_bd_mirror and not args.no_mirror, softmax=softmax,
-                                         dtype=job.network.dtype or "float32", **common))
+                                         mirror=run.mirror and not args.no_mirror, softmax=softmax,
+                                         dtype=run.dtype, **common))
     return requests
 
 

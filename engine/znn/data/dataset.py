@@ -27,21 +27,17 @@ from znn.errors import ConfigError, VolumeError
 from znn.io.volumes import read_volume
 from znn.jobs.dataspec import DataSpec, SampleSpec
 from znn.jobs.job import JobConfig
+from znn.jobs.resolved import job_dtype
+from znn.modes import OutputKind, Rebalance
 
 
 class _Loader:
     """Reads volumes of one DataSpec, each file once, each image variant once."""
 
     def __init__(self, job: JobConfig, dtype: DTypeLike | None = None) -> None:
-        if job.data_spec is None:
-            raise ConfigError("no data spec loaded for this job",
-                              file=str(job.source) if job.source else None,
-                              line=job.key_line("fdata_spec"), group="parameters",
-                              key="fdata_spec", expected="a .spec file read with the .cfg",
-                              found=job.data.fdata_spec or "nothing")
-        self.spec: DataSpec = job.data_spec
+        self.spec: DataSpec = job.loaded_data_spec()
         self.file = str(self.spec.source) if self.spec.source else None
-        self.dtype = np.dtype(dtype or job.network.dtype or "float32")
+        self.dtype = np.dtype(dtype or job_dtype(job))
         self._raw: dict[Path, np.ndarray] = {}
         self._images: dict[tuple[Path, str, tuple[int, int, int] | None], np.ndarray] = {}
 
@@ -131,7 +127,7 @@ def _output_names(loader: _Loader, sample: SampleSpec, input_names: Iterable[str
 
 def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int, int, int],
                     input_sizes: Mapping[str, tuple[int, int, int]],
-                    output_size: tuple[int, int, int], kind: str, rebalance: str | None,
+                    output_size: tuple[int, int, int], kind: OutputKind, rebalance: Rebalance | None,
                     augment: bool, em_augment: EMAugment | None = None, mirror: bool,
                     output_names: Iterable[str] | None = None) -> SampleSet:
     """The TrainingSamples of `sample_ids` ([sampleN] of the job's .spec) as a SampleSet.
@@ -168,7 +164,7 @@ def load_forward_inputs(job: JobConfig, sample_id: int, *, fov: tuple[int, int, 
                         mirror: bool, input_names: Iterable[str],
                         dtype: DTypeLike | None = None) -> dict[str, np.ndarray]:
     """Preprocessed (and, with `mirror`, mirrored) 3-D images of one sample's inputs,
-    for a forward pass. `dtype` defaults to the job's dtype (else float32)."""
+    for a forward pass. `dtype` defaults to the job's dtype (see `job_dtype`)."""
     loader = _Loader(job, dtype)
     sample = loader.sample(sample_id)
     return {node: loader.image(sample_id, sample, node, fov if mirror else None)

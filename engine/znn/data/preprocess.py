@@ -22,10 +22,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-IMAGE_PP_TYPES = ("standard2D", "standard3D", "symetric_rescale", "none")
+from znn.modes import PP_TYPES, PpType
+
+IMAGE_PP_TYPES: tuple[PpType, ...] = PP_TYPES
 
 
-def canonical_pp_type(pp_type: str) -> str:
+def canonical_pp_type(pp_type: str) -> PpType:
     """The IMAGE_PP_TYPES entry `pp_type` names, matched as ZNN does: by substring,
     here also ignoring case, so 'None', ' none' and 'Standard2D' are accepted."""
     lowered = str(pp_type).lower()

@@ -28,13 +28,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from znn.data.targets import as_volume
+from znn.modes import Rebalance
 
-REBALANCE_MODES = ("global", "patch")
+REBALANCE_MODES: tuple[Rebalance, ...] = ("global", "patch")
 
 
-def _check_mode(mode: str | None) -> str | None:
+def _check_mode(mode: str | None) -> Rebalance | None:
+    # Callers without type checking may pass any text: refuse it rather than guess.
     if mode is None or mode in REBALANCE_MODES:
-        return mode
+        return mode  # type: ignore[return-value]
     raise ValueError(f"unknown rebalance mode {mode!r}; expected 'global', 'patch' or None "
                      "(map a cfg value with DataConfig.effective_rebalance_mode first)")
 
@@ -74,7 +76,7 @@ def _weight_map(positive: np.ndarray, pair: tuple[float, float]) -> np.ndarray:
     return np.where(positive, np.float32(pair[0]), np.float32(pair[1])).astype(np.float32)
 
 
-def boundary_weight_map(label_patch: np.ndarray, mode: str | None,
+def boundary_weight_map(label_patch: np.ndarray, mode: Rebalance | None,
                         global_pair: tuple[float, float],
                         mask_patch: np.ndarray | None = None) -> np.ndarray | None:
     """(2, z, y, x) weights of a boundary patch (the same map on both channels), or None
@@ -109,7 +111,7 @@ def global_affinity_weights(true_aff: np.ndarray | Sequence[np.ndarray],
     return pairs
 
 
-def affinity_weight_map(true_aff_patch: np.ndarray, mode: str | None,
+def affinity_weight_map(true_aff_patch: np.ndarray, mode: Rebalance | None,
                         global_pairs: Sequence[tuple[float, float]],
                         aff_mask_patch: np.ndarray | None = None) -> np.ndarray | None:
     """(3, z, y, x) weights of an affinity patch, each channel with its own pair, or None

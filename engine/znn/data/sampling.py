@@ -47,8 +47,9 @@ from znn.data.targets import (
     boundary_target,
 )
 from znn.errors import ConfigError
+from znn.modes import OUTPUT_KINDS, OutputKind, Rebalance
 
-SAMPLE_KINDS = ("boundary", "affinity")
+SAMPLE_KINDS = OUTPUT_KINDS
 _AXES = "(z, y, x)"
 
 
@@ -104,7 +105,7 @@ class TrainingSample:
     def __init__(self, sample_id: int, images: Mapping[str, np.ndarray],
                  labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray | None], *,
                  input_sizes: Mapping[str, tuple[int, int, int]],
-                 output_size: tuple[int, int, int], kind: str, rebalance: str | None,
+                 output_size: tuple[int, int, int], kind: OutputKind, rebalance: Rebalance | None,
                  augment: bool, em_augment: EMAugment | None = None, source: str = "") -> None:
         if kind not in SAMPLE_KINDS:
             raise ValueError(f"kind must be one of {SAMPLE_KINDS}, got {kind!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from znn.forward.planning import plan_tile
 from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.io.h5net import apply_saved, load_network
+from znn.jobs.resolved import DEFAULT_DTYPE, DEFAULT_RAM_BUDGET
+from znn.modes import ConvMode, Dtype
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.network.net import Network
@@ -26,10 +29,11 @@ from znn.planner import budget_from_string
 
 
 def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *, pp_type: str = "standard2D",
-                       mirror: bool = True, softmax: bool = True, outsz: Triple | str = "auto",
-                       ram_budget: str = "50%", num_threads: int = 0, dtype: str = "float32",
-                       conv_mode: str = "fft") -> Generator[TileDone, None, dict[str, np.ndarray]]:
-    """Forward pass of the network saved in `weights` (layers matched by name) over `image` (z, y, x)."""
+                       mirror: bool = True, softmax: bool = True, outsz: Triple | Literal["auto"] = "auto",
+                       ram_budget: str = DEFAULT_RAM_BUDGET, num_threads: int = 0, dtype: Dtype = DEFAULT_DTYPE,
+                       conv_mode: ConvMode = "fft") -> Generator[TileDone, None, dict[str, np.ndarray]]:
+    """Forward pass of the network saved in `weights` (layers matched by name) over `image` (z, y, x).
+    The dock passes a job's `ForwardSettings` (see `napari_znn._prediction.predict_options`)."""
     if np.ndim(image) != 3:
         raise ZnnError(f"the image must be 3-D (z, y, x), not of shape {np.shape(image)}")
     if len(spec.input_names) != 1:
@@ -46,7 +50,7 @@ def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *,
         tile, _ = plan_tile(spec, shape, fov, budget=budget_from_string(ram_budget), output_bytes=output_bytes,
                             dtype=dtype, conv_mode=conv_mode, num_threads=num_threads)
     else:
-        tile = fit_tile(shape, outsz, fov)  # type: ignore[arg-type]
+        tile = fit_tile(shape, outsz, fov)
     with Network(spec, tile, dtype=dtype, conv_mode=conv_mode, phase="test", num_threads=num_threads,
                  seed=0) as net:
         report = apply_saved(spec, saved, net.params)

@@ -25,13 +25,12 @@ from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.io.h5net import apply_saved, load_network
 from znn.jobs.job import JobConfig
+from znn.jobs.resolved import ForwardSettings, ResolvedForward
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
 from znn.planner import budget_from_string
-
-DEFAULT_BUDGET = "50%"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ class ForwardFinished:
 ForwardEvent = SampleStarted | TileProgress | SampleWritten | ForwardFinished
 
 
-def forward_network_file(job: JobConfig, net_path: str | Path | None) -> Path:
+def forward_network_file(job: JobConfig, run: ResolvedForward, net_path: str | Path | None) -> Path:
     """The trained network to run: `-n` if given, else `forward_net` (which must exist)."""
     if net_path is not None:
         path = Path(net_path)
@@ -74,60 +73,55 @@ def forward_network_file(job: JobConfig, net_path: str | Path | None) -> Path:
             raise ConfigError("network file not found (-n/--net)", file=str(path),
                               expected="an existing .h5 network file")
         return path
-    path = job.resolve(job.forward.forward_net)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise ConfigError(f"the trained network {path} does not exist (ZNN silently ran a random network; "
-                          "napari-znn refuses)", file=str(job.source), line=job.key_line("forward_net"),
+    if not run.forward_net.is_file():
+        raise ConfigError(f"the trained network {run.forward_net} does not exist (ZNN silently ran a random "
+                          "network; napari-znn refuses)", file=str(job.source), line=job.key_line("forward_net"),
                           group="parameters", key="forward_net",
                           expected="a saved network such as <train_net_prefix>_current.h5",
                           found=job.forward.forward_net)
-    return path
+    return run.forward_net
 
 
-def choose_tile(job: JobConfig, spec: NetSpec, volume: Triple, fov: Triple, *, num_threads: int,
-                output_bytes: int) -> tuple[Triple, str | None]:
+def choose_tile(job: JobConfig, run: ForwardSettings, spec: NetSpec, volume: Triple, fov: Triple, *,
+                num_threads: int, output_bytes: int) -> tuple[Triple, str | None]:
     """The forward tile for a volume: `forward_outsz`, or with `auto` the planner's choice under
     `forward_ram_budget` (see `plan_tile`), fitted to the volume."""
-    outsz = job.forward.forward_outsz
-    if outsz != "auto":
-        return fit_tile(volume, outsz, fov), None  # type: ignore[arg-type]
-    text = job.forward.forward_ram_budget or DEFAULT_BUDGET
+    if run.outsz != "auto":
+        return fit_tile(volume, run.outsz, fov), None
     try:
-        return plan_tile(spec, volume, fov, budget=budget_from_string(text), output_bytes=output_bytes,
-                         dtype=job.network.dtype or "float32",
-                         conv_mode=job.network.effective_forward_conv_mode or "fft", num_threads=num_threads)
+        return plan_tile(spec, volume, fov, budget=budget_from_string(run.ram_budget), output_bytes=output_bytes,
+                         dtype=run.dtype, conv_mode=run.conv_mode, num_threads=num_threads)
     except BudgetError as error:
         raise ConfigError(str(error), file=str(job.source), key="forward_ram_budget",
-                          expected="a larger budget, or a blockwise forward pass", found=text) from None
+                          expected="a larger budget, or a blockwise forward pass", found=run.ram_budget) from None
 
 
 def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_ids: Iterable[int] | None = None,
                 num_threads: int | None = None, stop: threading.Event | None = None
                 ) -> Generator[ForwardEvent, None, None]:
     """Forward every sample; yields progress events. Setting `stop` ends it between tiles
-    (the sample in progress is not written)."""
-    job.require_forward()
-    spec = read_znn(job.network_file())
-    saved = load_network(forward_network_file(job, net_path))
-    dtype = np.dtype(job.network.dtype or "float32")
-    threads = num_threads if num_threads is not None else max(job.network.num_threads or 0, 0)
+    (the sample in progress is not written). `num_threads` overrides the job's (0 = all cores)."""
+    run = job.require_forward()
+    spec = read_znn(run.network_file)
+    saved = load_network(forward_network_file(job, run, net_path))
+    dtype = np.dtype(run.dtype)
+    threads = num_threads if num_threads is not None else run.num_threads
     fov = NetworkGraph(spec, (1, 1, 1)).fov
-    softmax = "softmax" in (job.effective_cost_fn or "")
-    ids = tuple(sample_ids) if sample_ids is not None else job.forward.forward_range or ()
+    ids = tuple(sample_ids) if sample_ids is not None else run.forward_range
     networks: dict[Triple, Network] = {}
     written: list[int] = []
     try:
         for sample_id in ids:
-            inputs = load_forward_inputs(job, sample_id, fov=fov, mirror=job.data.is_bd_mirror,
+            inputs = load_forward_inputs(job, sample_id, fov=fov, mirror=run.mirror,
                                          input_names=spec.input_names, dtype=dtype)
             volume: Triple = next(iter(inputs.values())).shape  # type: ignore[assignment]
             out = output_shape(volume, fov)
             maps = sum(spec.nodes[n].size for n in spec.output_names)
             output_bytes = maps * int(np.prod(out)) * dtype.itemsize
-            tile, plan = choose_tile(job, spec, volume, fov, num_threads=threads,
+            tile, plan = choose_tile(job, run, spec, volume, fov, num_threads=threads,
                                      output_bytes=output_bytes)
             if tile not in networks:
-                net = Network(spec, tile, dtype=dtype, conv_mode=job.network.effective_forward_conv_mode or "fft",
+                net = Network(spec, tile, dtype=dtype, conv_mode=run.conv_mode,
                               phase="test", num_threads=threads, seed=0)
                 report = apply_saved(spec, saved, net.params)
                 if report.new:
@@ -137,8 +131,8 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
                                       expected=f"a network trained with {job.network.fnet_spec}")
                 net.invalidate_kernel_spectra()
                 networks[tile] = net
-            run = iter_predict(networks[tile], inputs, softmax=softmax)
-            first = next(run)
+            predicting = iter_predict(networks[tile], inputs, softmax=run.softmax)
+            first = next(predicting)
             yield SampleStarted(sample_id, volume, tile, first.total, plan)
             yield TileProgress(sample_id, first.done, first.total)
             outputs = None
@@ -147,13 +141,12 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
                     yield ForwardFinished(tuple(written), True)
                     return
                 try:
-                    step: TileDone = next(run)
+                    step: TileDone = next(predicting)
                 except StopIteration as finished:
                     outputs = finished.value
                 else:
                     yield TileProgress(sample_id, step.done, step.total)
-            paths = write_outputs(output_paths(job, sample_id, outputs), outputs,
-                                  tif=bool(job.forward.forward_tif))
+            paths = write_outputs(output_paths(run.output_prefix, sample_id, outputs), outputs, tif=run.tif)
             written.append(sample_id)
             first_output = next(iter(outputs.values()))
             yield SampleWritten(sample_id, tuple(str(p) for p in paths), first_output.shape)

@@ -8,12 +8,10 @@ import numpy as np
 
 from znn.io.h5atomic import atomic_h5_file
 from znn.io.volumes import write_volume
-from znn.jobs.job import JobConfig
 
 
-def output_paths(job: JobConfig, sample_id: int, outputs: dict[str, np.ndarray]) -> dict[str, Path]:
-    """{output node: `<output_prefix>_sample<N>_<output>.h5`}."""
-    prefix = job.resolve(job.forward.output_prefix)  # type: ignore[arg-type]
+def output_paths(prefix: Path, sample_id: int, outputs: dict[str, np.ndarray]) -> dict[str, Path]:
+    """{output node: `<prefix>_sample<N>_<output>.h5`}, `prefix` the resolved output_prefix."""
     return {name: prefix.with_name(f"{prefix.name}_sample{sample_id}_{name}.h5") for name in outputs}
 
 

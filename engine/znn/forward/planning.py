@@ -6,6 +6,7 @@ import os
 
 from znn.errors import ZnnError
 from znn.forward.tiling import Triple, fit_tile, output_shape
+from znn.modes import ConvMode, Dtype
 from znn.netspec.spec import NetSpec
 from znn.planner import current_rss_bytes, format_bytes, plan_forward_patch
 
@@ -20,7 +21,7 @@ class BudgetError(ZnnError):
 
 
 def plan_tile(spec: NetSpec, volume: Triple, fov: Triple, *, budget: int, output_bytes: int,
-              dtype: str = "float32", conv_mode: str = "fft", num_threads: int = 0) -> tuple[Triple, str]:
+              dtype: Dtype = "float32", conv_mode: ConvMode = "fft", num_threads: int = 0) -> tuple[Triple, str]:
     """The fastest tile whose forward pass fits what `budget` leaves after this process's resident
     memory (interpreter, libraries, loaded volumes) and the output volume still to be allocated.
     Returns the tile (fitted to the volume) and the planner's summary."""

@@ -103,17 +103,16 @@ def read_job_folder(folder: str | Path) -> JobFolder:
     path = Path(folder)
     cfg = path / "job.cfg" if path.is_dir() else path
     job = read_cfg(cfg)
-    job.require_training()
-    network_file = job.network_file()
-    network_text = network_file.read_text(encoding="utf-8")
-    spec = job.data_spec
-    network = parse_znn(network_text, str(network_file))
-    sample = spec.samples[sorted(job.training.train_range)[0]]  # type: ignore[union-attr, index]
-    image = spec.images[sample.binding_for(network.input_names[0])]  # type: ignore[union-attr, index]
+    run = job.require_training()
+    network_text = run.network_file.read_text(encoding="utf-8")
+    spec = run.data_spec
+    network = parse_znn(network_text, str(run.network_file))
+    sample = spec.samples[min(run.train_range)]
+    image = spec.images[sample.binding_for(network.input_names[0])]  # type: ignore[index]
     label_id = sample.binding_for(network.output_names[0])
-    labels = spec.labels[label_id].fnames[0] if label_id is not None else None  # type: ignore[union-attr]
+    labels = spec.labels[label_id].fnames[0] if label_id is not None else None
 
     def whole(name: str) -> str:
-        return str(spec.resolve(_SECTIONS.sub("", name)))  # type: ignore[union-attr]
+        return str(spec.resolve(_SECTIONS.sub("", name)))
 
     return JobFolder(job, network_text, whole(image.fnames[0]), whole(labels) if labels else None)

@@ -3,8 +3,10 @@
 `JobConfig` groups the settings by concern: `NetworkConfig` (architecture, precision,
 convolution modes), `DataConfig` (data binding and sample preparation), `TrainingConfig`
 (`train.py`) and `ForwardConfig` (`forward.py`). Every field carries the original ZNN's
-default (reference §6.2); keys the original requires are None until set, and
-`JobConfig.require_training()` / `require_forward()` check what each command needs.
+default (reference §6.2); keys the original requires are None until set.
+`JobConfig.check_training()` / `check_forward()` check that what each command needs is
+present; `require_training()` / `require_forward()` also resolve it into the frozen
+settings a run reads (`znn.jobs.resolved`, the one home of the run-time defaults).
 
 Text vocabularies that ZNN matches by substring (out_type, cost_fn, conv modes,
 rebalance_mode) are kept as written; the `effective_*` properties say what ZNN does.
@@ -16,14 +18,22 @@ which only coincides for configs kept in `python/`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from znn.errors import ConfigError
 from znn.jobs import values as v
 from znn.jobs.dataspec import DataSpec
+from znn.jobs.resolved import (
+    ForwardSettings,
+    ResolvedForward,
+    ResolvedTraining,
+    forward_settings,
+    resolve_forward,
+    resolve_training,
+)
+from znn.modes import ConvMode, CostFn, Dtype, MalisNorm, OutputKind, Rebalance
 
 
 @dataclass
@@ -32,7 +42,7 @@ class NetworkConfig:
 
     fnet_spec: str | None = None
     num_threads: int | None = None
-    dtype: str | None = None  # canonical "float32" / "float64"
+    dtype: Dtype | None = None  # canonical
     out_type: str | None = None  # as written; see output_kind
     train_conv_mode: str | None = None  # as written, legacy keys already applied
     forward_conv_mode: str | None = None
@@ -43,24 +53,22 @@ class NetworkConfig:
     logging: bool = False  # `yes` crashed the original; we write no logs either way
 
     @property
-    def output_kind(self) -> str | None:
+    def output_kind(self) -> OutputKind | None:
         """'boundary' or 'affinity' (None while out_type is unset)."""
         return v.effective_output_kind(self.out_type) if self.out_type else None
 
     @property
     def effective_num_threads(self) -> int | None:
         """num_threads, with values <= 0 meaning every CPU, as in ZNN."""
-        if self.num_threads is None:
-            return None
-        return self.num_threads if self.num_threads > 0 else (os.cpu_count() or 1)
+        return None if self.num_threads is None else v.effective_num_threads(self.num_threads)
 
     @property
-    def effective_train_conv_mode(self) -> str | None:
+    def effective_train_conv_mode(self) -> ConvMode | None:
         """'fft', 'optimize' or 'direct' by ZNN's substring rule."""
         return v.effective_conv_mode(self.train_conv_mode) if self.train_conv_mode else None
 
     @property
-    def effective_forward_conv_mode(self) -> str | None:
+    def effective_forward_conv_mode(self) -> ConvMode | None:
         return v.effective_conv_mode(self.forward_conv_mode) if self.forward_conv_mode else None
 
 
@@ -81,7 +89,7 @@ class DataConfig:
     em_aug_intensity: float | None = None  # per-section contrast/brightness jitter amplitude
 
     @property
-    def effective_rebalance_mode(self) -> str | None:
+    def effective_rebalance_mode(self) -> Rebalance | None:
         """None (off), 'global' or 'patch' — `none` and other words mean 'global' in ZNN."""
         return v.effective_rebalance_mode(self.rebalance_mode)
 
@@ -101,7 +109,7 @@ class TrainingConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     is_malis: bool = False
-    malis_norm_type: str = "none"
+    malis_norm_type: MalisNorm = "none"
     is_constrained_malis: bool = False
     is_visual: bool = False  # unused by ZNN
     is_stdio: bool = False
@@ -123,7 +131,7 @@ class ForwardConfig:
 
     forward_range: tuple[int, ...] | None = None
     forward_net: str | None = None
-    forward_outsz: tuple[int, int, int] | str | None = None  # or "auto": the planner's patch
+    forward_outsz: tuple[int, int, int] | Literal["auto"] | None = None  # auto: the planner's patch
     output_prefix: str | None = None
     # napari-znn extensions: the RAM budget of `forward_outsz = auto` (default 50% of RAM)
     # and whether to write one TIFF per output map beside the .h5 (ZNN always did).
@@ -188,13 +196,24 @@ class JobConfig:
         return None
 
     @property
-    def effective_cost_fn(self) -> str | None:
+    def effective_cost_fn(self) -> CostFn | None:
         """square_loss, square_square_loss, binomial_cross_entropy or softmax_loss."""
         return v.effective_cost_fn(self.training.cost_fn, self.network.out_type)
 
-    def require_training(self) -> None:
+    def loaded_data_spec(self) -> DataSpec:
+        """The `.spec` read with this job; ConfigError when none was (`read_cfg(load_spec=False)`,
+        or a JobConfig built in code)."""
+        if self.data_spec is None:
+            raise ConfigError("no data spec loaded for this job",
+                              file=str(self.source) if self.source else None,
+                              line=self.key_line("fdata_spec"), group="parameters",
+                              key="fdata_spec", expected="a .spec file read with the .cfg",
+                              found=self.data.fdata_spec or "nothing")
+        return self.data_spec
+
+    def check_training(self) -> None:
         """Raise ConfigError unless every key `train.py` needs is present and the sample
-        ids of train_range/test_range exist in the loaded data spec."""
+        ids of train_range/test_range exist in the loaded data spec (no file is opened)."""
         net, data, train = self.network, self.data, self.training
         self._require("training", {
             "fnet_spec": net.fnet_spec, "num_threads": net.num_threads, "dtype": net.dtype,
@@ -204,9 +223,15 @@ class JobConfig:
         self._check_sample_ids("train_range", train.train_range)
         self._check_sample_ids("test_range", train.test_range)
 
-    def require_forward(self) -> None:
+    def require_training(self) -> ResolvedTraining:
+        """`check_training()`, then the training settings resolved; also a ConfigError when the
+        network file is not found or no data spec was loaded."""
+        self.check_training()
+        return resolve_training(self)
+
+    def check_forward(self) -> None:
         """Raise ConfigError unless every key `forward.py` needs is present and the sample
-        ids of forward_range exist in the loaded data spec."""
+        ids of forward_range exist in the loaded data spec (no file is opened)."""
         net, fwd = self.network, self.forward
         self._require("the forward pass", {
             "fnet_spec": net.fnet_spec, "num_threads": net.num_threads, "dtype": net.dtype,
@@ -215,6 +240,21 @@ class JobConfig:
             "forward_net": fwd.forward_net, "forward_outsz": fwd.forward_outsz,
             "output_prefix": fwd.output_prefix})
         self._check_sample_ids("forward_range", fwd.forward_range)
+
+    def require_forward(self, *, network_file: Path | None = None) -> ResolvedForward:
+        """`check_forward()`, then the forward settings and files resolved; `network_file`
+        replaces the one fnet_spec names (blockwise `--network`)."""
+        self.check_forward()
+        return resolve_forward(self, network_file)
+
+    def forward_settings(self) -> ForwardSettings:
+        """How a forward pass of this job runs, for a job without files or ranges (the
+        dock's Predict): only the network and forward settings need to be present."""
+        net = self.network
+        self._require("the forward pass", {
+            "num_threads": net.num_threads, "dtype": net.dtype, "out_type": net.out_type,
+            "forward_conv_mode": net.forward_conv_mode, "forward_outsz": self.forward.forward_outsz})
+        return forward_settings(self)
 
     def _require(self, purpose: str, needed: dict[str, Any]) -> None:
         missing = [name for name, value in needed.items() if value is None]

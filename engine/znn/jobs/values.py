@@ -13,10 +13,13 @@ rules: some are matched by *substring* (the stored text is kept as written and a
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable
+from typing import Literal
 
 from znn.errors import did_you_mean
+from znn.modes import CONV_MODES, MALIS_NORMS, ConvMode, CostFn, Dtype, MalisNorm, OutputKind, Rebalance
 
 
 class BadValue(ValueError):
@@ -56,6 +59,11 @@ def parse_int(text: str) -> int:
     if not _INT_RE.fullmatch(word):
         raise BadValue("an integer", text)
     return int(word)
+
+
+def effective_num_threads(num_threads: int) -> int:
+    """ZNN's rule for num_threads: a value <= 0 means every CPU core."""
+    return num_threads if num_threads > 0 else (os.cpu_count() or 1)
 
 
 def parse_positive_int(text: str) -> int:
@@ -127,7 +135,7 @@ def format_triple(value: Iterable[int]) -> str:
     return ",".join(str(int(v)) for v in value)
 
 
-def parse_outsz_or_auto(text: str) -> tuple[int, int, int] | str:
+def parse_outsz_or_auto(text: str) -> tuple[int, int, int] | Literal["auto"]:
     """`z,y,x`, or `auto`: the forward planner picks the patch under the RAM budget."""
     if text.strip().lower() == "auto":
         return "auto"
@@ -201,10 +209,11 @@ def format_range(ids: Iterable[int]) -> str:
 
 # --- vocabularies ------------------------------------------------------------------------
 
-DTYPE_ALIASES = {"float32": "float32", "single": "float32", "float64": "float64", "double": "float64"}
+DTYPE_ALIASES: dict[str, Dtype] = {"float32": "float32", "single": "float32",
+                                   "float64": "float64", "double": "float64"}
 
 
-def parse_dtype(text: str) -> str:
+def parse_dtype(text: str) -> Dtype:
     """`float32`/`float64`, also `single`/`double` as `train.py -d` accepts; canonical name."""
     word = text.strip().lower()
     if word not in DTYPE_ALIASES:
@@ -213,7 +222,7 @@ def parse_dtype(text: str) -> str:
     return DTYPE_ALIASES[word]
 
 
-def effective_output_kind(out_type: str) -> str | None:
+def effective_output_kind(out_type: str) -> OutputKind | None:
     """'boundary' or 'affinity' from an `out_type` (ZNN tests `boundary`, then `affin`)."""
     if "boundary" in out_type:
         return "boundary"
@@ -234,10 +243,7 @@ def parse_out_type(text: str) -> str:
     return word
 
 
-CONV_MODES = ("fft", "direct", "optimize")
-
-
-def effective_conv_mode(mode: str) -> str:
+def effective_conv_mode(mode: str) -> ConvMode:
     """What ZNN does with a conv mode string: contains `fft` → fft, else contains
     `optimize` → optimize, else direct (each layer keeps its own fft option)."""
     if "fft" in mode:
@@ -263,12 +269,13 @@ def parse_conv_mode(text: str) -> str:
 COST_FUNCTIONS = ("auto", "square_loss", "square-square", "binomial_cross_entropy", "softmax_loss")
 
 
-def effective_cost_fn(cost_fn: str, out_type: str | None) -> str | None:
+def effective_cost_fn(cost_fn: str, out_type: str | None) -> CostFn | None:
     """The cost function ZNN would run, by its substring rules; None when `auto` cannot be
     resolved because the output type is unknown."""
     if "auto" in cost_fn:
         kind = effective_output_kind(out_type or "")
-        return {"boundary": "softmax_loss", "affinity": "binomial_cross_entropy"}.get(kind or "")
+        auto: dict[str, CostFn] = {"boundary": "softmax_loss", "affinity": "binomial_cross_entropy"}
+        return auto.get(kind or "")
     if "square-square" in cost_fn:
         return "square_square_loss"
     if "square" in cost_fn:
@@ -289,15 +296,15 @@ def parse_cost_fn(text: str) -> str:
     return word
 
 
-MALIS_NORM_TYPES = ("none", "frac", "num", "pair", "constrain")
+MALIS_NORM_TYPES: tuple[MalisNorm, ...] = MALIS_NORMS
 
 
-def parse_malis_norm_type(text: str) -> str:
+def parse_malis_norm_type(text: str) -> MalisNorm:
     word = text.strip().lower()
     if word not in MALIS_NORM_TYPES:
         raise BadValue("none, frac, num, pair or constrain", text,
                        "unknown MALIS normalisation" + did_you_mean(word, MALIS_NORM_TYPES))
-    return word
+    return word  # type: ignore[return-value]  # checked against MALIS_NORM_TYPES above
 
 
 def parse_rebalance_mode(text: str) -> str:
@@ -305,7 +312,7 @@ def parse_rebalance_mode(text: str) -> str:
     return text.strip()
 
 
-def effective_rebalance_mode(mode: str | None) -> str | None:
+def effective_rebalance_mode(mode: str | None) -> Rebalance | None:
     """What ZNN does: absent or empty → no rebalancing; contains `patch` → 'patch';
     any other text, including `none`, → 'global' (reference §4.3, quirk 9)."""
     if not mode:

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-COST_FUNCTIONS = ("square_loss", "square_square_loss", "binomial_cross_entropy", "softmax_loss")
+from znn.modes import COST_FNS, CostFn
+
+COST_FUNCTIONS: tuple[CostFn, ...] = COST_FNS
 
 # square_square_loss ignores residuals this small (ZNN's margin).
 SQUARE_SQUARE_MARGIN = 0.2
@@ -105,7 +107,7 @@ def _fsum(arr: np.ndarray) -> float:
 
 
 def compute_cost(
-    name: str,
+    name: CostFn,
     outputs: ArrayDict,
     labels: ArrayDict,
     masks: ArrayDict | None = None,

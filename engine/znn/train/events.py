@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from znn.modes import FinishReason
+
 # ----------------------------------------------------------------------------- events
 
 
@@ -96,7 +98,7 @@ class Finished:
     """The loop ended normally: Max_iter reached, a stop request, or the time limit."""
 
     iteration: int  # the last update done
-    reason: str  # "max_iter", "stopped" or "time_limit"
+    reason: FinishReason
     checkpoint: str | None  # the last checkpoint written
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from znn.data.augment import EMAugment
 from znn.data.dataset import load_sample_set
@@ -19,6 +20,8 @@ from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, apply_saved, load_network
 from znn.jobs.job import JobConfig
+from znn.jobs.resolved import ResolvedTraining
+from znn.modes import CostFn, OutputKind
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
@@ -30,11 +33,9 @@ class TrainingSetup:
     """The network, the data and where in the run we are."""
 
     job: JobConfig
+    settings: ResolvedTraining
     spec: NetSpec
     net: Network
-    kind: str  # "boundary" or "affinity"
-    cost_fn: str  # resolved cost function name
-    prefix: Path
     seed: int
     first_iteration: int
     curve: LearningCurve
@@ -45,15 +46,26 @@ class TrainingSetup:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def kind(self) -> OutputKind:
+        return self.settings.output_kind
+
+    @property
+    def cost_fn(self) -> CostFn:
+        return self.settings.cost_fn
+
+    @property
+    def prefix(self) -> Path:
+        """train_net_prefix, resolved: checkpoints are `<prefix>_<iteration>.h5`."""
+        return self.settings.train_net_prefix
+
+    @property
     def fov(self) -> tuple[int, int, int]:
         return self.net.graph.fov
 
 
-def _em_augment(job: JobConfig) -> EMAugment | None:
-    data = job.data
-    augment = EMAugment(missing_section=data.em_aug_missing_section or 0.0,
-                        misalignment=data.em_aug_misalignment or 0.0,
-                        intensity=data.em_aug_intensity or 0.0)
+def _em_augment(run: ResolvedTraining) -> EMAugment | None:
+    augment = EMAugment(missing_section=run.em_aug_missing_section, misalignment=run.em_aug_misalignment,
+                        intensity=run.em_aug_intensity)
     return augment if augment.enabled else None
 
 
@@ -77,27 +89,21 @@ def _resume_source(job: JobConfig, prefix: Path, seed_network: str | Path | None
 
 def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
                      num_threads: int | None = None) -> TrainingSetup:
-    """Build the network and data of `job` (which must hold every training key)."""
-    job.require_training()
-    net_cfg, train = job.network, job.training
-    spec = read_znn(job.network_file())
-    prefix = job.resolve(train.train_net_prefix)  # type: ignore[arg-type]
-    kind = net_cfg.output_kind
-    cost_fn = job.effective_cost_fn
-    if kind is None or cost_fn is None:
-        raise ConfigError("cannot tell the output type", file=str(job.source), key="out_type",
-                          expected="a value containing 'boundary' or 'affin'", found=net_cfg.out_type)
+    """Build the network and data of `job` (which must hold every training key).
+    `num_threads` overrides the job's (0 = all cores)."""
+    run = job.require_training()
+    train = job.training
+    spec = read_znn(run.network_file)
     notes: list[str] = []
-    source = _resume_source(job, prefix, seed_network)
+    source = _resume_source(job, run.train_net_prefix, seed_network)
     saved = load_network(source) if source is not None else None
     state = (saved.state or {}) if saved is not None else {}
     seed = int(state["seed"]) if "seed" in state else train.seed
     if seed is None:
         seed = secrets.randbits(31)
         notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
-    threads = num_threads if num_threads is not None else max(net_cfg.num_threads or 0, 0)
-    net = Network(spec, train.train_outsz, dtype=net_cfg.dtype or "float32",
-                  conv_mode=net_cfg.effective_train_conv_mode or "fft", seed=seed,
+    threads = num_threads if num_threads is not None else run.num_threads
+    net = Network(spec, run.train_outsz, dtype=run.dtype, conv_mode=run.conv_mode, seed=seed,
                   num_threads=threads, phase="train")
     report = None
     curve = LearningCurve()
@@ -119,12 +125,12 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     graph = net.graph  # the geometry the network was built with
     fov = graph.fov
     input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
-    common = dict(fov=fov, input_sizes=input_sizes, output_size=graph.outsz, kind=kind,
-                  output_names=spec.output_names,
-                  augment=job.data.is_data_aug, mirror=job.data.is_bd_mirror)
-    train_set = load_sample_set(job, train.train_range, rebalance=job.data.effective_rebalance_mode,
-                                em_augment=_em_augment(job), **common)  # type: ignore[arg-type]
-    test_set = load_sample_set(job, train.test_range, rebalance=None, **common)  # type: ignore[arg-type]
-    return TrainingSetup(job=job, spec=spec, net=net, kind=kind, cost_fn=cost_fn, prefix=prefix, seed=seed,
-                         first_iteration=first, curve=curve, train_set=train_set, test_set=test_set,
-                         resumed_from=source, load_report=report, notes=notes)
+    common: dict[str, Any] = dict(fov=fov, input_sizes=input_sizes, output_size=graph.outsz,
+                                  kind=run.output_kind, output_names=spec.output_names,
+                                  augment=run.augment, mirror=run.mirror)
+    rebalance = None if run.rebalance == "off" else run.rebalance  # the loaders' spelling of off
+    train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run), **common)
+    test_set = load_sample_set(job, run.test_range, rebalance=None, **common)
+    return TrainingSetup(job=job, settings=run, spec=spec, net=net, seed=seed, first_iteration=first, curve=curve,
+                         train_set=train_set, test_set=test_set, resumed_from=source, load_report=report,
+                         notes=notes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from znn.io.curve import LearningCurve
+from znn.modes import Phase
 
 
 def eta_at(iteration: int, eta: float, anneal_factor: float, interval: int) -> float:
@@ -80,7 +81,7 @@ class IntervalAverages:
         return self._mean(self.malis_errors), self._mean(self.malis_costs)
 
 
-def append_point(curve: LearningCurve, phase: str, iteration: int, cost: float, pixel_error: float,
+def append_point(curve: LearningCurve, phase: Phase, iteration: int, cost: float, pixel_error: float,
                  rand_error: float | None = None, malis: tuple[float | None, float | None] | None = None
                  ) -> LearningCurve:
     """A new curve with one more (train or test) point; MALIS series kept aligned with `it`."""

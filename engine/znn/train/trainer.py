@@ -27,6 +27,7 @@ from znn.data.preprocess import preprocess
 from znn.data.sampling import Patch
 from znn.errors import ZnnError
 from znn.forward.predict import predict_volume
+from znn.modes import FinishReason
 from znn.train.checkpoint import save_checkpoint
 from znn.train.costs import compute_cost, malis_bce_metrics, pixel_error_count
 from znn.train.events import (
@@ -207,7 +208,7 @@ class Trainer:
     def _preview(self, command: PredictNow) -> Preview:
         fov = self.setup.fov
         image = preprocess(np.asarray(command.image), command.pp_type, self.net.dtype)
-        if self.job.data.is_bd_mirror:
+        if self.setup.settings.mirror:
             image = mirror_pad(image, fov)
         name = self.setup.spec.input_names[0]
         self.net.set_phase("test")
@@ -231,7 +232,7 @@ class Trainer:
         averages = IntervalAverages()
         prefetcher = PatchPrefetcher(self.setup.train_set, seed=self.setup.seed,
                                      first_iteration=self.iteration + 1, depth=self.prefetch_depth)
-        reason = "max_iter"
+        reason: FinishReason = "max_iter"
         try:
             while self.iteration < t.max_iter:
                 command_events, stop = self._handle_commands()

@@ -1,0 +1,38 @@
+"""The closed vocabularies of the engine as `Literal` types, in one small module.
+
+The values stay plain strings at run time (they are what `.cfg` files, checkpoints and
+messages hold); the aliases let a type checker catch a misspelt mode. Text as a user
+wrote it (`train_conv_mode = fft_optimize`, `cost_fn = auto`) is a `str`; these types
+describe the *effective* value that ZNN's substring rules give (see `znn.jobs.values`).
+The tuples beside them list the values at run time, in display order.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ConvMode = Literal["fft", "direct", "optimize"]
+Phase = Literal["train", "test"]  # dropout on / off; also the two learning-curve series
+Dtype = Literal["float32", "float64"]
+OutputKind = Literal["boundary", "affinity"]
+Executor = Literal["tasks", "sequential"]
+CostFn = Literal["square_loss", "square_square_loss", "binomial_cross_entropy", "softmax_loss"]
+# Rebalancing when it is on; a resolved job says "off" rather than None (see RebalanceSetting).
+Rebalance = Literal["global", "patch"]
+RebalanceSetting = Literal["off", "global", "patch"]
+PpType = Literal["standard2D", "standard3D", "symetric_rescale", "none"]
+MalisNorm = Literal["none", "frac", "num", "pair", "constrain"]
+FinishReason = Literal["max_iter", "stopped", "time_limit"]
+
+CONV_MODES: tuple[ConvMode, ...] = get_args(ConvMode)
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
+OUTPUT_KINDS: tuple[OutputKind, ...] = get_args(OutputKind)
+COST_FNS: tuple[CostFn, ...] = get_args(CostFn)
+PP_TYPES: tuple[PpType, ...] = get_args(PpType)
+MALIS_NORMS: tuple[MalisNorm, ...] = get_args(MalisNorm)
+
+__all__ = [
+    "COST_FNS", "CONV_MODES", "DTYPES", "MALIS_NORMS", "OUTPUT_KINDS", "PP_TYPES",
+    "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "MalisNorm", "OutputKind",
+    "Phase", "PpType", "Rebalance", "RebalanceSetting",
+]
