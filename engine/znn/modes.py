@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 ConvMode = Literal["fft", "direct", "optimize"]
+# What a conv group runs once `optimize` has chosen: the implementations in znn.layers.conv.
+ConvImplMode = Literal["fft", "direct"]
 Phase = Literal["train", "test"]  # dropout on / off; also the two learning-curve series
 Dtype = Literal["float32", "float64"]
 OutputKind = Literal["boundary", "affinity"]
@@ -25,6 +27,8 @@ MalisNorm = Literal["none", "frac", "num", "pair", "constrain"]
 FinishReason = Literal["max_iter", "stopped", "time_limit"]
 
 CONV_MODES: tuple[ConvMode, ...] = get_args(ConvMode)
+PHASES: tuple[Phase, ...] = get_args(Phase)
+EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 OUTPUT_KINDS: tuple[OutputKind, ...] = get_args(OutputKind)
 COST_FNS: tuple[CostFn, ...] = get_args(CostFn)
@@ -32,7 +36,7 @@ PP_TYPES: tuple[PpType, ...] = get_args(PpType)
 MALIS_NORMS: tuple[MalisNorm, ...] = get_args(MalisNorm)
 
 __all__ = [
-    "COST_FNS", "CONV_MODES", "DTYPES", "MALIS_NORMS", "OUTPUT_KINDS", "PP_TYPES",
-    "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "MalisNorm", "OutputKind",
+    "COST_FNS", "CONV_MODES", "DTYPES", "EXECUTORS", "PHASES", "MALIS_NORMS", "OUTPUT_KINDS", "PP_TYPES",
+    "ConvImplMode", "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "MalisNorm", "OutputKind",
     "Phase", "PpType", "Rebalance", "RebalanceSetting",
 ]

@@ -26,8 +26,7 @@ from znn.data.sampling import SampleSet, TrainingSample
 from znn.errors import ConfigError, VolumeError
 from znn.io.volumes import read_volume
 from znn.jobs.dataspec import DataSpec, SampleSpec
-from znn.jobs.job import JobConfig
-from znn.jobs.resolved import job_dtype
+from znn.jobs.job import JobConfig, job_dtype
 from znn.modes import OutputKind, Rebalance
 
 

@@ -31,7 +31,13 @@ from znn.errors import ConfigError, did_you_mean
 from znn.jobs import values as v
 from znn.jobs.dataspec import parse_spec_file
 from znn.jobs.ini import ConfigWarning, IniDocument, IniSection, read_ini
-from znn.jobs.job import DataConfig, ForwardConfig, JobConfig, NetworkConfig, TrainingConfig
+from znn.jobs.job import (
+    DataConfig,
+    ForwardConfig,
+    JobConfig,
+    NetworkConfig,
+    TrainingConfig,
+)
 
 __all__ = [
     "CFG_KEYS", "CfgKey", "ConfigWarning", "DataConfig", "ForwardConfig", "JobConfig",

@@ -18,20 +18,19 @@ which only coincides for configs kept in `python/`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from znn.errors import ConfigError
 from znn.jobs import values as v
 from znn.jobs.dataspec import DataSpec
 from znn.jobs.resolved import (
+    DEFAULT_DTYPE,
+    DEFAULT_RAM_BUDGET,
     ForwardSettings,
     ResolvedForward,
     ResolvedTraining,
-    forward_settings,
-    resolve_forward,
-    resolve_training,
 )
 from znn.modes import ConvMode, CostFn, Dtype, MalisNorm, OutputKind, Rebalance
 
@@ -277,3 +276,64 @@ class JobConfig:
                 file=str(self.source) if self.source else None, line=self.key_line(znn_name),
                 group="parameters", key=znn_name,
                 expected=f"ids among {sorted(self.data_spec.samples)}", found=v.format_range(ids))
+
+
+# ---------------------------------------------------------------------- resolving
+
+T = TypeVar("T")
+
+
+def job_dtype(job: JobConfig) -> Dtype:
+    """The job's dtype, or the default for a job that names none (data loaders)."""
+    return job.network.dtype or DEFAULT_DTYPE
+
+
+def _present(value: T | None) -> T:
+    assert value is not None, "JobConfig.check_training/check_forward ran first"
+    return value
+
+
+def _kind_and_cost(job: JobConfig) -> tuple[OutputKind, CostFn]:
+    kind, cost_fn = job.network.output_kind, job.effective_cost_fn
+    if kind is None or cost_fn is None:
+        raise ConfigError("cannot tell the output type", file=str(job.source), key="out_type",
+                          expected="a value containing 'boundary' or 'affin'", found=job.network.out_type)
+    return kind, cost_fn
+
+
+def forward_settings(job: JobConfig) -> ForwardSettings:
+    """The forward settings of a job whose forward keys were checked present."""
+    net, fwd = job.network, job.forward
+    kind, cost_fn = _kind_and_cost(job)
+    return ForwardSettings(
+        dtype=_present(net.dtype), conv_mode=_present(net.effective_forward_conv_mode),
+        num_threads=v.effective_num_threads(_present(net.num_threads)), output_kind=kind, cost_fn=cost_fn,
+        softmax="softmax" in cost_fn, mirror=job.data.is_bd_mirror, outsz=_present(fwd.forward_outsz),
+        ram_budget=fwd.forward_ram_budget or DEFAULT_RAM_BUDGET, tif=bool(fwd.forward_tif))
+
+
+def resolve_forward(job: JobConfig, network_file: Path | None = None) -> ResolvedForward:
+    """`ResolvedForward` of a checked job; `network_file` replaces fnet_spec's (blockwise --network)."""
+    settings = forward_settings(job)
+    fwd = job.forward
+    return ResolvedForward(
+        **{f.name: getattr(settings, f.name) for f in fields(ForwardSettings)},
+        network_file=network_file if network_file is not None else job.network_file(),
+        forward_net=job.resolve(_present(fwd.forward_net)), forward_range=tuple(_present(fwd.forward_range)),
+        output_prefix=job.resolve(_present(fwd.output_prefix)), data_spec=job.loaded_data_spec())
+
+
+def resolve_training(job: JobConfig) -> ResolvedTraining:
+    """`ResolvedTraining` of a checked job."""
+    net, data, train = job.network, job.data, job.training
+    kind, cost_fn = _kind_and_cost(job)
+    return ResolvedTraining(
+        network_file=job.network_file(), data_spec=job.loaded_data_spec(),
+        train_net_prefix=job.resolve(_present(train.train_net_prefix)),
+        train_range=tuple(_present(train.train_range)), test_range=tuple(_present(train.test_range)),
+        train_outsz=train.train_outsz, dtype=_present(net.dtype),
+        conv_mode=_present(net.effective_train_conv_mode),
+        num_threads=v.effective_num_threads(_present(net.num_threads)), output_kind=kind, cost_fn=cost_fn,
+        rebalance=data.effective_rebalance_mode or "off", augment=data.is_data_aug, mirror=data.is_bd_mirror,
+        em_aug_missing_section=data.em_aug_missing_section or 0.0,
+        em_aug_misalignment=data.em_aug_misalignment or 0.0, em_aug_intensity=data.em_aug_intensity or 0.0)

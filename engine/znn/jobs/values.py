@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from typing import Literal
 
 from znn.errors import did_you_mean
-from znn.modes import CONV_MODES, MALIS_NORMS, ConvMode, CostFn, Dtype, MalisNorm, OutputKind, Rebalance
+from znn.modes import (
+    CONV_MODES,
+    MALIS_NORMS,
+    ConvMode,
+    CostFn,
+    Dtype,
+    MalisNorm,
+    OutputKind,
+    Rebalance,
+)
 
 
 class BadValue(ValueError):

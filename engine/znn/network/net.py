@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from znn.errors import ZnnError
+from znn.modes import CONV_MODES, EXECUTORS, PHASES, ConvImplMode, ConvMode, Executor, Phase
 from znn.init import initial_parameters
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
@@ -28,9 +29,6 @@ from znn.network.update import Hyper
 from znn.parallel.engine import TaskEngine
 from znn.params import NetParams
 
-PHASES = ("train", "test")
-CONV_MODES = ("fft", "direct", "optimize")
-EXECUTORS = ("tasks", "sequential")
 
 
 class Network:
@@ -43,9 +41,9 @@ class Network:
     """
 
     def __init__(self, spec: NetSpec, outsz: tuple[int, int, int], *, dtype: DTypeLike = "float32",
-                 conv_mode: str | Mapping[str, str] = "fft", params: NetParams | None = None,
-                 seed: int | None = None, phase: str = "train", cache_spectra: bool = True,
-                 num_threads: int = 0, executor: str = "tasks") -> None:
+                 conv_mode: ConvMode | Mapping[str, ConvMode] = "fft", params: NetParams | None = None,
+                 seed: int | None = None, phase: Phase = "train", cache_spectra: bool = True,
+                 num_threads: int = 0, executor: Executor = "tasks") -> None:
         self.spec = spec
         self.graph = NetworkGraph(spec, outsz)
         self.outsz = self.graph.outsz
@@ -105,10 +103,11 @@ class Network:
 
         save_network(path, self.spec, self.params, stdio=stdio)
 
-    def _resolve_conv_modes(self, conv_mode: str | Mapping[str, str], num_threads: int) -> dict[str, str]:
-        modes = {}
+    def _resolve_conv_modes(self, conv_mode: ConvMode | Mapping[str, ConvMode],
+                            num_threads: int) -> dict[str, ConvImplMode]:
+        modes: dict[str, ConvMode] = {}
         for name, edge in self.spec.edges.items():
-            if edge.type != "conv":
+            if not edge.is_trainable:  # only conv groups have a conv mode
                 continue
             if isinstance(conv_mode, Mapping):
                 mode = conv_mode.get(name, "fft" if edge.fft else "direct")
@@ -125,9 +124,9 @@ class Network:
             chosen, self.conv_mode_report = choose_conv_modes(
                 self.graph, self.dtype, [n for n, m in modes.items() if m == "optimize"], num_threads)
             modes.update(chosen)
-        return modes
+        return {name: "fft" if mode == "fft" else "direct" for name, mode in modes.items()}
 
-    def set_phase(self, phase: str) -> None:
+    def set_phase(self, phase: Phase) -> None:
         """'train' (dropout active) or 'test' (dropout is the identity)."""
         if phase not in PHASES:
             raise ZnnError(f"phase must be 'train' or 'test', not {phase!r}")

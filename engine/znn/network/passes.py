@@ -16,6 +16,7 @@ import numpy as np
 
 from znn.layers.base import EdgeWork
 from znn.layers.table import edge_kind, node_kind
+from znn.modes import ConvImplMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec
 from znn.network.update import Hyper
@@ -32,7 +33,7 @@ class PassState:
     graph: NetworkGraph
     params: NetParams
     dtype: np.dtype
-    conv_modes: Mapping[str, str]  # conv edge group -> resolved mode ("fft" or "direct")
+    conv_modes: Mapping[str, ConvImplMode]  # conv edge group -> the implementation that runs it
     cache_spectra: bool
 
     def is_input(self, node: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jobkit import write_job
+from tests.helpers.jobkit import write_job
 
 from znn.errors import ConfigError
 from znn.jobs import ConfigWarning, read_cfg
