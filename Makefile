@@ -28,8 +28,11 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/znn demo --output demo-output $(DEMO_ARGS)
 
-# GUI tests use the display, else Xvfb; without either they skip and say why.
+# Lint and type checks first (seconds), then the tests. GUI tests use the display, else Xvfb;
+# without either they skip and say why.
 test: $(STAMP)
+	$(BIN)/ruff check engine src tests
+	$(BIN)/mypy
 	QT_QPA_PLATFORM=xcb $(SYSTEM) test -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The speed comparison with PyTorch (CPU); never part of `make test` or CI. Results go to

@@ -18,7 +18,6 @@ from znn.errors import (
 )
 
 
-
 def __getattr__(name: str) -> object:
     # `znn.Network` without importing numba and pyFFTW at `import znn`.
     if name == "Network":

@@ -188,11 +188,11 @@ def run_demo(folder: str | Path, *, minutes: float = 3.0, seed: int = 1, threads
     finally:
         setup.net.close()
     output = None
-    for event in run_forward(job):
+    for forward_event in run_forward(job):
         if show:
-            show(event)
-        if isinstance(event, SampleWritten):
-            output = event.paths[0]
+            show(forward_event)
+        if isinstance(forward_event, SampleWritten):
+            output = forward_event.paths[0]
     assert output is not None
     maps = read_volume(output, ndim=4)
     labels = read_volume(folder / "data" / "test-labels.h5")

@@ -18,11 +18,12 @@ import numpy as np
 
 from znn.errors import ZnnError
 from znn.layers.table import edge_kind, node_kind
-from znn.netspec.graph import NetworkGraph
+from znn.modes import ConvMode
 from znn.netspec.fftsize import fft_shape, spectrum_elements
+from znn.netspec.graph import NetworkGraph
 from znn.netspec.vocabulary import Triple
 
-ConvMode = str | Mapping[str, str]
+ConvModes = ConvMode | Mapping[str, ConvMode]  # one mode for every conv group, or one per group
 
 
 class PlanError(ZnnError, ValueError):
@@ -89,7 +90,7 @@ def _transform_flops(n: int) -> float:
     return 2.5 * n * math.log2(n) if n > 1 else 0.0
 
 
-def fft_edge_names(graph: NetworkGraph, conv_mode: ConvMode = "fft") -> set[str]:
+def fft_edge_names(graph: NetworkGraph, conv_mode: ConvModes = "fft") -> set[str]:
     """Conv edges that run in the frequency domain, by the engine's rule: a mapping of edge
     name to mode defaults to the edge's `fft` key; 1x1x1 kernels always run direct."""
     names = set()
@@ -107,7 +108,7 @@ def fft_edge_names(graph: NetworkGraph, conv_mode: ConvMode = "fft") -> set[str]
     return names
 
 
-def estimated_work(graph: NetworkGraph, conv_mode: ConvMode = "fft", *,
+def estimated_work(graph: NetworkGraph, conv_mode: ConvModes = "fft", *,
                    cache_spectra: bool = True) -> ForwardWork:
     """Operations of one forward pass of `graph`, counted the way the engine schedules them.
 
@@ -152,7 +153,7 @@ def estimated_work(graph: NetworkGraph, conv_mode: ConvMode = "fft", *,
     return ForwardWork(fft_flops, products, direct, elementwise, calls)
 
 
-def estimated_seconds(graph: NetworkGraph, *, conv_mode: ConvMode = "fft", dtype: str | np.dtype = "float32",
+def estimated_seconds(graph: NetworkGraph, *, conv_mode: ConvModes = "fft", dtype: str | np.dtype = "float32",
                       num_threads: int = 1, cache_spectra: bool = True,
                       rates: CostRates = DEFAULT_RATES) -> float:
     """Modelled seconds of one forward pass (for ranking patch sizes; see module notes)."""
@@ -173,7 +174,7 @@ def calibrate_rates(samples: Iterable[tuple[ForwardWork, float]], *, rates: Cost
 
 
 def thread_scratch_bytes(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
-                         conv_mode: ConvMode = "fft") -> int:
+                         conv_mode: ConvModes = "fft") -> int:
     """Scratch one worker thread holds: its own FFTW plans, each with a real and a spectrum
     buffer, forward and inverse, for every transform shape the network uses."""
     real = np.dtype(dtype).itemsize

@@ -9,7 +9,7 @@ functions `kernels_from_znn_order` / `kernels_to_znn_order` convert between them
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -124,7 +124,7 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ")"
 
 
-def _check_shapes(arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]],
+def _check_shapes(arrays: dict[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
                   key: str, what: str, file: str | None) -> None:
     for name, shape in expected.items():
         if name not in arrays:

@@ -21,7 +21,7 @@ from pathlib import Path
 from znn.errors import ZnnError
 from znn.forward_cost import (
     DEFAULT_RATES,
-    ConvMode,
+    ConvModes,
     CostRates,
     ForwardWork,
     PlanError,
@@ -183,7 +183,7 @@ def _rate(voxels_per_s: float) -> str:
 
 
 def plan_forward_patch(spec: NetSpec, *, ram_budget_bytes: int, dtype: str = "float32",
-                       conv_mode: ConvMode = "fft", cache_spectra: bool = True, num_threads: int = 1,
+                       conv_mode: ConvModes = "fft", cache_spectra: bool = True, num_threads: int = 1,
                        measure: Callable[[Triple], float] | None = None, top_k: int = 3,
                        thread_scratch: int | None = None, rates: CostRates = DEFAULT_RATES,
                        max_side: int | None = None, max_z: int | None = None,
@@ -239,7 +239,7 @@ def plan_forward_patch(spec: NetSpec, *, ram_budget_bytes: int, dtype: str = "fl
                      best.measured_voxels_per_s, ram_budget_bytes, settings, tuple(fitting + others))
 
 
-def forward_timer(spec: NetSpec, *, dtype: str = "float32", conv_mode: ConvMode = "fft",
+def forward_timer(spec: NetSpec, *, dtype: str = "float32", conv_mode: ConvModes = "fft",
                   cache_spectra: bool = True, num_threads: int = 1) -> Callable[[Triple], float]:
     """A `measure` for `plan_forward_patch`: seconds of one forward pass of the engine at a
     given output size (after one untimed pass that builds plans and kernel spectra)."""

@@ -17,13 +17,14 @@ The widget only arranges numbers for display; it computes nothing about the run.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 # qtpy first, so that pyqtgraph binds to the Qt that qtpy (and napari) already loaded.
 from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
+# isort: split
 import pyqtgraph as pg  # must come after qtpy
 
 Point = tuple[int, float, float]
@@ -107,9 +108,9 @@ class LiveCurvePlot(QWidget):
         self._append("validation", iteration, cost, pixel_error)
         self._refresh(("validation",))
 
-    def set_curve(self, train_it: Sequence[int], train_cost: Sequence[float],
-                  train_err: Sequence[float], test_it: Sequence[int],
-                  test_cost: Sequence[float], test_err: Sequence[float]) -> None:
+    def set_curve(self, train_it: Iterable[int], train_cost: Iterable[float],
+                  train_err: Iterable[float], test_it: Iterable[int],
+                  test_cost: Iterable[float], test_err: Iterable[float]) -> None:
         """Replace everything, e.g. with the curve stored in a checkpoint being resumed.
 
         `*_err` is the pixel error here. (ZNN's `LearningCurve` names the cost `*_err`

@@ -7,12 +7,22 @@ legacy keys that do nothing are not shown, so neither appears here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from qtpy.QtCore import QEvent, QLocale, QObject, Signal
 from qtpy.QtWidgets import (
-    QAbstractSpinBox, QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
-    QGroupBox, QHBoxLayout, QLineEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLineEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from znn.jobs import values as v
@@ -69,6 +79,7 @@ _LIVE_KEYS = frozenset({"forward_conv_mode", "forward_outsz", "forward_ram_budge
 _NONE_MEANS = frozenset({"rebalance_mode", "seed", "em_aug_missing_section", "em_aug_misalignment",
                          "em_aug_intensity"})
 _SECTIONS = {"network": "Network", "data": "Data", "training": "Training", "forward": "Forward pass"}
+_W = TypeVar("_W", bound=QWidget)
 
 
 def form_defaults() -> JobConfig:
@@ -116,7 +127,7 @@ class _Triple(QWidget):
         super().__init__()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.boxes = []
+        self.boxes: list[QSpinBox] = []
         for axis in "zyx":
             box = QSpinBox()
             box.setRange(1, 9999)
@@ -126,7 +137,8 @@ class _Triple(QWidget):
             self.boxes.append(box)
 
     def value(self) -> tuple[int, int, int]:
-        return tuple(box.value() for box in self.boxes)  # type: ignore[return-value]
+        z, y, x = (box.value() for box in self.boxes)
+        return z, y, x
 
     def setValue(self, sizes: tuple[int, int, int]) -> None:
         for box, size in zip(self.boxes, sizes):
@@ -173,9 +185,11 @@ class JobSettingsForm(QWidget):
         self.load_from(form_defaults())
         self._connect(content)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+    def eventFilter(self, watched: QObject | None, event: QEvent | None) -> bool:
         """Wheel turns over an unfocused input scroll the dock instead of editing a value."""
-        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():  # type: ignore[attr-defined]
+        # Installed on spin boxes and combo boxes only (see _connect), so `watched` is a QWidget.
+        if (event is not None and event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget)
+                and not watched.hasFocus()):
             QApplication.sendEvent(self._scroll.verticalScrollBar(), event)
             return True
         return False
@@ -197,7 +211,9 @@ class JobSettingsForm(QWidget):
         if key in ("train_outsz", "forward_outsz"):
             return _Triple(f"{key}: {_TIPS[key]}")
         if key == "forward_ram_budget":
-            return QLineEdit(placeholderText="50%")
+            edit = QLineEdit()
+            edit.setPlaceholderText("50%")
+            return edit
         if key.startswith("is_") or key == "forward_tif":
             return QCheckBox()
         spin = QSpinBox()
@@ -217,7 +233,9 @@ class JobSettingsForm(QWidget):
         return row
 
     def _connect(self, content: QWidget) -> None:
-        for spin in content.findChildren(QAbstractSpinBox):
+        spins: list[QSpinBox | QDoubleSpinBox] = [*content.findChildren(QSpinBox),
+                                                  *content.findChildren(QDoubleSpinBox)]
+        for spin in spins:
             spin.setKeyboardTracking(False)  # one `changed` per typed number, not per digit
             spin.valueChanged.connect(self._edited)
             spin.installEventFilter(self)
@@ -226,7 +244,13 @@ class JobSettingsForm(QWidget):
             combo.installEventFilter(self)
         for check in content.findChildren(QCheckBox):
             check.toggled.connect(self._edited)
-        self.widgets["forward_ram_budget"].textChanged.connect(self._edited)
+        self._field("forward_ram_budget", QLineEdit).textChanged.connect(self._edited)
+
+    def _field(self, key: str, kind: type[_W]) -> _W:
+        """The input of `key`, which `_make` built as a `kind`."""
+        widget = self.widgets[key]
+        assert isinstance(widget, kind), (key, widget)
+        return widget
 
     def _edited(self, *_args: Any) -> None:
         self._sync_enabled()
@@ -259,10 +283,10 @@ class JobSettingsForm(QWidget):
         widget = self.widgets[key]
         if key == "seed":
             self.fixed_seed.setChecked(value is not None)
-            widget.setValue(value if value is not None else 0)
+            self._field(key, QSpinBox).setValue(value if value is not None else 0)
         elif key == "forward_outsz":
             self.forward_auto.setChecked(isinstance(value, str))
-            widget.setValue(value if not isinstance(value, str) else (5, 100, 100))
+            self._field(key, _Triple).setValue(value if not isinstance(value, str) else (5, 100, 100))
         elif isinstance(widget, QComboBox):
             normal = {"out_type": v.effective_output_kind, "cost_fn": _cost_choice,
                       "train_conv_mode": v.effective_conv_mode,
@@ -273,25 +297,30 @@ class JobSettingsForm(QWidget):
             widget.setChecked(bool(value))
         elif isinstance(widget, QLineEdit):
             widget.setText(str(value or ""))
+        elif isinstance(widget, _Triple):  # train_outsz: a size, never None here (see load_from)
+            widget.setValue(value)
         else:
+            assert isinstance(widget, QSpinBox | QDoubleSpinBox), (key, widget)
             widget.setValue(value or 0)
 
     def _read(self, key: str) -> Any:
         widget = self.widgets[key]
         if key == "seed":
-            return widget.value() if self.fixed_seed.isChecked() else None
+            return self._field(key, QSpinBox).value() if self.fixed_seed.isChecked() else None
         if key == "forward_outsz" and self.forward_auto.isChecked():
             return "auto"
         if key == "rebalance_mode":
-            return None if widget.currentText() == "off" else widget.currentText()
+            mode = self._field(key, QComboBox).currentText()
+            return None if mode == "off" else mode
         if key == "forward_ram_budget":
-            text = widget.text().strip()
+            text = self._field(key, QLineEdit).text().strip()
             return v.parse_ram_budget(text) if text else None
         if isinstance(widget, QComboBox):
             return widget.currentText()
         if isinstance(widget, QCheckBox):
             # Extension switches that are off stay out of the .cfg (None), like ZNN's files.
             return widget.isChecked() or (None if key == "forward_tif" else False)
+        assert isinstance(widget, QSpinBox | QDoubleSpinBox | _Triple), (key, widget)
         value = widget.value()
         return (value or None) if key.startswith("em_aug_") else value
 
@@ -311,28 +340,39 @@ class JobSettingsForm(QWidget):
 
     def problems(self) -> list[str]:
         """Cross-field checks: 'Error: …' lines (ZNN would refuse) then 'Warning: …' lines."""
-        w = self.widgets
+        def count(key: str) -> int:
+            return self._field(key, QSpinBox).value()
+
+        def real(key: str) -> float:
+            return self._field(key, QDoubleSpinBox).value()
+
+        def checked(key: str) -> bool:
+            return self._field(key, QCheckBox).isChecked()
+
+        def text(key: str) -> str:
+            return self._field(key, QComboBox).currentText()
+
         errors, warnings = [], []
-        save, max_iter = w["Num_iter_per_save"].value(), w["Max_iter"].value()
+        save, max_iter = count("Num_iter_per_save"), count("Max_iter")
         if max_iter <= save:
             errors.append(f"Max_iter ({max_iter}) must be larger than Num_iter_per_save ({save}).")
-        affinity = w["out_type"].currentText() == "affinity"
-        if w["is_malis"].isChecked() and not affinity:
+        affinity = text("out_type") == "affinity"
+        if checked("is_malis") and not affinity:
             errors.append("MALIS needs out_type affinity (it weighs errors on the affinity graph).")
         try:
             self._read("forward_ram_budget")
         except v.BadValue as bad:
             errors.append(f"forward_ram_budget: {bad.problem}; expected {bad.expected}.")
-        if affinity and w["cost_fn"].currentText() == "softmax_loss":
+        if affinity and text("cost_fn") == "softmax_loss":
             warnings.append("softmax_loss with affinity outputs is unusual: it makes the x/y/z "
                             "affinities compete; binomial_cross_entropy (auto) treats each alone.")
-        if w["is_constrained_malis"].isChecked() and not w["is_malis"].isChecked():
+        if checked("is_constrained_malis") and not checked("is_malis"):
             warnings.append("is_constrained_malis has no effect while MALIS is off.")
-        if w["Num_iter_per_test"].value() > max_iter:
+        if count("Num_iter_per_test") > max_iter:
             warnings.append("Num_iter_per_test exceeds Max_iter: no validation test will run.")
-        if w["eta"].value() == 0:
+        if real("eta") == 0:
             warnings.append("eta is 0: the weights will never change.")
-        if w["anneal_factor"].value() == 0:
+        if real("anneal_factor") == 0:
             warnings.append("anneal_factor 0 sets eta to 0 after the first annealing step.")
         return [f"Error: {e}" for e in errors] + [f"Warning: {m}" for m in warnings]
 

@@ -22,8 +22,8 @@ from qtpy.QtWidgets import (
 from znn.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import list_networks, network_path
-from znn.netspec.spec import NetSpec
 from znn.netspec.memory import estimate_memory
+from znn.netspec.spec import NetSpec
 from znn.netspec.summary import human_bytes, summary_text
 from znn.netspec.znnfile import check_znn, parse_znn
 

@@ -40,7 +40,7 @@ def parse_outsz(text: str) -> tuple[int, int, int]:
         raise ValueError(f"output size must be z,y,x integers, not {text!r}") from None
     if len(values) != 3 or min(values) < 1:
         raise ValueError(f"output size must be three positive integers z,y,x, not {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 class NetworkInfoWidget(QWidget):

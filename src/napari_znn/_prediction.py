@@ -137,7 +137,12 @@ class PredictionRunner(QObject):
         self.worker = predict_worker(np.asarray(layer.data), network_text, str(weights), **predict_options(settings))
         self._bar = progress(desc=f"ZNN predicting {layer.name}")
         bar = self._bar
-        self.worker.yielded.connect(lambda tile: (setattr(bar, "total", tile.total), bar.update(1)))
+
+        def advance(tile: Any) -> None:
+            bar.total = tile.total
+            bar.update(1)
+
+        self.worker.yielded.connect(advance)
         self.worker.returned.connect(lambda outputs: self._show_in_memory(layer, outputs, kind))
 
     def _show_in_memory(self, layer: Any, outputs: dict[str, np.ndarray], kind: OutputKind) -> None:
@@ -204,6 +209,7 @@ class PredictionRunner(QObject):
         import zarr
 
         array = zarr.open_group(str(output), mode="r")[self._output_name(output)]
+        assert isinstance(array, zarr.Array)  # _output_name picks one of the group's arrays
         geometry = dict(scale=image.scale[-3:], translate=image.translate[-3:], contrast_limits=(0.0, 1.0))
         if kind == "boundary":
             names = {array.shape[0] - 1: f"ZNN boundary ({image.name})"}

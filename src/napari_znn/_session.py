@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 from psygnal import evented
+
+if TYPE_CHECKING:
+    from psygnal import SignalGroup
 
 from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
 
@@ -29,6 +32,9 @@ STOPPING: Final = "stopping"
 @dataclass
 class TrainingState:
     """What the dock shows about a run; every field change emits `state.events.<field>`."""
+
+    if TYPE_CHECKING:
+        events: ClassVar[SignalGroup]  # added by @evented, which type checkers do not see
 
     status: Status = IDLE
     iteration: int = 0

@@ -248,6 +248,7 @@ class TrainingDock(QWidget):
         found = read_job_folder(folder)
         self.form.load_from(found.job)
         self.editor.set_text(found.network_text)
+        assert found.job.source is not None  # a job read from its .cfg file knows its path
         self.folder.setText(str(Path(found.job.source).parent))
         image = self.viewer.add_image(read_volume(found.image), name=Path(found.image).stem)
         self.image.select(image)

@@ -11,8 +11,7 @@ import json
 
 import pytest
 
-from znn.bench.cases import (DIRECT_CAP_S, ENGINE_OURS, ENGINE_PEER, WARMUP_PHASE, Case, Config, cases_for,
-                             plan_configs)
+from znn.bench.cases import DIRECT_CAP_S, ENGINE_OURS, ENGINE_PEER, WARMUP_PHASE, Case, Config, cases_for, plan_configs
 from znn.bench.report import COLUMNS, table_rows
 from znn.bench.runner import BenchOptions, inferred_skip, resolve_same, run_bench, with_reuse
 from znn.bench.torch_peer import INSTALL_HINT

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers import jobkit
 
+from tests.helpers import jobkit
 from znn.cli import main
 from znn.io.volumes import read_volume
 

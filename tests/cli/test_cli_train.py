@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-from tests.helpers.jobkit import write_job
 
+from tests.helpers.jobkit import write_job
 from znn.cli import main
 from znn.io.h5net import load_network
 from znn.train import trainer as trainer_module

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.helpers.paths import REPO
 
+from tests.helpers.paths import REPO
 from znn.data.dataset import load_sample_set
 from znn.errors import ConfigError
 from znn.jobs import read_cfg

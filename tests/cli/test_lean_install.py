@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.helpers.paths import REPO
 
 GUI_PACKAGES = ("napari", "magicgui", "qtpy", "pyqtgraph", "npe2", "PyQt6", "vispy")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.paths import NETWORKS
 
+from tests.helpers.paths import NETWORKS
 from znn.netspec.znnfile import read_znn
 
 torch = pytest.importorskip("torch", reason="torch not installed (bench extra)")

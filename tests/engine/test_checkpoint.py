@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.paths import NETWORKS
 
+from tests.helpers.paths import NETWORKS
 from znn.init import initial_parameters
 from znn.io import h5net
 from znn.io.curve import LearningCurve
@@ -24,7 +24,8 @@ def test_save_writes_numbered_and_current_files_with_curve_and_state(tmp_path):
     spec = read_znn(NETWORKS / "tiny2d.znn")
     params = initial_parameters(spec, 1, "float32")
     saved = save_checkpoint(tmp_path / "run/net", 30, spec, params, _curve(3), {"iteration": 30, "seed": 9})
-    assert saved.path == checkpoint_path(tmp_path / "run/net", 30) and saved.current == current_path(tmp_path / "run/net")
+    assert saved.path == checkpoint_path(tmp_path / "run/net", 30)
+    assert saved.current == current_path(tmp_path / "run/net")
     for path in (saved.path, saved.current):
         loaded = load_network(path)
         assert loaded.params.equal(params)

@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 import pytest
-from tests.helpers.paths import NETWORKS
+
 from tests.helpers import jobkit
 from tests.helpers.jobkit import write_job
-
+from tests.helpers.paths import NETWORKS
 from znn.errors import ConfigError
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, run_forward
 from znn.forward.predict import channel_softmax, predict_volume

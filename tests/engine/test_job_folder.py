@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.paths import NETWORKS
 
+from tests.helpers.paths import NETWORKS
 from znn.cli import main
 from znn.data.synthetic import make_em_volume
 from znn.errors import ConfigError, NetworkSpecError

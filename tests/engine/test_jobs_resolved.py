@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.helpers.jobkit import write_job
 
+from tests.helpers.jobkit import write_job
 from znn.errors import ConfigError
 from znn.jobs import ConfigWarning, read_cfg
 from znn.jobs.resolved import ForwardSettings, ResolvedForward, ResolvedTraining
@@ -159,7 +159,6 @@ def test_predict_runs_the_conv_mode_znn_forward_runs(tmp_path, monkeypatch):
     reaches the network as the same effective mode from `znn forward` and from the dock's Predict."""
     pytest.importorskip("napari")
     from napari_znn._prediction import predict_options
-
     from znn.forward.image import iter_predict_image
     from znn.forward.job import run_forward
     from znn.netspec.znnfile import read_znn

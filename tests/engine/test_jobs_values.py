@@ -9,7 +9,6 @@ import pytest
 from znn.jobs import values as v
 from znn.jobs.values import BadValue
 
-
 # --- booleans ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", ["1", "yes", "YES", "true", "True", "on", " On "])

@@ -6,8 +6,8 @@ import gc
 
 import numpy as np
 import pytest
-from tests.helpers.netcheck import probe_weights, random_inputs
 
+from tests.helpers.netcheck import probe_weights, random_inputs
 from znn.netspec.library import network_path
 from znn.netspec.znnfile import parse_znn, read_znn
 from znn.network import Network

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.jobkit import write_job
 
+from tests.helpers.jobkit import write_job
 from znn.forward.job import run_forward
 from znn.io.volumes import read_volume
 from znn.jobs import read_cfg

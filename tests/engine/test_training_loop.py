@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.helpers.jobkit import run_training, write_job
 
+from tests.helpers.jobkit import run_training, write_job
 from znn.io.h5net import load_network
 from znn.jobs import read_cfg
 from znn.train import trainer as trainer_module

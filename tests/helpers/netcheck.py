@@ -13,7 +13,7 @@ def build(text: str, outsz, *, dtype="float64", conv_mode="direct", seed=0, **kw
     # Random, non-degenerate parameters (zero-initialised biases would hide bias bugs).
     rng = np.random.default_rng(seed + 100)
     for arrays in (net.params.kernels, net.params.biases):
-        for name, a in arrays.items():
+        for a in arrays.values():
             a[...] = rng.uniform(-0.5, 0.5, size=a.shape)
     net.invalidate_kernel_spectra()
     return net

@@ -11,9 +11,9 @@ import pytest
 import yaml
 import zarr
 
-from tests.helpers.paths import REPO
-from napari_znn._reader import get_h5_reader, get_zarr_reader
 from napari_znn.__main__ import plugin_widget_names
+from napari_znn._reader import get_h5_reader, get_zarr_reader
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gui
 

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gui

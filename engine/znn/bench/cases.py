@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from math import prod
 
 from znn.errors import ZnnError
+from znn.modes import ConvMode
 from znn.netspec.vocabulary import Triple
 
 # Seconds the warm-up update may take before a configuration is skipped. 40 s lets PyTorch
@@ -23,7 +24,7 @@ SETUP_PHASES = ("building the network", "the first forward pass")  # limited by 
 WARMUP_PHASE = "the warm-up update"  # limited by the cap itself
 ENGINE_OURS = "znn"
 ENGINE_PEER = "torch"
-OUR_MODES = ("fft", "direct", "optimize")
+OUR_MODES: tuple[ConvMode, ...] = ("fft", "direct", "optimize")
 PEER_MODE = "torch"  # the peer has a single mode; the label keeps rows uniform
 
 
@@ -50,10 +51,10 @@ class Case:
 # voxels of 9^3 for ~2.5x the time), 3d_5 at 13^3 (input 128^3), 3d_7 only at 11^3 (input
 # 158^3): on 2 cores one 3d_7 update already takes seconds at 9^3, and the 3-D nets'
 # cached kernel spectra take 3-8 GiB. A first full grid (every net x threads x modes x
-# peer) took about 24 minutes on a 2-core EPYC. To keep `make bench` under 15 minutes, the peer runs at all cores only (ratios compare
-# equal thread counts), direct mode at all cores only, and the larger sizes and VD2D3D
-# (all cores) in fft and optimize modes; one thread is timed for our fft/optimize on the
-# primary sizes, which gives the thread scaling.
+# peer) took about 24 minutes on a 2-core EPYC. To keep `make bench` under 15 minutes, the
+# peer runs at all cores only (ratios compare equal thread counts), direct mode at all cores
+# only, and the larger sizes and VD2D3D (all cores) in fft and optimize modes; one thread is
+# timed for our fft/optimize on the primary sizes, which gives the thread scaling.
 DEFAULT_CASES: tuple[Case, ...] = (
     Case("3d_3", (9, 9, 9)),
     Case("3d_3", (17, 17, 17), primary=False),
@@ -155,14 +156,15 @@ def plan_configs(cases: list[Case], threads: list[int], modes: list[str], *, wit
     configs = []
     for case in cases:
         for count in sorted(set(threads), reverse=True):
-            common = dict(net=case.net, outsz=case.outsz, threads=count, repeats=repeats, warmup=warmup)
             if not case.primary and count != most:
                 continue
             for mode in ours:
                 if mode == "direct" and (count != most or not case.primary):
                     continue
                 cap = min(cap_s, DIRECT_CAP_S) if mode == "direct" else cap_s
-                configs.append(Config(ENGINE_OURS, mode=mode, cap_s=cap, **common))  # type: ignore[arg-type]
+                configs.append(Config(ENGINE_OURS, net=case.net, outsz=case.outsz, threads=count, mode=mode,
+                                      repeats=repeats, warmup=warmup, cap_s=cap))
             if with_peer and count == most:
-                configs.append(Config(ENGINE_PEER, mode=PEER_MODE, cap_s=cap_s, **common))  # type: ignore[arg-type]
+                configs.append(Config(ENGINE_PEER, net=case.net, outsz=case.outsz, threads=count, mode=PEER_MODE,
+                                      repeats=repeats, warmup=warmup, cap_s=cap_s))
     return configs

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _time_forward(run, repeats: int) -> float:  # noqa: ANN001
+def _time_forward(run: Callable[[], object], repeats: int) -> float:
     run()  # plans, spectra, allocator warm-up
     times = []
     for _ in range(repeats):
@@ -64,7 +65,7 @@ def peer(net: str, budget: int, threads: int, repeats: int) -> dict[str, Any]:
 
     torch.set_num_threads(threads)
     spec = read_znn(network_path(net))
-    tried = []
+    tried: list[dict[str, Any]] = []
     for side in PEER_SIDES:
         graph = NetworkGraph(spec, (side, side, side))
         # Inference keeps at most a layer's input and output alive; all maps is the safe bound.
@@ -74,7 +75,7 @@ def peer(net: str, budget: int, threads: int, repeats: int) -> dict[str, Any]:
         rng = np.random.default_rng(0)
         x = {n: rng.uniform(-1, 1, s).astype(np.float32) for n, s in graph.input_sizes.items()}
 
-        def run() -> None:
+        def run(model: TorchPeer = model, x: dict[str, np.ndarray] = x) -> None:
             with torch.no_grad():
                 model.forward(x)
         seconds = _time_forward(run, max(1, repeats // 2))  # the ladder is long: fewer repeats per rung
@@ -85,9 +86,10 @@ def peer(net: str, budget: int, threads: int, repeats: int) -> dict[str, Any]:
     return dict(best, tried=tried, peak_rss_bytes=_peak_rss_bytes())
 
 
-def compare(net: str, budget: int, threads: int, repeats: int = 3, say=print) -> dict[str, Any]:  # noqa: ANN001
+def compare(net: str, budget: int, threads: int, repeats: int = 3,
+            say: Callable[[str], object] = print) -> dict[str, Any]:
     """Run both sides in child processes; returns both results and the ratio."""
-    results = {}
+    results: dict[str, Any] = {}
     for side in ("ours", "peer"):
         done = subprocess.run([sys.executable, "-m", "znn.bench.patches", side, net, str(budget), str(threads),
                                str(repeats)], capture_output=True, text=True, check=False)

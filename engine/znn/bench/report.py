@@ -127,7 +127,7 @@ def _notes(ours: dict[str, Any], peer: dict[str, Any] | None) -> str:
 def table_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row per (case, threads, our mode), with the peer of that case and thread count."""
     peers = {_key(r): r for r in results if r["config"]["engine"] == ENGINE_PEER}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for ours in results:
         config = ours["config"]
         if config["engine"] == ENGINE_PEER:

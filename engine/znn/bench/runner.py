@@ -20,10 +20,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from znn.bench.cases import (DEFAULT_CAP_S, ENGINE_OURS, OUR_MODES, Case, Config, all_cores,
-                             cases_for, default_threads, plan_configs)
-from znn.bench.report import (LEGEND, machine_info, machine_text, markdown_table, table_rows,
-                              write_results)
+from znn.bench.cases import (
+    DEFAULT_CAP_S,
+    ENGINE_OURS,
+    OUR_MODES,
+    Case,
+    Config,
+    all_cores,
+    cases_for,
+    default_threads,
+    plan_configs,
+)
+from znn.bench.report import LEGEND, machine_info, machine_text, markdown_table, table_rows, write_results
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.memory import estimate_memory

@@ -27,6 +27,7 @@ from znn.params import NetParams
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor  # for annotations inside methods, where `torch` is the module from _torch()
 
 INSTALL_HINT = "torch not installed: pip install -e '.[bench]'"
 
@@ -159,7 +160,7 @@ class TorchPeer:
     def forward(self, inputs: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
         """Output tensors (1, maps, z, y, x) for input patches shaped (maps, z, y, x)."""
         torch = _torch()
-        values: dict[str, torch.Tensor] = {}
+        values: dict[str, Tensor] = {}
         for name, shape in self.graph.input_sizes.items():
             if name not in inputs:
                 raise ZnnError(f"missing input '{name}': expected an array of shape {shape}")

@@ -21,15 +21,16 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from math import prod
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from znn.bench.cases import ENGINE_OURS, SETUP_PHASES, WARMUP_PHASE, Config
 from znn.errors import ZnnError
+from znn.modes import ConvMode
 from znn.netspec.library import network_path
 from znn.netspec.znnfile import read_znn
 
@@ -85,7 +86,7 @@ def emit(result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def uniform_sets(shapes: dict[str, tuple[int, ...]], count: int, rng: np.random.Generator,
+def uniform_sets(shapes: Mapping[str, tuple[int, ...]], count: int, rng: np.random.Generator,
                  batch: bool = False) -> list[dict[str, np.ndarray]]:
     """`count` dicts of float32 arrays from U[-1, 1]; `batch` prepends a batch axis of 1."""
     lead = (1,) if batch else ()
@@ -157,9 +158,8 @@ def measure(config: Config, result: dict[str, Any], build: Callable[[], Any],
 
 
 def run_ours(config: Config, result: dict[str, Any]) -> None:
-    from znn.network.net import Network
-
     from znn.fft import plans
+    from znn.network.net import Network
 
     # Measured FFTW plans (kept as wisdom in the user cache) are what a long run would use.
     plans.set_planner_effort(plans.MEASURE)
@@ -261,7 +261,7 @@ def run_peer(config: Config, result: dict[str, Any]) -> None:
     result["threads_used"] = torch.get_num_threads()
 
 
-def prewarm(modes: list[str]) -> None:
+def prewarm(modes: list[ConvMode]) -> None:
     """Build, run and update tiny2d once per mode so that numba's kernel cache is filled."""
     from znn.network.net import Network
 
@@ -284,7 +284,8 @@ def prewarm(modes: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--prewarm":
-        prewarm(args[1].split(","))
+        # runner.prewarm sends only modes of OUR_MODES
+        prewarm(cast("list[ConvMode]", args[1].split(",")))
         return 0
     config = Config.from_json_dict(json.loads(args[0]))
     result: dict[str, Any] = {"config": config.to_json_dict(), "status": "error", "reason": None}

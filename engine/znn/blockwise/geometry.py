@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from znn.triples import triple
+
 Triple = tuple[int, int, int]
 
 
@@ -33,14 +35,14 @@ class Block:
 
     @property
     def shape(self) -> Triple:
-        return tuple(b - a for a, b in zip(self.start, self.stop))  # type: ignore[return-value]
+        return triple(b - a for a, b in zip(self.start, self.stop))
 
     @property
     def voxels(self) -> int:
         return math.prod(self.shape)
 
     def slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(a, b) for a, b in zip(self.start, self.stop))  # type: ignore[return-value]
+        return triple(slice(a, b) for a, b in zip(self.start, self.stop))
 
 
 class BlockGrid:
@@ -53,18 +55,18 @@ class BlockGrid:
             raise ValueError("output and block shapes must have three axes (z, y, x)")
         if any(b < 1 for b in block_shape) or any(n < 1 for n in output_shape):
             raise ValueError(f"shapes must be positive, got output {output_shape}, block {block_shape}")
-        self.output_shape = tuple(int(n) for n in output_shape)
-        self.block_shape = tuple(min(int(b), n) for b, n in zip(block_shape, self.output_shape))
+        self.output_shape: Triple = triple(int(n) for n in output_shape)
+        self.block_shape: Triple = triple(min(int(b), n) for b, n in zip(block_shape, self.output_shape))
         self.grid_shape = tuple(math.ceil(n / b) for n, b in zip(self.output_shape, self.block_shape))
 
     def __len__(self) -> int:
         return math.prod(self.grid_shape)
 
     def block(self, number: int) -> Block:
-        index = tuple(int(i) for i in np.unravel_index(number, self.grid_shape))
-        start = tuple(i * b for i, b in zip(index, self.block_shape))
-        stop = tuple(min(s + b, n) for s, b, n in zip(start, self.block_shape, self.output_shape))
-        return Block(number, index, start, stop)  # type: ignore[arg-type]
+        index = triple(int(i) for i in np.unravel_index(number, self.grid_shape))
+        start = triple(i * b for i, b in zip(index, self.block_shape))
+        stop = triple(min(s + b, n) for s, b, n in zip(start, self.block_shape, self.output_shape))
+        return Block(number, index, start, stop)
 
     def __iter__(self) -> Iterator[Block]:
         for number in range(len(self)):
@@ -74,25 +76,25 @@ class BlockGrid:
         """The full-size output window the network computes for `block`: the block itself, or
         for a cut block at the end of an axis, a window of `block_shape` ending at the volume's
         end (so one network size serves every block; only the block's own ROI is written)."""
-        start = tuple(min(a, n - b) for a, b, n in zip(block.start, self.block_shape, self.output_shape))
-        stop = tuple(s + b for s, b in zip(start, self.block_shape))
-        return start, stop  # type: ignore[return-value]
+        start = triple(min(a, n - b) for a, b, n in zip(block.start, self.block_shape, self.output_shape))
+        stop = triple(s + b for s, b in zip(start, self.block_shape))
+        return start, stop
 
 
 def mirror_before(fov: Triple, mirror: bool) -> Triple:
     """Padding before each axis: (fov − 1) // 2 with mirroring, 0 without."""
-    return tuple((f - 1) // 2 if mirror else 0 for f in fov)  # type: ignore[return-value]
+    return triple((f - 1) // 2 if mirror else 0 for f in fov)
 
 
 def output_shape_for(volume: Triple, fov: Triple, mirror: bool) -> Triple:
     """The output of a dense network over `volume`: the volume itself when mirrored."""
     if mirror:
-        return tuple(volume)  # type: ignore[return-value]
-    out = tuple(v - f + 1 for v, f in zip(volume, fov))
+        return triple(volume)
+    out = triple(v - f + 1 for v, f in zip(volume, fov))
     if any(n < 1 for n in out):
         raise ValueError(f"the volume {tuple(volume)} is smaller than the field of view {tuple(fov)}; "
                          "mirror the borders to predict it")
-    return out  # type: ignore[return-value]
+    return out
 
 
 def mirrored_indices(start: int, stop: int, length: int, before: int) -> np.ndarray:

@@ -93,12 +93,12 @@ def normalisation_from(pp_type: str, parts: list[SectionStats], voxels_per_secti
         std = tuple(0.0 if lo == hi else s
                     for lo, hi, s in zip(lows, highs, (v for p in parts for v in p.std)))
         return Normalisation(kind, mean=mean, std=std)
-    mean = global_mean(parts, voxels_per_section)
+    overall = global_mean(parts, voxels_per_section)
     if min(lows) == max(highs) or squares is None:
-        return Normalisation(kind, mean=(mean,), std=(0.0,))
+        return Normalisation(kind, mean=(overall,), std=(0.0,))
     total = sum(v for p in squares for v in p.squares)
     count = voxels_per_section * len(lows)
-    return Normalisation(kind, mean=(mean,), std=(float(np.sqrt(total / count)),))
+    return Normalisation(kind, mean=(overall,), std=(float(np.sqrt(total / count)),))
 
 
 def global_mean(parts: list[SectionStats], voxels_per_section: int) -> float:

@@ -32,10 +32,12 @@ from znn.blockwise.task import BlockResult, BlockTask, open_input
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
 from znn.errors import ZnnError
+from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import parse_znn
 from znn.planner import format_bytes, plan_forward_patch
+from znn.triples import triple
 
 GiB = 1 << 30
 # The share of a worker's memory the network may plan for; the rest holds the interpreter,
@@ -61,7 +63,7 @@ class BlockwiseRequest:
     mirror: bool = True
     softmax: bool = False
     dtype: str = "float32"
-    conv_mode: str = "fft"
+    conv_mode: ConvMode = "fft"
     block_shape: Triple | None = None  # None: the planner's tile under memory_per_worker
     memory_per_worker: int = 2 * GiB
     threads_per_worker: int = 1  # engine threads inside each block
@@ -131,14 +133,14 @@ def plan_block(request: BlockwiseRequest, spec: NetSpec, out: Triple) -> tuple[T
     """The block (= network tile) shape over an output of shape `out`: given, or the planner's
     fastest under the worker's share of memory."""
     if request.block_shape is not None:
-        return tuple(min(b, n) for b, n in zip(request.block_shape, out)), "block shape given"  # type: ignore
+        return triple(min(b, n) for b, n in zip(request.block_shape, out)), "block shape given"
     budget = int(request.memory_per_worker * NETWORK_SHARE)
     plan = plan_forward_patch(spec, ram_budget_bytes=budget, dtype=request.dtype, conv_mode=request.conv_mode,
                               num_threads=request.threads_per_worker, max_side=max(out[1], out[2]), max_z=out[0])
-    block = tuple(min(b, n) for b, n in zip(plan.outsz, out))
+    block = triple(min(b, n) for b, n in zip(plan.outsz, out))
     summary = (f"block {'x'.join(map(str, block))}: the planner's tile for {format_bytes(budget)} "
                f"({NETWORK_SHARE:.0%} of {format_bytes(request.memory_per_worker)} per worker)")
-    return block, summary  # type: ignore[return-value]
+    return block, summary
 
 
 def _statistics(client: Any, request: BlockwiseRequest, depth: int, plane: int) -> Any:
@@ -187,7 +189,7 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
         raise BlockwiseError("blockwise prediction needs a dense network (max_filter, not max_pool)")
     if len(spec.input_names) != 1:
         raise BlockwiseError(f"blockwise prediction needs a network with one input, not {len(spec.input_names)}")
-    volume: Triple = tuple(int(n) for n in open_input(request.input).shape[-3:])  # type: ignore[assignment]
+    volume = triple(int(n) for n in open_input(request.input).shape[-3:])
     fov = graph.fov
     out_shape = output_shape_for(volume, fov, request.mirror)
     block, plan = plan_block(request, spec, out_shape)

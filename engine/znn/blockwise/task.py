@@ -22,6 +22,7 @@ import numpy as np
 from znn.blockwise import store
 from znn.blockwise.geometry import BlockGrid, Triple, mirror_before, mirrored_indices, read_padded
 from znn.blockwise.normalise import Normalisation
+from znn.modes import ConvMode
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class BlockTask:
     softmax: bool
     normalisation: Normalisation
     dtype: str = "float32"
-    conv_mode: str = "fft"
+    conv_mode: ConvMode = "fft"
     num_threads: int = 1  # engine threads per block
 
     @property
@@ -131,7 +132,7 @@ class BlockWorker:
         grid = task.grid
         block = grid.block(number)
         start, stop = grid.compute_window(block)
-        padded_stop = tuple(b + f - 1 for b, f in zip(stop, task.fov))
+        padded_stop = (stop[0] + task.fov[0] - 1, stop[1] + task.fov[1] - 1, stop[2] + task.fov[2] - 1)
         before = mirror_before(task.fov, task.mirror)
         volume = self.input(task.input)
         raw = read_padded(volume, start, padded_stop, before)

@@ -20,7 +20,7 @@ def parse_triple(text: str) -> tuple[int, int, int]:
         values = (1, values[0], values[0])
     if len(values) != 3 or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected three positive integers z,y,x, found {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -19,7 +19,7 @@ def _check_fov(fov: Sequence[int]) -> tuple[int, int, int]:
     values = tuple(int(n) for n in fov)
     if len(values) != 3 or any(n < 1 for n in values):
         raise ValueError(f"fov must be three positive integers (z, y, x), got {tuple(fov)}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def mirror_widths(fov: tuple[int, int, int]) -> tuple[tuple[int, int], ...]:

@@ -112,7 +112,7 @@ class PatchPrefetcher:
                 if self._closed:
                     raise RuntimeError("the patch prefetcher was closed") from None
                 if not self._thread.is_alive() and self._queue.empty():
-                    raise RuntimeError("the patch prefetch thread stopped unexpectedly")
+                    raise RuntimeError("the patch prefetch thread stopped unexpectedly") from None
 
     def _raise_failure(self) -> None:
         assert self._failure is not None

@@ -36,7 +36,7 @@ REBALANCE_MODES: tuple[Rebalance, ...] = ("global", "patch")
 def _check_mode(mode: str | None) -> Rebalance | None:
     # Callers without type checking may pass any text: refuse it rather than guess.
     if mode is None or mode in REBALANCE_MODES:
-        return mode  # type: ignore[return-value]
+        return mode
     raise ValueError(f"unknown rebalance mode {mode!r}; expected 'global', 'patch' or None "
                      "(map a cfg value with DataConfig.effective_rebalance_mode first)")
 

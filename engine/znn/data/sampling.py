@@ -48,6 +48,7 @@ from znn.data.targets import (
 )
 from znn.errors import ConfigError
 from znn.modes import OUTPUT_KINDS, OutputKind, Rebalance
+from znn.triples import triple
 
 SAMPLE_KINDS = OUTPUT_KINDS
 _AXES = "(z, y, x)"
@@ -86,11 +87,15 @@ def cut_patch(volume: np.ndarray, deviation: np.ndarray | tuple[int, int, int],
     return np.array(volume[region][np.newaxis], order="C", copy=True)
 
 
+def _grown(size: tuple[int, int, int], grow: int) -> tuple[int, int, int]:
+    return (size[0] + grow, size[1] + grow, size[2] + grow)
+
+
 def _triple(value: tuple[int, int, int], what: str) -> tuple[int, int, int]:
     triple = tuple(int(n) for n in value)
     if len(triple) != 3 or any(n < 1 for n in triple):
         raise ValueError(f"{what} must be three positive integers {_AXES}, got {tuple(value)}")
-    return triple  # type: ignore[return-value]
+    return triple
 
 
 class TrainingSample:
@@ -119,9 +124,9 @@ class TrainingSample:
         self.source = source
         # Affinity patches are cut one voxel larger per axis and shrunk after the flips.
         grow = 1 if kind == "affinity" else 0
-        self.input_patch = {name: tuple(n + grow for n in _triple(size, f"input size of '{name}'"))
+        self.input_patch = {name: _grown(_triple(size, f"input size of '{name}'"), grow)
                             for name, size in input_sizes.items()}
-        self.label_patch = tuple(n + grow for n in _triple(output_size, "output size"))
+        self.label_patch = _grown(_triple(output_size, "output size"), grow)
 
         self.images = {name: self._volume(images, name, "input") for name in self.input_patch}
         if not labels:
@@ -245,7 +250,7 @@ class TrainingSample:
         else:
             flat = self._candidates[rng.integers(self._candidates.size)]
             offset = np.asarray(np.unravel_index(int(flat), self._box_shape))
-        return tuple(int(n) for n in self._box_start + offset)  # type: ignore[return-value]
+        return triple(int(n) for n in self._box_start + offset)
 
     def patch_at(self, location: tuple[int, int, int], rng: np.random.Generator | None = None,
                  ) -> Patch:
@@ -287,7 +292,7 @@ class TrainingSample:
             inputs = {name: self.em_augment.apply(a, rng) for name, a in inputs.items()}
         return Patch(inputs=inputs, targets=targets, masks=masks,
                      weights={name: w for name, w in weights.items() if w is not None},
-                     sample_id=self.sample_id, location=tuple(int(n) for n in location))
+                     sample_id=self.sample_id, location=(int(location[0]), int(location[1]), int(location[2])))
 
     def draw(self, rng: np.random.Generator) -> Patch:
         """A random patch: uniform centre, then augmentation, all from `rng`."""

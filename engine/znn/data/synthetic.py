@@ -321,7 +321,8 @@ def synthetic_volume(name: str | Path) -> np.ndarray:
             elif key in _NUMBER_OPTIONS:
                 options[key] = float(value)
             else:
-                raise ValueError(f"unknown option {key!r}; known: shape, {', '.join(sorted(_COUNT_OPTIONS | _NUMBER_OPTIONS))}")
+                known = ", ".join(sorted(_COUNT_OPTIONS | _NUMBER_OPTIONS))
+                raise ValueError(f"unknown option {key!r}; known: shape, {known}")
         except ValueError as error:
             raise ValueError(f"{text!r}: {error}") from None
     volume = _cached_volume(tuple(sorted(options.items())))

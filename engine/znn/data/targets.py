@@ -112,10 +112,10 @@ def affinity_from_labels(labels: np.ndarray) -> np.ndarray:
     volume = as_volume(labels, "labels")
     out = np.zeros((3,) + volume.shape, dtype=np.float32)
     for channel, axis in enumerate(AFFINITY_AXES):
-        later = [slice(None)] * 3
-        earlier = [slice(None)] * 3
+        later: list[slice] = [slice(None)] * 3
+        earlier: list[slice] = [slice(None)] * 3
         later[axis] = slice(1, None)
         earlier[axis] = slice(None, -1)
         here = volume[tuple(later)]
-        out[(channel, *later)] = (here == volume[tuple(earlier)]) & (here > 0)
+        out[channel][tuple(later)] = (here == volume[tuple(earlier)]) & (here > 0)
     return out

@@ -58,5 +58,6 @@ def score_segmentation(segmentation: np.ndarray, ground_truth: np.ndarray, *,
     for s, t in pairs:
         rand, vi, isbi = adapted_rand_error(s, t), variation_of_information(s, t), foreground_scores(s, t)
         rows.append((rand.error, rand.precision, rand.recall, vi.split, vi.merge, isbi.v_rand, isbi.v_info))
-    means = np.mean(np.array(rows, dtype=np.float64), axis=0)
-    return SegmentationScores(*(float(v) for v in means), sections=len(pairs) if per_section else 0)
+    are, precision, recall, split, merge, v_rand, v_info = (float(v) for v in np.mean(np.array(rows), axis=0))
+    return SegmentationScores(are, precision, recall, split, merge, v_rand, v_info,
+                              sections=len(pairs) if per_section else 0)

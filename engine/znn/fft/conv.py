@@ -173,7 +173,7 @@ def fft_conv_forward(inputs: np.ndarray, kernels: np.ndarray, dilation: Sequence
 
     X = [input_spectrum(x, N) for x in inputs]
     given = kernel_spectra
-    kept = [[None] * n_out for _ in range(n_in)] if cache_spectra else None
+    kept: list[list[np.ndarray]] | None = [[] for _ in range(n_in)] if cache_spectra else None
     outputs = np.empty((n_out,) + out_shape, dtype=dtype)
     acc = _zeros_spectrum(N, dtype)
     for j in range(n_out):
@@ -181,7 +181,7 @@ def fft_conv_forward(inputs: np.ndarray, kernels: np.ndarray, dilation: Sequence
         for i in range(n_in):
             K = given[i][j] if given is not None else kernel_spectrum(kernels[i, j], dilation, N)
             if kept is not None:
-                kept[i][j] = K
+                kept[i].append(K)  # filled in j order, so kept[i][j] is K_ij
             accumulate_products(acc, X[i], K)
         outputs[j] = valid_from_spectrum(acc, N, n, span)
     return outputs, ConvCache(N, tuple(n), X, kept)

@@ -43,7 +43,7 @@ def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *,
     volume = preprocess(np.asarray(image), pp_type, dtype)
     if mirror:
         volume = mirror_pad(volume, fov)
-    shape: Triple = volume.shape  # type: ignore[assignment]
+    shape: Triple = volume.shape
     if outsz == "auto":
         maps = sum(spec.nodes[n].size for n in spec.output_names)
         output_bytes = maps * int(np.prod(output_shape(shape, fov))) * np.dtype(dtype).itemsize

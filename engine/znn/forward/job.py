@@ -114,7 +114,7 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
         for sample_id in ids:
             inputs = load_forward_inputs(job, sample_id, fov=fov, mirror=run.mirror,
                                          input_names=spec.input_names, dtype=dtype)
-            volume: Triple = next(iter(inputs.values())).shape  # type: ignore[assignment]
+            volume: Triple = next(iter(inputs.values())).shape
             out = output_shape(volume, fov)
             maps = sum(spec.nodes[n].size for n in spec.output_names)
             output_bytes = maps * int(np.prod(out)) * dtype.itemsize

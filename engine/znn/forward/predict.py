@@ -41,7 +41,7 @@ def _volume_shape(net: Network, inputs: Mapping[str, np.ndarray]) -> Triple:
         raise ZnnError(f"no volume given for network input(s) {', '.join(missing)}")
     if len(set(shapes.values())) != 1 or any(len(s) != 3 for s in shapes.values()):
         raise ZnnError(f"every input volume must be 3-D (z, y, x) and of one size; got {shapes}")
-    return next(iter(shapes.values()))  # type: ignore[return-value]
+    return next(iter(shapes.values()))
 
 
 def iter_predict(net: Network, inputs: Mapping[str, np.ndarray], *, softmax: bool = False

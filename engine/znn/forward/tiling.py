@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from znn.triples import triple
+
 Triple = tuple[int, int, int]
 
 
@@ -40,28 +42,28 @@ class Tile:
 
     @property
     def input_slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(s, s + t + f - 1) for s, t, f in zip(self.start, self.outsz, self.fov))  # type: ignore[return-value]
+        return triple(slice(s, s + t + f - 1) for s, t, f in zip(self.start, self.outsz, self.fov))
 
     @property
     def output_slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(s, s + t) for s, t in zip(self.start, self.outsz))  # type: ignore[return-value]
+        return triple(slice(s, s + t) for s, t in zip(self.start, self.outsz))
 
 
 def output_shape(volume_in: Triple, fov: Triple) -> Triple:
     """Output volume of a dense network: input - fov + 1 per axis."""
-    return tuple(v - f + 1 for v, f in zip(volume_in, fov))  # type: ignore[return-value]
+    return triple(v - f + 1 for v, f in zip(volume_in, fov))
 
 
 def fit_tile(volume_in: Triple, outsz: Triple, fov: Triple) -> Triple:
     """`outsz` shrunk, axis by axis, to what the volume can hold (one window at most)."""
-    return tuple(max(1, min(t, v - f + 1)) for v, t, f in zip(volume_in, outsz, fov))  # type: ignore[return-value]
+    return triple(max(1, min(t, v - f + 1)) for v, t, f in zip(volume_in, outsz, fov))
 
 
 def tiles(volume_in: Triple, outsz: Triple, fov: Triple) -> Iterator[Tile]:
     """All tiles of a volume in ZNN's order."""
     per_axis = [tile_starts(v, t, f) for v, t, f in zip(volume_in, outsz, fov)]
     for start in itertools.product(*per_axis):
-        yield Tile(start, outsz, fov)  # type: ignore[arg-type]
+        yield Tile(triple(start), outsz, fov)
 
 
 def tile_count(volume_in: Triple, outsz: Triple, fov: Triple) -> int:

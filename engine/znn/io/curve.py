@@ -126,7 +126,7 @@ def write_curve_group(group: h5py.Group, curve: LearningCurve) -> None:
                 continue
             dtype = np.int64 if series == "it" else np.float64
             write_array(group.require_group(phase), series, np.asarray(value, dtype=dtype))
-    write_array(group, "elapsed", np.float64(curve.elapsed))
+    write_array(group, "elapsed", np.asarray(curve.elapsed, dtype=np.float64))
 
 
 def statistics_group(handle: h5py.File) -> h5py.Group | None:

@@ -276,7 +276,8 @@ def _rebuild_spec(layers: list[_StoredLayer], file: str) -> NetSpec:
                                 found=error.found) from error
     # Line numbers refer to the text built above, not to anything the user can open.
     spec.warnings = [re.sub(r"^.*?:\d+: ", f"{file}: ", text) for text in spec.warnings]
-    for group in [*spec.nodes.values(), *spec.edges.values()]:
+    groups: list[NodeGroup | EdgeGroup] = [*spec.nodes.values(), *spec.edges.values()]
+    for group in groups:
         group.line = None
         group.key_lines = {}
     return spec

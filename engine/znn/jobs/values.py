@@ -313,7 +313,7 @@ def parse_malis_norm_type(text: str) -> MalisNorm:
     if word not in MALIS_NORM_TYPES:
         raise BadValue("none, frac, num, pair or constrain", text,
                        "unknown MALIS normalisation" + did_you_mean(word, MALIS_NORM_TYPES))
-    return word  # type: ignore[return-value]  # checked against MALIS_NORM_TYPES above
+    return word
 
 
 def parse_rebalance_mode(text: str) -> str:

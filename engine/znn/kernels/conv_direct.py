@@ -19,6 +19,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from znn.triples import triple
+
 
 @numba.njit(nogil=True, cache=True)
 def _valid_extent(in_extent, size, dilation):
@@ -120,9 +122,7 @@ def conv_output_shape(
     dilation: tuple[int, int, int],
 ) -> tuple[int, int, int]:
     """Extent of the valid dilated convolution: in - (s-1)*d per axis."""
-    return tuple(
-        int(n - (s - 1) * d) for n, s, d in zip(in_shape, kernel_shape, dilation)
-    )  # type: ignore[return-value]
+    return triple(int(n - (s - 1) * d) for n, s, d in zip(in_shape, kernel_shape, dilation))
 
 
 def dilate_kernel(kernel: np.ndarray, dilation: tuple[int, int, int]) -> np.ndarray:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from znn.triples import triple
+
 LINEAR = 0
 RECTIFY_LINEAR = 1
 TANH = 2
@@ -219,7 +221,7 @@ def _crop_slices(shape: tuple[int, ...], offset: Sequence[int]) -> tuple[slice, 
 def crop_output_shape(in_shape: tuple[int, ...], offset: Sequence[int]) -> tuple[int, int, int]:
     """Extent after removing `offset` voxels on both sides of each axis."""
     _crop_slices(in_shape, offset)
-    return tuple(int(n) - 2 * int(v) for n, v in zip(in_shape, offset))  # type: ignore[return-value]
+    return triple(int(n) - 2 * int(v) for n, v in zip(in_shape, offset))
 
 
 def crop_forward(inp: np.ndarray, offset: Sequence[int], out: np.ndarray) -> None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from znn.triples import triple
+
 
 @numba.njit(nogil=True, cache=True)
 def max_filter_forward(inp, size, dilation, out, argmax):
@@ -115,7 +117,7 @@ def max_pool_output_shape(in_shape: tuple[int, ...], size: tuple[int, ...]) -> t
         raise ValueError(
             f"max_pool size {tuple(int(w) for w in size)} does not divide the input extent {tuple(in_shape)}"
         )
-    return tuple(int(n) // int(w) for n, w in zip(in_shape, size))  # type: ignore[return-value]
+    return triple(int(n) // int(w) for n, w in zip(in_shape, size))
 
 
 def max_pool_forward(inp: np.ndarray, size, out: np.ndarray, argmax: np.ndarray) -> None:

@@ -20,6 +20,8 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from znn.triples import triple
+
 Triple = tuple[int, int, int]
 ONE: Triple = (1, 1, 1)
 
@@ -142,9 +144,9 @@ class EdgeKind:
         The default is a window of `kernel` taps dilated by the source's sparsity.
         """
         k, st = self.kernel(edge), self.stride(edge)
-        f = tuple((fb - 1) * s + kk for fb, s, kk in zip(fov, st, k))
-        s2 = tuple(sb + (kk - 1) * d for sb, kk, d in zip(size, k, sparsity))
-        return f, s2  # type: ignore[return-value]
+        f = triple((fb - 1) * s + kk for fb, s, kk in zip(fov, st, k))
+        s2 = triple(sb + (kk - 1) * d for sb, kk, d in zip(size, k, sparsity))
+        return f, s2
 
     # ------------------------------------------------------------------ state, memory, cost
 

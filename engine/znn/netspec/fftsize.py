@@ -7,6 +7,7 @@ size their spectra with it.
 from __future__ import annotations
 
 from znn.layers.base import Triple
+from znn.triples import triple
 
 
 def fft_size(n: int) -> int:
@@ -23,7 +24,7 @@ def fft_size(n: int) -> int:
 
 
 def fft_shape(shape: Triple) -> Triple:
-    return tuple(fft_size(s) for s in shape)  # type: ignore[return-value]
+    return triple(fft_size(s) for s in shape)
 
 
 def spectrum_elements(shape: Triple) -> int:

@@ -18,6 +18,7 @@ from znn.layers.table import edge_kind, node_kind
 from znn.netspec.spec import EdgeGroup, NetSpec
 from znn.netspec.validate import topological_order
 from znn.netspec.vocabulary import Triple
+from znn.triples import triple
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class EdgeGeometry:
     @property
     def span(self) -> Triple:
         """Input extent covered by one dilated kernel window."""
-        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation))  # type: ignore[return-value]
+        return triple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation))
 
 
 def _mul(a: Triple, b: Triple) -> Triple:
@@ -67,7 +68,7 @@ def _parse_size(outsz: tuple[int, ...] | list[int] | int) -> Triple:
     if len(size) != 3 or min(size) < 1:
         raise NetworkSpecError("output size must be three positive integers z,y,x",
                                key="outsz", expected="e.g. 1,100,100", found=str(outsz))
-    return size  # type: ignore[return-value]
+    return size
 
 
 class NetworkGraph:
@@ -80,7 +81,7 @@ class NetworkGraph:
         if order and isinstance(order[0], list):
             raise NetworkSpecError("the network has a cycle", file=spec.source,
                                    found=" -> ".join(order[0]))
-        self.order: list[str] = order  # type: ignore[assignment]
+        self.order: list[str] = [name for name in order if isinstance(name, str)]
         self.sparsity = self._sparsity_pass()
         self.fovs, self.sizes = self._fov_pass()
         self.nodes = {
@@ -128,7 +129,7 @@ class NetworkGraph:
                 continue
             for edge in outgoing:
                 f, s = self._back_through(edge, fov[edge.output], size[edge.output])
-                fov[name] = tuple(map(max, fov[name], f)) if name in fov else f  # type: ignore[assignment]
+                fov[name] = triple(map(max, fov[name], f)) if name in fov else f
                 if name in size and size[name] != s:
                     other = decided_by[name]
                     raise self._error(
@@ -187,18 +188,18 @@ class NetworkGraph:
         Input size is affine in the output size per axis (in = a*out + b), so two probes
         give a and b. Raises if the field of view does not fit or the size is off-grid.
         """
-        insz = tuple(int(v) for v in insz)
+        wanted = tuple(int(v) for v in insz)
         first = self.spec.input_names[0]
         small = NetworkGraph(self.spec, (1, 1, 1)).sizes[first]
         step = NetworkGraph(self.spec, (2, 2, 2)).sizes[first]
         out = []
-        for axis, (want, lo, hi) in enumerate(zip(insz, small, step)):
+        for axis, (want, lo, hi) in enumerate(zip(wanted, small, step)):
             a, b = hi - lo, lo - (hi - lo)
             if want < lo:
                 raise NetworkSpecError(
-                    f"the network's field of view does not fit: input {_fmt(insz)} is smaller than "
+                    f"the network's field of view does not fit: input {_fmt(wanted)} is smaller than "
                     f"the smallest input {_fmt(small)} (one output voxel) on axis {axis}",
-                    file=self.spec.source, expected=f"at least {_fmt(small)}", found=_fmt(insz))
+                    file=self.spec.source, expected=f"at least {_fmt(small)}", found=_fmt(wanted))
             if (want - b) % a:
                 below = (want - b) // a
                 raise NetworkSpecError(
@@ -206,4 +207,4 @@ class NetworkGraph:
                     file=self.spec.source,
                     expected=f"{a * below + b} or {a * (below + 1) + b}", found=str(want))
             out.append((want - b) // a)
-        return tuple(out)  # type: ignore[return-value]
+        return triple(out)

@@ -24,7 +24,6 @@ import numpy as np
 from znn.layers.table import edge_kind, node_kind
 from znn.netspec.fftsize import fft_shape, fft_size, spectrum_elements
 from znn.netspec.graph import NetworkGraph
-from znn.netspec.vocabulary import Triple
 
 INDEX_BYTES = 8  # maxout winners are stored as int64
 
@@ -73,7 +72,7 @@ def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
     for e in graph.edges.values():  # what each edge keeps for the backward pass
         saved = edge_kind(e.type).saved_state(e, nodes[e.target].maps, np.dtype(dtype), training)
         edge_buffers += saved.nbytes if saved is not None else 0
-    for name, n in nodes.items():
+    for n in nodes.values():
         if node_kind(n.type).combines_edges:  # maxout remembers the winning edge per voxel
             edge_buffers += n.voxels * INDEX_BYTES
 

@@ -89,7 +89,7 @@ class _Reader:
         if len(numbers) != 3 or min(numbers) < minimum:
             self.fail("bad triple", key, expected, value)
             return None
-        return numbers  # type: ignore[return-value]
+        return numbers
 
     def real(self, key: str, *, low: float, high: float | None, low_open: bool = False) -> float | None:
         value = self.text(key)

@@ -55,8 +55,8 @@ def layer_rows(graph: NetworkGraph) -> list[LayerRow]:
                 _t(e.out_size), "-", f"{e.parameters:,}" if e.parameters else "-"))
         node = graph.nodes[name]
         group = spec.nodes[name]
-        kind = f"{group.type}:{group.function}" if group.function else group.type
-        rows.append(LayerRow(name, "nodes", kind, str(node.maps), "-", _t(node.sparsity), "-",
+        label = f"{group.type}:{group.function}" if group.function else group.type
+        rows.append(LayerRow(name, "nodes", label, str(node.maps), "-", _t(node.sparsity), "-",
                              _t(node.size), _t(node.fov), f"{node.maps:,}" if group.has_bias else "-"))
     return rows
 

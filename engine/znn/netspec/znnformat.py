@@ -6,7 +6,6 @@ from pathlib import Path
 
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 
-
 _NODE_KEY_ORDER = ("type", "size", "function", "function_args", "init", "init_args",
                    "eta", "momentum", "weight_decay", "dense")
 _EDGE_KEY_ORDER = ("type", "input", "output", "size", "stride", "init", "init_args", "ratio",

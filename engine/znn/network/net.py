@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from znn.errors import ZnnError
-from znn.modes import CONV_MODES, EXECUTORS, PHASES, ConvImplMode, ConvMode, Executor, Phase
 from znn.init import initial_parameters
+from znn.modes import CONV_MODES, EXECUTORS, PHASES, ConvImplMode, ConvMode, Executor, Phase
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.vocabulary import DEFAULT_ETA, DEFAULT_MOMENTUM, DEFAULT_WEIGHT_DECAY
@@ -28,7 +28,6 @@ from znn.network.sequential import SequentialEngine
 from znn.network.update import Hyper
 from znn.parallel.engine import TaskEngine
 from znn.params import NetParams
-
 
 
 class Network:
@@ -179,7 +178,9 @@ class Network:
               weight_decay: float | None) -> Hyper:
         """A group's own eta/momentum/weight_decay where its file sets them, else the given ones."""
         g = self.spec.group(group)
-        pick = (lambda own, given, default: own if own is not None else (default if given is None else given))
+
+        def pick(own: float | None, given: float | None, default: float) -> float:
+            return own if own is not None else (default if given is None else given)
         return Hyper(pick(g.eta, eta, DEFAULT_ETA), pick(g.momentum, momentum, DEFAULT_MOMENTUM),
                      pick(g.weight_decay, weight_decay, DEFAULT_WEIGHT_DECAY))
 

@@ -346,8 +346,8 @@ class TaskEngine:
             def fn(a: int = a, b: int = b, acc: Accumulator = acc) -> None:
                 buf = acc.buffer()
                 if node.combines_edges:
-                    assert winners is not None
-                    node.combine_backward(work.grad, winners, index, a, b, buf)  # type: ignore[arg-type]
+                    assert winners is not None and work.grad is not None
+                    node.combine_backward(work.grad, winners, index, a, b, buf)
                 else:
                     kind.backward(work, a, b, buf)
                 acc.add(buf)

@@ -44,7 +44,7 @@ class FFTEdge:
     geo: EdgeGeometry
     n_in: int
     n_out: int
-    N: tuple[int, int, int]
+    N: tuple[int, ...]  # the transform shape
     chunks: list[tuple[int, int]]
     spectra: np.ndarray | None = None  # blocked stack, when caching
     spectra_valid: bool = False
@@ -56,6 +56,7 @@ class FFTEdge:
 
     def refresh(self, kernels: np.ndarray, a: int, b: int) -> None:
         """Recompute the cached spectra of flat kernels [a, b)."""
+        assert self.spectra is not None, "refresh needs the blocked stack (spectrum caching on)"
         flat = kernels.reshape((-1,) + kernels.shape[2:])
         for lo in range(a, b, KERNEL_BATCH):
             hi = min(lo + KERNEL_BATCH, b)
@@ -77,7 +78,7 @@ class Bucket:
 
     target: str
     in_size: tuple[int, int, int]
-    N: tuple[int, int, int]
+    N: tuple[int, ...]  # the transform shape
     span: tuple[int, int, int]
     edges: list[FFTEdge] = field(default_factory=list)
     out_spectra: np.ndarray | None = None  # split stack (2, n_out, F)

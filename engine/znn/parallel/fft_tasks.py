@@ -18,6 +18,7 @@ from znn.network.passes import PassState
 from znn.parallel.accumulator import Accumulator
 from znn.parallel.fft_layer import (
     Bucket,
+    FFTEdge,
     backward_products_uncached,
     block_ranges,
     ensure_stack,
@@ -45,7 +46,7 @@ class TaskEngine(Protocol):
     def kernel_tasks(self, name: str) -> list[Task]: ...
 
 
-def source_spectra(engine: TaskEngine, source: str, N: tuple[int, int, int], done: dict[str, list[Task | None]],
+def source_spectra(engine: TaskEngine, source: str, N: tuple[int, ...], done: dict[str, list[Task | None]],
                    spectra_tasks: dict[tuple[str, tuple], list[Task]]) -> tuple[np.ndarray, list[Task]]:
     """The spectrum stack of a source node at transform shape N, and the tasks filling it
     (one per map chunk, shared by every bucket that reads the node at that shape)."""
@@ -83,16 +84,16 @@ def forward_tasks(engine: TaskEngine, bucket: Bucket, done: dict[str, list[Task 
     product_tasks = []
     if state.cache_spectra:
         for lo, hi in block_ranges(products.n_blocks(out.shape[2]), 2 * engine.threads):
-            def fn(lo: int = lo, hi: int = hi) -> None:
+            def cached(lo: int = lo, hi: int = hi) -> None:
                 for k, (edge, X) in enumerate(zip(bucket.edges, inputs)):
                     products.forward_products(edge.spectra, X, out, lo, hi, k > 0)
-            product_tasks.append(Task(fn, engine.fwd_priority(name, 1), name=f"products {name}"))
+            product_tasks.append(Task(cached, engine.fwd_priority(name, 1), name=f"products {name}"))
     else:
         for a, b in block_ranges(n_out, 2 * engine.threads):
-            def fn(a: int = a, b: int = b) -> None:
+            def uncached(a: int = a, b: int = b) -> None:
                 for k, (edge, X) in enumerate(zip(bucket.edges, inputs)):
                     forward_products_uncached(edge, state.params.kernels[edge.name], X, out, a, b, k > 0)
-            product_tasks.append(Task(fn, engine.fwd_priority(name, 1), name=f"products {name}"))
+            product_tasks.append(Task(uncached, engine.fwd_priority(name, 1), name=f"products {name}"))
     for t in product_tasks:
         t.after(*deps).need(needs)
     tasks.extend(product_tasks)
@@ -132,7 +133,8 @@ def backward_tasks(engine: TaskEngine, bucket: Bucket, fins: list[Task], grad_ac
         X = engine.source_spectra[(source, bucket.N)]
         kgrad = kernel_grads[edge.name]
         for a, b in edge.chunks:
-            def gradients(a: int = a, b: int = b, edge=edge, X=X, kgrad=kgrad) -> None:  # noqa: ANN001
+            def gradients(a: int = a, b: int = b, edge: FFTEdge = edge, X: np.ndarray = X,
+                          kgrad: np.ndarray = kgrad) -> None:
                 edge.gradients(G, X, kgrad, a, b)
             tasks.append(Task(gradients, engine.bwd_priority(name, 2), name=f"kgrad {edge.name}").after(*g_tasks))
         if source not in grad_accs:
@@ -142,14 +144,14 @@ def backward_tasks(engine: TaskEngine, bucket: Bucket, fins: list[Task], grad_ac
         prod_tasks = []
         if state.cache_spectra:
             for lo, hi in block_ranges(products.n_blocks(GI.shape[2]), 2 * engine.threads):
-                def gin(lo: int = lo, hi: int = hi, edge=edge, GI=GI) -> None:  # noqa: ANN001
+                def gin_cached(lo: int = lo, hi: int = hi, edge: FFTEdge = edge, GI: np.ndarray = GI) -> None:
                     products.backward_products(edge.spectra, G, GI, lo, hi, False)
-                prod_tasks.append(Task(gin, engine.bwd_priority(source, 3), name=f"gin {edge.name}"))
+                prod_tasks.append(Task(gin_cached, engine.bwd_priority(source, 3), name=f"gin {edge.name}"))
         else:
             for a, b in block_ranges(edge.n_in, 2 * engine.threads):
-                def gin(a: int = a, b: int = b, edge=edge, GI=GI) -> None:  # noqa: ANN001
+                def gin_uncached(a: int = a, b: int = b, edge: FFTEdge = edge, GI: np.ndarray = GI) -> None:
                     backward_products_uncached(edge, state.params.kernels[edge.name], G, GI, a, b)
-                prod_tasks.append(Task(gin, engine.bwd_priority(source, 3), name=f"gin {edge.name}"))
+                prod_tasks.append(Task(gin_uncached, engine.bwd_priority(source, 3), name=f"gin {edge.name}"))
         for t in prod_tasks:
             t.after(*g_tasks)
         tasks.extend(prod_tasks)
@@ -157,7 +159,8 @@ def backward_tasks(engine: TaskEngine, bucket: Bucket, fins: list[Task], grad_ac
         for k, (a, b) in enumerate(engine.chunks[source]):
             acc = grad_accs[source][k]
 
-            def inverse(a: int = a, b: int = b, acc: Accumulator = acc, GI=GI) -> None:  # noqa: ANN001
+            def inverse(a: int = a, b: int = b, acc: Accumulator = acc, GI: np.ndarray = GI,
+                        region: tuple[slice, ...] = region) -> None:
                 buf = acc.buffer()
                 for m in range(a, b):
                     pruned.map_inverse(GI, m, bucket.N, region, buf[m - a])

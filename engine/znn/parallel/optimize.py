@@ -18,6 +18,7 @@ from znn.fft import products, pruned
 from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
 from znn.layers.table import node_kind
+from znn.modes import ConvImplMode
 from znn.netspec.graph import NetworkGraph
 
 _decisions: dict[tuple, dict] = {}
@@ -90,9 +91,10 @@ def _time_direct(n_in: int, n_out: int, in_size: tuple, kernel: tuple, dilation:
 
 
 def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str],
-                      num_threads: int) -> tuple[dict[str, str], dict[str, dict]]:
+                      num_threads: int) -> tuple[dict[str, ConvImplMode], dict[str, dict]]:
     """{edge: "fft"|"direct"} for the given conv edges, and a report of the timings."""
-    chosen, report = {}, {}
+    chosen: dict[str, ConvImplMode] = {}
+    report: dict[str, dict] = {}
     for name in edges:
         geo = graph.edges[name]
         n_in, n_out = graph.nodes[geo.source].maps, graph.nodes[geo.target].maps
@@ -105,7 +107,7 @@ def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str],
             _decisions[key] = {"fft_s": t_fft, "direct_s": t_direct,
                                "mode": "fft" if t_fft <= t_direct else "direct"}
         report[name] = dict(_decisions[key])
-        chosen[name] = report[name]["mode"]
+        chosen[name] = "fft" if report[name]["mode"] == "fft" else "direct"
     return chosen, report
 
 

@@ -22,7 +22,7 @@ from znn.io.h5net import LoadReport, apply_saved, load_network
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedTraining
 from znn.modes import CostFn, OutputKind
-from znn.netspec.spec import NetSpec
+from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
 from znn.train.checkpoint import current_path
@@ -118,8 +118,8 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
             curve = curve.cropped(first - 1)
         else:  # a file written by ZNN: its rule, max(last test it, last train it) + 1
             first = curve.last_iteration + 1
-    if any(g.eta is not None or g.momentum is not None or g.weight_decay is not None
-           for g in [*spec.nodes.values(), *spec.edges.values()]):
+    groups: list[NodeGroup | EdgeGroup] = [*spec.nodes.values(), *spec.edges.values()]
+    if any(g.eta is not None or g.momentum is not None or g.weight_decay is not None for g in groups):
         notes.append("per-layer eta/momentum/weight_decay in the .znn are replaced by the .cfg values "
                      "(as in ZNN's train.py)")
     graph = net.graph  # the geometry the network was built with
