@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-ConvMode = Literal["fft", "direct", "optimize"]
+# `direct` is ZNN's word for non-FFT convolution and means `gemm`; `gemm` and `loop` name the
+# two direct implementations; `optimize` times the candidates per conv group and keeps the fastest.
+ConvMode = Literal["fft", "direct", "optimize", "gemm", "loop"]
 # What a conv group runs once `optimize` has chosen: the implementations in znn.layers.conv.
-ConvImplMode = Literal["fft", "direct"]
+ConvImplMode = Literal["fft", "gemm", "loop"]
 Phase = Literal["train", "test"]  # dropout on / off; also the two learning-curve series
 Dtype = Literal["float32", "float64"]
 OutputKind = Literal["boundary", "affinity"]
@@ -27,6 +29,7 @@ MalisNorm = Literal["none", "frac", "num", "pair", "constrain"]
 FinishReason = Literal["max_iter", "stopped", "time_limit"]
 
 CONV_MODES: tuple[ConvMode, ...] = get_args(ConvMode)
+CONV_IMPL_MODES: tuple[ConvImplMode, ...] = get_args(ConvImplMode)
 PHASES: tuple[Phase, ...] = get_args(Phase)
 EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
@@ -36,7 +39,8 @@ PP_TYPES: tuple[PpType, ...] = get_args(PpType)
 MALIS_NORMS: tuple[MalisNorm, ...] = get_args(MalisNorm)
 
 __all__ = [
-    "COST_FNS", "CONV_MODES", "DTYPES", "EXECUTORS", "PHASES", "MALIS_NORMS", "OUTPUT_KINDS", "PP_TYPES",
+    "COST_FNS", "CONV_IMPL_MODES", "CONV_MODES", "DTYPES", "EXECUTORS", "PHASES", "MALIS_NORMS", "OUTPUT_KINDS",
+    "PP_TYPES",
     "ConvImplMode", "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "MalisNorm", "OutputKind",
     "Phase", "PpType", "Rebalance", "RebalanceSetting",
 ]

@@ -43,7 +43,7 @@ def test_quick_bench_on_tiny_net_writes_table_and_numbers(tmp_path, capsys):
     ours = [r for r in data["results"] if r["config"]["engine"] == ENGINE_OURS]
     assert [r["status"] for r in ours] == ["ok"]
     assert len(ours[0]["update_s"]) == 3  # --quick: 3 repeats
-    assert ours[0]["conv_modes"] == {"direct": 1, "fft": 3}  # the 1x1x1 conv4 is always direct
+    assert ours[0]["conv_modes"] == {"fft": 3, "gemm": 1}  # the 1x1x1 conv4 always runs as a product (gemm)
     assert ours[0]["peak_rss_mib"] > 0 and ours[0]["forward_voxels_per_s"] > 0
     peer = [r for r in data["results"] if r["config"]["engine"] == ENGINE_PEER]
     if HAVE_TORCH:

@@ -15,7 +15,10 @@ from tests.helpers.paths import SCRIPTS
 @pytest.mark.parametrize("name,outsz,mode,training", [
     ("3d_3", "9,9,9", "fft", "1"),      # FFT training: spectra dominate
     ("N4", "1,40,40", "fft", "0"),      # FFT forward only
-    ("N4", "1,250,250", "direct", "1"),  # direct training: maps, gradients, arg-max indices
+    ("N4", "1,250,250", "direct", "1"),  # direct (gemm) training: maps, gradients, arg-max indices,
+                                         # padded/widened gradients, partial kernel gradients, scratch
+    ("N4", "1,250,250", "direct", "0"),  # direct (gemm) forward: maps and each thread's product buffer
+    ("N4", "1,250,250", "loop", "1"),    # the numba loops: no buffers beyond maps and gradients
 ])
 def test_estimate_is_within_25_percent_of_peak_rss(name, outsz, mode, training):
     script = SCRIPTS / "peak_rss.py"

@@ -50,7 +50,7 @@ DROPOUT = (HEAD + conv("c1", "input", "h1", "1,3,3") + transfer("h1", 3, "rectif
            + conv("c2", "d", "output", "1,2,2") + transfer("output", 2, "linear"))
 
 
-@pytest.mark.parametrize("mode", ["direct", "fft"])
+@pytest.mark.parametrize("mode", ["gemm", "loop", "fft"])
 @pytest.mark.parametrize("name,text,outsz", [
     ("dilated", DILATED, (2, 3, 4)), ("pooled", POOLED, (1, 2, 3)), ("branches", BRANCHES, (1, 4, 3)),
     ("maxout", MAXOUT, (1, 3, 3)),
@@ -60,7 +60,7 @@ def test_parameter_gradients_match_finite_differences(name, text, outsz, mode):
     assert check_parameter_gradients(net, random_inputs(net)) < 1e-6
 
 
-@pytest.mark.parametrize("mode", ["direct", "fft"])
+@pytest.mark.parametrize("mode", ["gemm", "loop", "fft"])
 def test_dropout_gradients_with_a_fixed_mask(mode):
     net = build(DROPOUT, (1, 3, 3), conv_mode=mode)
     assert check_parameter_gradients(net, random_inputs(net), rng_seed=7) < 1e-6

@@ -113,11 +113,11 @@ def _pass(net, inputs, weights, seed):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
-@pytest.mark.parametrize("conv_mode", ["fft", "direct"])
+@pytest.mark.parametrize("conv_mode", ["fft", "gemm", "loop"])
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 2e-4)])
 def test_task_engine_matches_the_sequential_engine(threads, conv_mode, dtype, tol):
     spec = parse_znn(BRANCHED)
-    kw = dict(dtype=dtype, seed=3, conv_mode={"c1": conv_mode, "c1b": "fft", "c2": conv_mode, "c2b": "direct"})
+    kw = dict(dtype=dtype, seed=3, conv_mode={"c1": conv_mode, "c1b": "fft", "c2": conv_mode, "c2b": "gemm"})
     ref = Network(spec, (2, 5, 6), executor="sequential", **kw)
     par = Network(spec, (2, 5, 6), num_threads=threads, **kw)
     inputs, weights = random_inputs(ref), probe_weights(ref)
@@ -184,7 +184,8 @@ def test_spectrum_caching_off_matches_on():
 
 def test_optimize_picks_a_mode_per_conv_group_and_reports_timings():
     net = Network(read_znn(network_path("tiny2d")), (1, 8, 8), conv_mode="optimize", num_threads=1)
-    assert set(net.conv_modes.values()) <= {"fft", "direct"}
+    assert set(net.conv_modes.values()) <= {"fft", "gemm", "loop"}
     for name, row in net.conv_mode_report.items():
-        assert row["fft_s"] > 0 and row["direct_s"] > 0
-        assert net.conv_modes[name] == ("fft" if row["fft_s"] <= row["direct_s"] else "direct")
+        times = {mode: row[f"{mode}_s"] for mode in ("fft", "gemm", "loop") if f"{mode}_s" in row}
+        assert set(times) >= {"gemm", "loop"} and all(t > 0 for t in times.values())
+        assert net.conv_modes[name] == min(times, key=times.__getitem__) and row["threads"] == 1

@@ -14,7 +14,7 @@ STATS = "processing/znn/train/statistics/train"
 
 
 @pytest.mark.parametrize("precision,dtype,tolerance", [("single", "float32", 1e-5), ("double", "float64", 1e-10)])
-@pytest.mark.parametrize("mode", ["fft", "direct"])
+@pytest.mark.parametrize("mode", ["fft", "gemm", "loop"])
 def test_stored_training_step_is_reproduced(precision, dtype, tolerance, mode):
     path = need_shared(FIXTURES / "testsuit" / "boundary" / f"net_1_{precision}.h5")
     spec = need_shared(FIXTURES / "networks" / "srini2d.znn")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from znn.bench.cases import (
     DEFAULT_CAP_S,
@@ -32,6 +32,7 @@ from znn.bench.cases import (
     plan_configs,
 )
 from znn.bench.report import LEGEND, machine_info, machine_text, markdown_table, table_rows, write_results
+from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.memory import estimate_memory
@@ -149,8 +150,8 @@ def memory_skip(config: Config) -> dict[str, Any] | None:
     if config.engine != ENGINE_OURS or available is None:
         return None
     graph = NetworkGraph(read_znn(network_path(config.net)), config.outsz)
-    mode = "fft" if config.mode == "optimize" else config.mode  # optimize may pick fft everywhere
-    need = estimate_memory(graph, conv_mode=mode, num_threads=config.threads).total
+    # optimize may pick fft everywhere, which the estimate assumes for it
+    need = estimate_memory(graph, conv_mode=cast(ConvMode, config.mode), num_threads=config.threads).total
     if need <= 0.9 * available:
         return None
     return {"config": config.to_json_dict(), "status": "skipped", "skip_kind": "memory",

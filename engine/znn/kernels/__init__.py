@@ -25,6 +25,8 @@ from znn.kernels.elementwise import (
     dropout_backward,
     dropout_forward,
     transfer_grad_inplace,
+    transfer_maps_backward,
+    transfer_maps_forward,
 )
 from znn.kernels.pooling import (
     max_filter_backward_add,
@@ -54,8 +56,29 @@ __all__ = [
     "max_pool_forward",
     "max_pool_output_shape",
     "transfer_grad_inplace",
+    "transfer_maps_backward",
+    "transfer_maps_forward",
     "warm_up",
 ]
+
+
+def _warm_up_gemm(dt: np.dtype) -> None:
+    """Compile the per-tap BLAS convolution kernels (they call scipy's BLAS)."""
+    from znn.kernels import blas, conv_gemm
+
+    fn = blas.gemm_for(dt)
+    kshape, dilation = np.array((1, 2, 2)), np.ones(3, np.int64)
+    src, kernels = np.ones((2, 1, 3, 3), dt), np.ones((2, 2, 1, 2, 2), dt)
+    out, grad = np.zeros((2, 1, 2, 2), dt), np.ones((2, 1, 2, 2), dt)
+    conv_gemm.forward_block(fn, src, conv_gemm.forward_weights(kernels), kshape, dilation, 0, 0, 2,
+                            np.empty((2, 6), dt), out, False)
+    padded = np.empty((2, *conv_gemm.padded_shape((1, 2, 2), (1, 2, 2), (1, 1, 1))), dt)
+    conv_gemm.pad_gradient(grad, kshape, dilation, 0, 2, padded)
+    conv_gemm.input_grad_block(fn, padded, conv_gemm.backward_weights(kernels), kshape, dilation, 0, 0, 3,
+                               np.empty((2, 12), dt), np.zeros_like(src), False)
+    wide = np.empty((2, 1, 2, 3), dt)
+    conv_gemm.widen_gradient(grad, 0, 2, wide)
+    conv_gemm.kernel_grad_block(fn, src, wide, kshape, dilation, 0, 0, 2, np.empty((4, 2, 2), dt))
 
 
 def warm_up(dtype: type | np.dtype = np.float32) -> None:
@@ -85,6 +108,10 @@ def warm_up(dtype: type | np.dtype = np.float32) -> None:
         y = inp.copy()
         apply_transfer(name, y, 0.0)
         transfer_grad_inplace(name, np.ones_like(y), y)
+        maps = inp[np.newaxis].copy()
+        transfer_maps_forward(name, maps, np.zeros(1, dt))
+        transfer_maps_backward(name, np.ones_like(maps), maps)
+    _warm_up_gemm(dt)
     mask = np.ones(inp.shape, np.bool_)
     dropped = np.empty_like(inp)
     dropout_forward(inp, 0.5, mask, dropped)

@@ -106,6 +106,88 @@ def _transfer_grad(code, g, y, a, b):
         g[i] = g[i] * d
 
 
+@numba.njit(nogil=True, cache=True)
+def _transfer_maps_forward(code, maps, bias, a, b):
+    """maps[k] <- f(maps[k] + bias[k]) for every map; one branch per call, not per voxel,
+    so each loop vectorises."""
+    for k in range(maps.shape[0]):
+        x = maps[k].reshape(-1)
+        c = bias[k]
+        if code == LINEAR:
+            for i in range(x.size):
+                x[i] = a * (x[i] + c) + b
+        elif code == RECTIFY_LINEAR:
+            for i in range(x.size):
+                v = x[i] + c
+                x[i] = v if v > 0 else 0.0
+        elif code == TANH:
+            for i in range(x.size):
+                x[i] = a * np.tanh(b * (x[i] + c))
+        elif code == SOFT_SIGN:
+            for i in range(x.size):
+                v = x[i] + c
+                x[i] = v / (1.0 + abs(v))
+        else:  # LOGISTICS, FORWARD_LOGISTICS
+            for i in range(x.size):
+                x[i] = 1.0 / (1.0 + np.exp(-(x[i] + c)))
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _sum64(x):
+    """Σ x in float64 (fastmath lets the additions be reordered, so the loop vectorises)."""
+    total = 0.0
+    for i in range(x.size):
+        total += np.float64(x[i])
+    return total
+
+
+@numba.njit(nogil=True, cache=True)
+def _transfer_maps_backward(code, grad, out, a, b, bias_grad):
+    """grad[k] <- grad[k] * f'(out[k]) and bias_grad[k] = Σ grad[k], for every map (the sum
+    accumulated in float64)."""
+    for k in range(grad.shape[0]):
+        g = grad[k].reshape(-1)
+        y = out[k].reshape(-1)
+        if code == LINEAR:
+            for i in range(g.size):
+                g[i] = g[i] * a
+        elif code == RECTIFY_LINEAR:
+            for i in range(g.size):
+                g[i] = g[i] if y[i] > 0 else 0.0
+        elif code == TANH:
+            s = b / a
+            for i in range(g.size):
+                g[i] = g[i] * (s * (a - y[i]) * (a + y[i]))
+        elif code == SOFT_SIGN:
+            for i in range(g.size):
+                d = 1.0 - abs(y[i])
+                g[i] = g[i] * d * d
+        elif code == LOGISTICS:
+            for i in range(g.size):
+                g[i] = g[i] * (y[i] * (1.0 - y[i]))
+        # FORWARD_LOGISTICS: the cost's gradient is already with respect to the logit
+        bias_grad[k] = _sum64(g)
+
+
+def transfer_maps_forward(name: str, maps: np.ndarray, bias: np.ndarray,
+                          args: Sequence[float] | None = None) -> None:
+    """maps[k] <- f(maps[k] + bias[k]) in place for maps (k, z, y, x), each map C-contiguous."""
+    a, b = transfer_args(name, args)
+    _transfer_maps_forward(transfer_code(name), maps, bias.astype(maps.dtype), a, b)
+
+
+def transfer_maps_backward(name: str, grad: np.ndarray, out: np.ndarray,
+                           args: Sequence[float] | None = None) -> np.ndarray:
+    """grad <- grad * f'(out) in place (f' from the output, §3.2); returns the bias gradient
+    (the sum of each map's result)."""
+    if grad.shape != out.shape:
+        raise ValueError(f"gradient shape {grad.shape} differs from output shape {out.shape}")
+    a, b = transfer_args(name, args)
+    bias_grad = np.empty(grad.shape[0], dtype=grad.dtype)
+    _transfer_maps_backward(transfer_code(name), grad, out, a, b, bias_grad)
+    return bias_grad
+
+
 def _flat_view(array: np.ndarray, what: str) -> np.ndarray:
     if not array.flags.c_contiguous:
         raise ValueError(f"{what} must be C-contiguous to be updated in place")

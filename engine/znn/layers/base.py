@@ -20,6 +20,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from znn.modes import ConvImplMode
 from znn.triples import triple
 
 Triple = tuple[int, int, int]
@@ -40,6 +41,7 @@ class EdgeGroup(Protocol):
     stride: Triple | None
     ratio: float | None
     offset: Triple | None
+    fft: int | None  # conv: ZNN's per-group FFT preference, used when no mode is given for it
 
 
 class NodeGroup(Protocol):
@@ -108,7 +110,7 @@ class EdgeWork:
     training: bool
     saved: np.ndarray | None = None
     kernels: np.ndarray | None = None
-    conv_mode: str = "direct"  # conv edges: the implementation that computes this group
+    conv_mode: ConvImplMode = "gemm"  # conv edges: the implementation that computes this group
     grad: np.ndarray | None = None
 
 

@@ -3,8 +3,10 @@
 The kind owns the geometry (a kernel window dilated by the source's sparsity, strided) and
 delegates the arithmetic to an *implementation*, chosen per edge group by conv mode:
 
-* `direct`: numba loops per map pair (`znn.kernels.conv_direct`); a 1x1x1 kernel is a
-  matrix product over maps.
+* `gemm` (what `direct` means): im2col blocks and BLAS products (`layers/conv_gemm.py`);
+  the task engine splits a layer into blocks of rows (`znn.parallel.gemm_tasks`).
+* `loop`: numba loops per map pair (`znn.kernels.conv_direct`), the plain reference of
+  direct convolution; a 1x1x1 kernel is a matrix product over maps.
 * `fft`: real FFTs (`znn.fft.conv`). Its chunk methods here are the plain per-edge form
   the sequential engine uses; the task engine schedules FFT work per layer instead
   (`layer_level`), sharing transforms between edges (`znn.parallel.fft_tasks`).
@@ -14,11 +16,14 @@ A new implementation is one more `ConvImpl` in `CONV_IMPLS`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
 
 from znn.layers.base import ONE, EdgeGeometry, EdgeGroup, EdgeKind, EdgeWork, Triple, WorkTerms
+from znn.layers.conv_gemm import GemmConv
+from znn.modes import ConvImplMode, ConvMode
 
 DEFAULT_STRIDE: Triple = ONE
 DEFAULT_REPEAT: Triple = ONE
@@ -49,10 +54,10 @@ def _pointwise(geo: EdgeGeometry) -> bool:
     return geo.kernel == ONE
 
 
-class DirectConv:
+class LoopConv:
     """Direct convolution: numba loops over kernel taps (axpy rows that vectorise)."""
 
-    name = "direct"
+    name = "loop"
     layer_level = False
 
     def forward(self, work: EdgeWork, a: int, b: int, out: np.ndarray) -> None:
@@ -138,10 +143,38 @@ class FFTConv:
                 kgrad[i, j] += fc.kernel_grad_from_spectrum(product, N, geo.kernel, geo.dilation)
 
 
-CONV_IMPLS: dict[str, ConvImpl] = {"direct": DirectConv(), "fft": FFTConv()}
+def requested_mode(edge: EdgeGroup, kernel: Triple, conv_mode: ConvMode | Mapping[str, ConvMode]) -> ConvMode:
+    """The mode a conv group is asked to run in: the given mode, or per group from a mapping
+    (a group it leaves out follows its `.znn` `fft` key, as ZNN does). A 1x1x1 kernel is a
+    product over maps and never transformed (ZNN's rule): it runs `gemm` unless `loop` is asked."""
+    mode: ConvMode = conv_mode.get(edge.name, "fft" if edge.fft else "direct") if isinstance(conv_mode, Mapping) \
+        else conv_mode
+    if kernel == ONE and mode != "loop":
+        return "gemm"
+    return mode
 
 
-def conv_impl(mode: str) -> ConvImpl:
+def implementation_of(mode: ConvMode) -> ConvImplMode:
+    """The implementation a mode names; `optimize` must be timed first (`znn.parallel.optimize`)."""
+    if mode == "fft":
+        return "fft"
+    if mode == "loop":
+        return "loop"
+    if mode in ("gemm", "direct"):
+        return "gemm"
+    raise ValueError(f"conv mode {mode!r} names no single implementation")
+
+
+def planned_implementation(mode: ConvMode) -> ConvImplMode:
+    """For estimates made before `optimize` has timed anything: assume the mode that needs
+    the most memory (fft) for `optimize`."""
+    return "fft" if mode == "optimize" else implementation_of(mode)
+
+
+CONV_IMPLS: dict[ConvImplMode, ConvImpl] = {"gemm": GemmConv(), "loop": LoopConv(), "fft": FFTConv()}
+
+
+def conv_impl(mode: ConvImplMode) -> ConvImpl:
     return CONV_IMPLS[mode]
 
 

@@ -22,18 +22,13 @@ class Transfer(NodeKind):
         from znn.kernels import elementwise
 
         assert bias is not None and node.function is not None
-        args = node.effective_function_args
-        for k in range(maps.shape[0]):
-            elementwise.apply_transfer(node.function, maps[k], float(bias[k]), args)
+        elementwise.transfer_maps_forward(node.function, maps, bias, node.effective_function_args)
 
     def finish_backward(self, node: NodeGroup, grad: np.ndarray, maps: np.ndarray) -> np.ndarray:
         from znn.kernels import elementwise
 
         assert node.function is not None
-        args = node.effective_function_args
-        for k in range(grad.shape[0]):
-            elementwise.transfer_grad_inplace(node.function, grad[k], maps[k], args)
-        return grad.sum(axis=(1, 2, 3))
+        return elementwise.transfer_maps_backward(node.function, grad, maps, node.effective_function_args)
 
     def work(self, voxels: int) -> WorkTerms:
         return WorkTerms(elementwise_ops=voxels, calls=1)  # bias plus transfer function

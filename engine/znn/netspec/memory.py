@@ -8,8 +8,11 @@ Counts what the engine keeps alive during one update (or one forward pass):
 * spectra (FFT convolutions): one spectrum per source map, shared by its outgoing FFT
   edges; the frequency-domain accumulators of each target map; gradient spectra when
   training; and, while spectrum caching is on, one spectrum per kernel;
-* scratch (only when `num_threads` is given): each worker thread's FFTW plan buffers,
-  one real map and one spectrum per direction and transform shape.
+* products (direct convolution by BLAS products): per group, the padded and widened output
+  gradient, a partial kernel gradient per block, and its own output or input gradient where
+  it shares a node with other edges;
+* scratch (only when `num_threads` is given): each worker thread's FFTW plan buffers (one
+  real map and one spectrum per direction and transform shape) and its product buffer.
 FFT extents are padded to FFTW-friendly sizes (products of 2, 3, 5, 7).
 """
 
@@ -21,7 +24,10 @@ from math import prod
 
 import numpy as np
 
+from znn.layers.conv import planned_implementation, requested_mode
+from znn.layers.conv_gemm import forward_blocks, kernel_grad_shape, pass_buffers_bytes, workspace_bytes
 from znn.layers.table import edge_kind, node_kind
+from znn.modes import ConvImplMode, ConvMode
 from znn.netspec.fftsize import fft_shape, fft_size, spectrum_elements
 from znn.netspec.graph import NetworkGraph
 
@@ -37,6 +43,7 @@ class MemoryEstimate:
     edge_buffers: int
     parameters: int
     spectra: int
+    products: int = 0  # direct (gemm) convolution: gradient copies, partial kernel gradients, outputs
     scratch: int = 0
 
     @property
@@ -45,20 +52,26 @@ class MemoryEstimate:
 
     def rows(self) -> list[tuple[str, int]]:
         return [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)
-                if f.name != "scratch" or self.scratch] + [("total", self.total)]
+                if f.name not in ("products", "scratch") or getattr(self, f.name)] + [("total", self.total)]
 
 
-def uses_fft(graph: NetworkGraph, edge_name: str, conv_mode: str | Mapping[str, str]) -> bool:
-    """Whether a conv edge runs in the frequency domain (1x1x1 kernels never do)."""
+def conv_implementation(graph: NetworkGraph, edge_name: str,
+                        conv_mode: ConvMode | Mapping[str, ConvMode]) -> ConvImplMode | None:
+    """The implementation a conv edge runs (None for other edges), by the engine's rules;
+    `optimize` counts as fft, the mode that needs the most memory."""
     edge = graph.edges[edge_name]
-    if not edge_kind(edge.type).trainable or edge.kernel == (1, 1, 1):
-        return False
-    mode = conv_mode.get(edge_name, "fft") if isinstance(conv_mode, Mapping) else conv_mode
-    return mode == "fft"
+    if not edge_kind(edge.type).trainable:
+        return None
+    return planned_implementation(requested_mode(graph.spec.edges[edge_name], edge.kernel, conv_mode))
+
+
+def uses_fft(graph: NetworkGraph, edge_name: str, conv_mode: ConvMode | Mapping[str, ConvMode]) -> bool:
+    """Whether a conv edge runs in the frequency domain (1x1x1 kernels never do)."""
+    return conv_implementation(graph, edge_name, conv_mode) == "fft"
 
 
 def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
-                    conv_mode: str | Mapping[str, str] = "fft", training: bool = True,
+                    conv_mode: ConvMode | Mapping[str, ConvMode] = "fft", training: bool = True,
                     cache_spectra: bool = True, num_threads: int = 0) -> MemoryEstimate:
     """Bytes held by the engine for one update (training) or one forward pass."""
     real = np.dtype(dtype).itemsize
@@ -96,4 +109,34 @@ def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
         spectra += (n_in * n_out if cache_spectra else n_out) * per_map
     shapes = {fft_shape(e.in_size) for name, e in graph.edges.items() if uses_fft(graph, name, conv_mode)}
     per_thread = sum(2 * (prod(N) * real + spectrum_elements(N) * complex_bytes) for N in shapes)
-    return MemoryEstimate(activations, gradients, edge_buffers, parameters, spectra, num_threads * per_thread)
+    products, gemm_scratch = 0, 0
+    for name in graph.edges:
+        if conv_implementation(graph, name, conv_mode) == "gemm":
+            held, thread_bytes = gemm_memory(graph, name, real, training, num_threads)
+            products += held
+            gemm_scratch = max(gemm_scratch, thread_bytes)  # one buffer per thread, grown to the largest
+    return MemoryEstimate(activations, gradients, edge_buffers, parameters, spectra, products,
+                          num_threads * (per_thread + gemm_scratch))
+
+
+def gemm_memory(graph: NetworkGraph, name: str, itemsize: int, training: bool, n_threads: int) -> tuple[int, int]:
+    """(bytes one pass keeps for this gemm group, bytes of one thread's scratch for it).
+
+    A pass keeps: the group's own output unless it is its target's only contribution; when
+    training, the padded and widened output gradient, one partial kernel gradient per block,
+    and its own input gradient unless it is its source's only gradient (the task engine's
+    `GemmEdge` holds exactly these)."""
+    spec = graph.spec
+    edge, geo = spec.edges[name], graph.edges[name]
+    n_in, n_out = graph.nodes[geo.source].maps, graph.nodes[geo.target].maps
+    threads = max(1, n_threads)
+    held = 0
+    if len(spec.incoming(edge.output)) > 1:
+        held += n_out * prod(geo.out_size) * itemsize
+    if training:
+        held += pass_buffers_bytes(geo, n_in, n_out, itemsize, training)
+        held += len(forward_blocks(geo, threads)) * prod(kernel_grad_shape(geo, n_in, n_out)) * itemsize
+        if graph.nodes[geo.source].type != "input" and (len(spec.outgoing(edge.input)) > 1
+                                                          or edge.input in spec.output_names):
+            held += n_in * prod(geo.in_size) * itemsize
+    return held, workspace_bytes(geo, n_in, n_out, itemsize, threads)

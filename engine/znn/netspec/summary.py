@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from znn.layers.table import edge_kind
+from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import estimate_memory
 
@@ -76,8 +77,10 @@ def summary_text(graph: NetworkGraph, *, dtype: str = "float32", cache_spectra: 
     lines.append(f"dense output       {'yes' if graph.is_dense else 'no (max_pool subsamples)'}")
     lines.append(f"parameters         {graph.parameter_count:,}")
     caching = "cached" if cache_spectra else "not cached"
-    for label, mode, training in (("training, fft", "fft", True), ("training, direct", "direct", True),
-                                  ("forward, fft", "fft", False)):
+    estimates: tuple[tuple[str, ConvMode, bool], ...] = (("training, fft", "fft", True),
+                                                         ("training, direct", "direct", True),
+                                                         ("forward, fft", "fft", False))
+    for label, mode, training in estimates:
         est = estimate_memory(graph, dtype=dtype, conv_mode=mode, training=training,
                               cache_spectra=cache_spectra)
         parts = ", ".join(f"{k} {human_bytes(v)}" for k, v in est.rows()[:-1] if v)

@@ -18,6 +18,7 @@ from numpy.typing import DTypeLike
 
 from znn.errors import ZnnError
 from znn.init import initial_parameters
+from znn.layers.conv import implementation_of, requested_mode
 from znn.modes import CONV_MODES, EXECUTORS, PHASES, ConvImplMode, ConvMode, Executor, Phase
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
@@ -33,8 +34,9 @@ from znn.params import NetParams
 class Network:
     """A ZNN network built for one output patch size.
 
-    conv_mode: "fft", "direct", "optimize" (time both per conv group on the real shapes
-    and keep the faster; see `conv_mode_report`), or a mapping edge -> mode.
+    conv_mode: "fft", "direct" (= "gemm", im2col + BLAS), "loop" (numba loops), or "optimize"
+    (time fft, gemm and loop per conv group on the real shapes at the real thread count and
+    keep the fastest; see `conv_mode_report`), or a mapping edge -> mode.
     num_threads: worker threads of the task engine, 0 = all cores.
     cache_spectra: keep kernel spectra between passes (faster, more memory).
     """
@@ -108,22 +110,18 @@ class Network:
         for name, edge in self.spec.edges.items():
             if not edge.is_trainable:  # only conv groups have a conv mode
                 continue
-            if isinstance(conv_mode, Mapping):
-                mode = conv_mode.get(name, "fft" if edge.fft else "direct")
-            else:
-                mode = conv_mode
+            mode = requested_mode(edge, self.graph.edges[name].kernel, conv_mode)
             if mode not in CONV_MODES:
                 raise ZnnError(f"conv mode of '{name}' must be one of {', '.join(CONV_MODES)}, not {mode!r}")
-            if self.graph.edges[name].kernel == (1, 1, 1):
-                mode = "direct"  # a 1x1x1 kernel is a scalar product (ZNN never uses FFT for it)
             modes[name] = mode
         if "optimize" in modes.values():
             from znn.parallel.optimize import choose_conv_modes
 
             chosen, self.conv_mode_report = choose_conv_modes(
-                self.graph, self.dtype, [n for n, m in modes.items() if m == "optimize"], num_threads)
+                self.graph, self.dtype, [n for n, m in modes.items() if m == "optimize"],
+                num_threads, training=self.phase == "train")
             modes.update(chosen)
-        return {name: "fft" if mode == "fft" else "direct" for name, mode in modes.items()}
+        return {name: implementation_of(mode) for name, mode in modes.items()}
 
     def set_phase(self, phase: Phase) -> None:
         """'train' (dropout active) or 'test' (dropout is the identity)."""

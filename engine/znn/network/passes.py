@@ -44,7 +44,7 @@ class PassState:
         """The forward work record of one edge group (add `grad` for its backward pass)."""
         kernels = self.params.kernels.get(edge.name)
         return EdgeWork(edge, self.graph.edges[edge.name], maps[edge.input], training, saved.get(edge.name),
-                        kernels, self.conv_modes.get(edge.name, "direct"))
+                        kernels, self.conv_modes.get(edge.name, "gemm"))
 
     def allocate_saved(self, saved: dict[str, np.ndarray], winners: dict[str, np.ndarray], training: bool) -> None:
         """Make sure `saved` holds every edge's forward state and `winners` the winning-edge

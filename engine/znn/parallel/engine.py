@@ -24,14 +24,14 @@ import numpy as np
 from znn.fft import pruned
 from znn.init import tie_kernel_blocks
 from znn.layers.base import EdgeWork
-from znn.layers.conv import conv_impl
 from znn.layers.table import edge_kind, node_kind
 from znn.netspec.spec import EdgeGroup
 from znn.network.passes import Gradients, PassState
 from znn.network.update import Hyper, update_bias, update_kernel
-from znn.parallel import fft_tasks
+from znn.parallel import fft_tasks, gemm_tasks
 from znn.parallel.accumulator import Accumulator
 from znn.parallel.fft_layer import Bucket, FFTEdge, make_fft_edge
+from znn.parallel.gemm_tasks import GemmEdge, make_gemm_edge
 from znn.parallel.scheduler import Scheduler, Task
 
 CHUNK_VOXELS = 1 << 16  # aim for at least this many voxels per map chunk
@@ -58,9 +58,12 @@ class TaskEngine:
         self.level = {name: k for k, name in enumerate(graph.order)}
         self.chunks = {name: map_chunks(g.maps, prod(g.size), self.threads) for name, g in graph.nodes.items()}
         self.fft_edges: dict[str, FFTEdge] = {}
+        self.gemm_edges: dict[str, GemmEdge] = {}
         buckets: dict[tuple[str, tuple], Bucket] = {}
         for name, mode in state.conv_modes.items():
-            if not conv_impl(mode).layer_level:
+            if mode == "gemm":
+                self.gemm_edges[name] = make_gemm_edge(state, name, self.threads)
+            if mode != "fft":
                 continue
             geo = graph.edges[name]
             edge = make_fft_edge(name, geo, graph.nodes[geo.source].maps, graph.nodes[geo.target].maps,
@@ -87,6 +90,9 @@ class TaskEngine:
             edge.spectra, edge.input_grad, edge.spectra_valid = None, None, False
         for bucket in self.buckets:
             bucket.out_spectra = bucket.grad_spectra = None
+        for gemm in self.gemm_edges.values():
+            gemm.output = gemm.input_grad = gemm.weights = gemm.padded = gemm.wide = None
+            gemm.partials = []
 
     def set_state(self, state: PassState) -> None:
         self.sync()
@@ -156,8 +162,9 @@ class TaskEngine:
         return tasks
 
     def _layer_level(self, edge: EdgeGroup) -> bool:
-        """Conv edges whose mode schedules per layer (FFT buckets), not per map chunk."""
-        return edge.name in self.fft_edges
+        """Conv edges whose mode schedules per layer (FFT buckets, GEMM row blocks), not per
+        map chunk."""
+        return edge.name in self.fft_edges or edge.name in self.gemm_edges
 
     # ------------------------------------------------------------------ forward
 
@@ -198,6 +205,10 @@ class TaskEngine:
             for bucket in [bk for bk in self.buckets if bk.target == name]:
                 fft_tasks.forward_tasks(self, bucket, done, spectra_tasks, accs, contribute, tasks)
             for edge in spec.incoming(name):
+                if edge.name in self.gemm_edges:
+                    gemm_tasks.forward_tasks(self, self.gemm_edges[edge.name],
+                                             state.edge_work(edge, self.maps, self.saved, training),
+                                             done, accs, contribute, tasks)
                 if self._layer_level(edge) or kind.combines_edges:
                     continue
                 work = state.edge_work(edge, self.maps, self.saved, training)
@@ -302,7 +313,12 @@ class TaskEngine:
             for bucket in [bk for bk in self.buckets if bk.target == name]:
                 fft_tasks.backward_tasks(self, bucket, fins, grad_accs, contributors, kernel_grads, tasks)
             for index, edge in enumerate(spec.incoming(name)):
-                if not self._layer_level(edge):
+                if edge.name in self.gemm_edges:
+                    work = replace(state.edge_work(edge, self.maps, self.saved, self.training),
+                                   grad=self.grads[name])
+                    gemm_tasks.backward_tasks(self, self.gemm_edges[edge.name], work, fins, grad_accs,
+                                              contributors, kernel_grads, tasks)
+                elif not self._layer_level(edge):
                     self._edge_backward_tasks(edge, index, fins, grad_accs, contributors, kernel_grads, tasks)
         for per_chunk in contributors.values():
             for ts in per_chunk:

@@ -1,120 +1,217 @@
-"""conv_mode="optimize": time FFT and direct convolution per conv group on its real shapes.
+"""conv_mode="optimize": time each convolution implementation per conv group, on its real
+shapes and at the real thread count, and keep the fastest.
 
-For each conv edge group the FFT path (kernel spectra, input spectra, products, inverse;
-in training also the gradient spectra, input-gradient products and kernel gradients) and
-the direct path (forward, input gradient, kernel gradient) are timed once on random data
-of the group's true sizes, single-threaded. Direct convolution is timed on a sample of
-kernel pairs and scaled, since its cost is linear in them and a full run of a slow layer
-would take minutes. The faster mode wins; decisions are cached per shape for the process.
+Candidates: `fft` (kernel spectra, input spectra, products, inverses; when training also the
+gradient spectra, input-gradient products and kernel gradients), `gemm` (im2col + BLAS
+products over blocks of rows: forward, input gradient, kernel gradient) and `loop` (numba
+loops per map pair). Each runs once untimed (plans, compilation), then once timed, on
+random data of the group's sizes, split into the tasks the engine would run and spread
+over `num_threads` workers. `loop` is timed on a sample of map pairs and scaled, since its
+cost is linear in them and a full run of a slow layer would take minutes. Decisions are
+cached per shape and thread count for the process; `format_report` prints the timings.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
 from znn.fft import products, pruned
 from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
+from znn.kernels.conv_gemm import backward_weights, pad_gradient, widen_gradient
+from znn.layers.base import EdgeWork
+from znn.layers.conv_gemm import (
+    Block,
+    forward_block,
+    forward_blocks,
+    forward_weights,
+    input_grad_block,
+    input_grad_blocks,
+    kernel_grad_block,
+    kernel_grad_shape,
+    limit_blas_threads,
+    padded_gradient,
+    wide_gradient,
+)
 from znn.layers.table import node_kind
-from znn.modes import ConvImplMode
-from znn.netspec.graph import NetworkGraph
+from znn.modes import CONV_IMPL_MODES, ConvImplMode
+from znn.netspec.graph import EdgeGeometry, NetworkGraph
+from znn.netspec.spec import EdgeGroup
+from znn.parallel.scheduler import Scheduler, Task, all_cores
 
 _decisions: dict[tuple, dict] = {}
-_DIRECT_SAMPLE_SECONDS = 0.2  # stop sampling direct pairs after this long
+_LOOP_SAMPLE_SECONDS = 0.2  # stop sampling loop pairs after this long
+
+Phase = list[Callable[[], None]]  # independent pieces of work; phases run one after another
 
 
-def _time_fft(n_in: int, n_out: int, in_size: tuple, kernel: tuple, dilation: tuple, dtype: np.dtype,
-              need_input_grad: bool) -> float:
+def _timed(phases: list[Phase], threads: int) -> float:
+    """Seconds of the phases on `threads` workers, after one untimed run."""
+    with Scheduler(threads) as scheduler:
+        for _ in range(2):  # the first run builds plans and compiles; the second is timed
+            start = time.perf_counter()
+            for phase in phases:
+                scheduler.run([Task(fn) for fn in phase])
+        return time.perf_counter() - start
+
+
+def _fft_phases(geo: EdgeGeometry, n_in: int, n_out: int, dtype: np.dtype, training: bool,
+                need_input_grad: bool, threads: int) -> list[Phase]:
     rng = np.random.default_rng(0)
-    N = transform_shape(in_size)
-    span = pruned.span_of(kernel, dilation)
-    out_size = tuple(n - s + 1 for n, s in zip(in_size, span))
-    x = rng.standard_normal((n_in, *in_size)).astype(dtype)
-    g = rng.standard_normal((n_out, *out_size)).astype(dtype)
-    w = rng.standard_normal((n_in * n_out, *kernel)).astype(dtype)
+    N = transform_shape(geo.in_size)
+    span = pruned.span_of(geo.kernel, geo.dilation)
+    x = rng.standard_normal((n_in, *geo.in_size)).astype(dtype)
+    g = rng.standard_normal((n_out, *geo.out_size)).astype(dtype)
+    w = rng.standard_normal((n_in * n_out, *geo.kernel)).astype(dtype)
     K = pruned.blocked_stack(n_in, n_out, N, dtype)
     X, Y = pruned.split_stack(n_in, N, dtype), pruned.split_stack(n_out, N, dtype)
     flat = np.arange(n_in * n_out)
     ri, rj = flat // n_out, flat % n_out
-    dest = np.empty(out_size, dtype=dtype)
-    kgrad = np.empty((8, *kernel), dtype=dtype)
     nb = K.shape[0]
+    region = tuple(slice(s - 1, n) for s, n in zip(span, geo.in_size))
+    pieces = 2 * threads
+    bounds = np.linspace(0, nb, pieces + 1).round().astype(int)
 
-    def run() -> None:
-        for a in range(0, len(flat), 8):
-            pruned.kernel_spectra(w[a:a + 8], dilation, N, ri[a:a + 8], rj[a:a + 8], K)
-        for m in range(n_in):
-            pruned.map_spectrum(x[m], N, X, m)
-        products.forward_products(K, X, Y, 0, nb, False)
-        region = tuple(slice(s - 1, n) for s, n in zip(span, in_size))
-        for m in range(n_out):
-            pruned.map_inverse(Y, m, N, region, dest)
-        for m in range(n_out):
-            pruned.map_spectrum(g[m], N, Y, m, tuple(s - 1 for s in span))
+    def per_map(fn: Callable[[int], None], count: int) -> Phase:
+        return [partial(fn, m) for m in range(count)]
+
+    def forward_products(lo: int, hi: int) -> None:
+        products.forward_products(K, X, Y, lo, hi, False)
+
+    def backward_products(lo: int, hi: int) -> None:
+        products.backward_products(K, Y, X, lo, hi, False)
+
+    def kernels(a: int) -> None:
+        pruned.kernel_spectra(w[a:a + 8], geo.dilation, N, ri[a:a + 8], rj[a:a + 8], K)
+
+    def kernel_grads(a: int) -> None:
+        out = np.empty((8, *geo.kernel), dtype=dtype)
+        b = min(a + 8, len(flat))
+        pruned.kernel_gradients(Y, X, ri[a:b], rj[a:b], geo.kernel, geo.dilation, N, out[:b - a])
+
+    def input_spectrum(m: int) -> None:
+        pruned.map_spectrum(x[m], N, X, m)
+
+    def inverse(m: int) -> None:
+        pruned.map_inverse(Y, m, N, region, np.empty(geo.out_size, dtype))
+
+    def grad_spectrum(m: int) -> None:
+        pruned.map_spectrum(g[m], N, Y, m, tuple(s - 1 for s in span))
+
+    ranges = [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    phases: list[Phase] = [
+        [partial(kernels, a) for a in range(0, len(flat), 8)],
+        per_map(input_spectrum, n_in),
+        [partial(forward_products, lo, hi) for lo, hi in ranges],
+        per_map(inverse, n_out),
+    ]
+    if training:
+        phases.append(per_map(grad_spectrum, n_out))
         if need_input_grad:
-            products.backward_products(K, Y, X, 0, nb, False)
-        for a in range(0, len(flat), 8):
-            b = min(a + 8, len(flat))
-            pruned.kernel_gradients(Y, X, ri[a:b], rj[a:b], kernel, dilation, N, kgrad[:b - a])
-
-    run()  # plans and compilation are not part of the steady state
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+            phases.append([partial(backward_products, lo, hi) for lo, hi in ranges])
+        phases.append([partial(kernel_grads, a) for a in range(0, len(flat), 8)])
+    return phases
 
 
-def _time_direct(n_in: int, n_out: int, in_size: tuple, kernel: tuple, dilation: tuple, dtype: np.dtype,
-                 need_input_grad: bool) -> float:
+def _gemm_phases(edge: EdgeGroup, geo: EdgeGeometry, n_in: int, n_out: int, dtype: np.dtype, training: bool,
+                 need_input_grad: bool, threads: int) -> list[Phase]:
+    limit_blas_threads()
     rng = np.random.default_rng(0)
-    span = pruned.span_of(kernel, dilation)
-    out_size = tuple(n - s + 1 for n, s in zip(in_size, span))
-    x = rng.standard_normal(in_size).astype(dtype)
-    g = rng.standard_normal(out_size).astype(dtype)
-    w = rng.standard_normal(kernel).astype(dtype)
-    d = np.array(dilation, dtype=np.int64)
-    out, gin, kg = np.zeros(out_size, dtype), np.zeros(in_size, dtype), np.zeros(kernel, dtype)
+    src = rng.standard_normal((n_in, *geo.in_size)).astype(dtype)
+    grad = rng.standard_normal((n_out, *geo.out_size)).astype(dtype)
+    kernels = rng.standard_normal((n_in, n_out, *geo.kernel)).astype(dtype)
+    work = EdgeWork(edge, geo, src, training, kernels=kernels, conv_mode="gemm", grad=grad)
+    out = np.empty((n_out, *geo.out_size), dtype)
+    gin = np.empty((n_in, *geo.in_size), dtype)
+    forward, backward = forward_weights(kernels), backward_weights(kernels)
+    padded, wide = padded_gradient(grad, geo), wide_gradient(grad, geo)
+    kshape, dilation = np.array(geo.kernel, np.int64), np.array(geo.dilation, np.int64)
+    partial_shape = kernel_grad_shape(geo, n_in, n_out)
+
+    def kernel_grad(block: Block) -> None:
+        kernel_grad_block(work, wide, block, np.empty(partial_shape, dtype))
+
+    phases: list[Phase] = [[partial(forward_block, work, forward, block, out, False)
+                            for block in forward_blocks(geo, threads)]]
+    if training:
+        phases.append([partial(widen_gradient, grad, 0, n_out, wide)]
+                      + ([partial(pad_gradient, grad, kshape, dilation, 0, n_out, padded)] if need_input_grad else []))
+        pieces: Phase = [partial(kernel_grad, block) for block in forward_blocks(geo, threads)]
+        if need_input_grad:
+            pieces += [partial(input_grad_block, work, backward, padded, block, gin, False)
+                       for block in input_grad_blocks(geo, threads)]
+        phases.append(pieces)
+    return phases
+
+
+def _time_loop(geo: EdgeGeometry, n_in: int, n_out: int, dtype: np.dtype, training: bool,
+               need_input_grad: bool, threads: int) -> float:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(geo.in_size).astype(dtype)
+    g = rng.standard_normal(geo.out_size).astype(dtype)
+    w = rng.standard_normal(geo.kernel).astype(dtype)
+    d = np.array(geo.dilation, dtype=np.int64)
+    out, gin, kg = np.zeros(geo.out_size, dtype), np.zeros(geo.in_size, dtype), np.zeros(geo.kernel, dtype)
 
     def pair() -> None:
         conv_direct.conv_forward_add(x, w, d, out)
-        if need_input_grad:
+        if training and need_input_grad:
             conv_direct.conv_input_grad_add(g, w, d, gin)
-        conv_direct.conv_kernel_grad_add(x, g, d, kg)
+        if training:
+            conv_direct.conv_kernel_grad_add(x, g, d, kg)
 
     pair()
     samples, start = 0, time.perf_counter()
-    while samples < n_in * n_out and (samples == 0 or time.perf_counter() - start < _DIRECT_SAMPLE_SECONDS):
+    while samples < n_in * n_out and (samples == 0 or time.perf_counter() - start < _LOOP_SAMPLE_SECONDS):
         pair()
         samples += 1
-    return (time.perf_counter() - start) / samples * n_in * n_out
+    single = (time.perf_counter() - start) / samples * n_in * n_out
+    return single / min(threads, n_out)  # map pairs are independent: one chunk of targets per thread
 
 
-def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str],
-                      num_threads: int) -> tuple[dict[str, ConvImplMode], dict[str, dict]]:
-    """{edge: "fft"|"direct"} for the given conv edges, and a report of the timings."""
+def time_candidates(edge: EdgeGroup, geo: EdgeGeometry, n_in: int, n_out: int, dtype: np.dtype, *,
+                    training: bool, need_input_grad: bool, threads: int) -> dict[ConvImplMode, float]:
+    """Seconds of one pass (training: forward + backward) of a conv group, per implementation."""
+    times: dict[ConvImplMode, float] = {}
+    if geo.kernel != (1, 1, 1):  # a 1x1x1 kernel is never transformed (ZNN's rule)
+        times["fft"] = _timed(_fft_phases(geo, n_in, n_out, dtype, training, need_input_grad, threads), threads)
+    times["gemm"] = _timed(_gemm_phases(edge, geo, n_in, n_out, dtype, training, need_input_grad, threads), threads)
+    times["loop"] = _time_loop(geo, n_in, n_out, dtype, training, need_input_grad, threads)
+    return times
+
+
+def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str], num_threads: int, *,
+                      training: bool = True) -> tuple[dict[str, ConvImplMode], dict[str, dict]]:
+    """The fastest implementation of each given conv edge, and a report of the timings."""
+    threads = num_threads or all_cores()
     chosen: dict[str, ConvImplMode] = {}
     report: dict[str, dict] = {}
     for name in edges:
         geo = graph.edges[name]
         n_in, n_out = graph.nodes[geo.source].maps, graph.nodes[geo.target].maps
         need_input_grad = not node_kind(graph.nodes[geo.source].type).is_input
-        key = (n_in, n_out, geo.in_size, geo.kernel, geo.dilation, dtype.str, need_input_grad)
+        key = (n_in, n_out, geo.in_size, geo.kernel, geo.dilation, np.dtype(dtype).str, training,
+               need_input_grad, threads)
         if key not in _decisions:
-            t_fft = _time_fft(n_in, n_out, geo.in_size, geo.kernel, geo.dilation, dtype, need_input_grad)
-            t_direct = _time_direct(n_in, n_out, geo.in_size, geo.kernel, geo.dilation, dtype,
-                                    need_input_grad)
-            _decisions[key] = {"fft_s": t_fft, "direct_s": t_direct,
-                               "mode": "fft" if t_fft <= t_direct else "direct"}
+            times = time_candidates(graph.spec.edges[name], geo, n_in, n_out, np.dtype(dtype), training=training,
+                                    need_input_grad=need_input_grad, threads=threads)
+            best = min(times, key=lambda mode: times[mode])
+            _decisions[key] = {**{f"{mode}_s": seconds for mode, seconds in times.items()},
+                               "mode": best, "threads": threads}
         report[name] = dict(_decisions[key])
-        chosen[name] = "fft" if report[name]["mode"] == "fft" else "direct"
+        chosen[name] = report[name]["mode"]
     return chosen, report
 
 
 def format_report(report: dict[str, dict]) -> str:
-    """One line per conv group: both timings and the choice."""
+    """One line per conv group: every candidate's time and the choice."""
     lines = []
-    for name, r in report.items():
-        lines.append(f"{name}: fft {r['fft_s'] * 1e3:.1f} ms, direct {r['direct_s'] * 1e3:.1f} ms "
-                     f"-> {r['mode']}")
+    for name, row in report.items():
+        times = ", ".join(f"{mode} {row[f'{mode}_s'] * 1e3:.1f} ms" for mode in CONV_IMPL_MODES
+                          if f"{mode}_s" in row)
+        lines.append(f"{name}: {times} at {row['threads']} thread(s) -> {row['mode']}")
     return "\n".join(lines)
