@@ -36,13 +36,15 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=xcb $(SYSTEM) test -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The speed comparison with PyTorch (CPU); never part of `make test` or CI. Results go to
-# bench-results/. Installs the `bench` extra (PyTorch) the first time. BENCH_ARGS passes
-# options through, e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS="--patches 3d_7" for the
-# forward-throughput comparison at the planner's patch under a 16 GiB budget.
+# bench-results/. Installs the `bench` extra (PyTorch) the first time. The full run (no
+# BENCH_ARGS) times the table of nets at 1 and all threads, then N4's forward throughput at
+# the planner's patch against PyTorch's best patch in an 8 GiB budget; BENCH_ARGS passes
+# options through instead, e.g. make bench BENCH_ARGS=--quick.
 bench: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0 \
 		--index-url https://download.pytorch.org/whl/cpu || $(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/znn bench $(BENCH_ARGS)
+	@if [ -z "$(BENCH_ARGS)" ]; then $(BIN)/znn bench --patches N4 --budget 8GiB; fi
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

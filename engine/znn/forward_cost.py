@@ -18,9 +18,10 @@ import numpy as np
 
 from znn.errors import ZnnError
 from znn.layers.table import edge_kind, node_kind
-from znn.modes import ConvMode
+from znn.modes import CONV_MODES, ConvMode
 from znn.netspec.fftsize import fft_shape, spectrum_elements
 from znn.netspec.graph import NetworkGraph
+from znn.netspec.memory import conv_implementation
 from znn.netspec.vocabulary import Triple
 
 ConvModes = ConvMode | Mapping[str, ConvMode]  # one mode for every conv group, or one per group
@@ -56,7 +57,7 @@ class CostRates:
     """Machine speeds for the cost model; defaults suit one modern x86 core, float32."""
 
     fft_flops_per_s: float = 3e9  # per thread
-    direct_flops_per_s: float = 4e9  # per thread (numba, vectorised)
+    direct_flops_per_s: float = 60e9  # per thread (BLAS products; the numba loops run ~4e9)
     elementwise_per_s: float = 1e9  # per thread
     thread_bandwidth: float = 8e9  # bytes/s one thread streams
     total_bandwidth: float = 40e9  # bytes/s all threads together (memory-bound work saturates)
@@ -91,19 +92,17 @@ def _transform_flops(n: int) -> float:
 
 
 def fft_edge_names(graph: NetworkGraph, conv_mode: ConvModes = "fft") -> set[str]:
-    """Conv edges that run in the frequency domain, by the engine's rule: a mapping of edge
-    name to mode defaults to the edge's `fft` key; 1x1x1 kernels always run direct."""
+    """Conv edges that run in the frequency domain, by the engine's rules (a mapping of edge
+    name to mode defaults to the edge's `fft` key; 1x1x1 kernels never do; `optimize`
+    counts as fft)."""
     names = set()
     for name, edge in graph.spec.edges.items():
         if not edge_kind(edge.type).trainable:
             continue
-        if isinstance(conv_mode, Mapping):
-            mode = conv_mode.get(name, "fft" if edge.fft else "direct")
-        else:
-            mode = conv_mode
-        if mode not in ("fft", "direct"):
-            raise PlanError(f"conv mode of '{name}' must be 'fft' or 'direct', not {mode!r}")
-        if mode == "fft" and graph.edges[name].kernel != (1, 1, 1):
+        mode = conv_mode.get(name) if isinstance(conv_mode, Mapping) else conv_mode
+        if mode is not None and mode not in CONV_MODES:
+            raise PlanError(f"conv mode of '{name}' must be one of {', '.join(CONV_MODES)}, not {mode!r}")
+        if conv_implementation(graph, name, conv_mode) == "fft":
             names.add(name)
     return names
 

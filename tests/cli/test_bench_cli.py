@@ -83,7 +83,8 @@ def test_bad_arguments_are_errors_not_tracebacks(tmp_path, capsys):
 def test_default_and_selected_cases():
     assert [c.net for c in cases_for(None, None, quick=True)] == ["3d_3", "N4"]
     defaults = cases_for(None, None, quick=False)
-    assert {c.net for c in defaults} == {"3d_3", "3d_5", "3d_7", "N4", "VD2D3D"}
+    assert {c.net for c in defaults} == {"3d_3", "3d_5", "3d_7", "N4", "N4_affinity", "VD2D", "VD2D3D"}
+    assert all(c.outsz == (1, 100, 100) for c in defaults if c.net in ("N4", "N4_affinity", "VD2D", "VD2D3D"))
     assert Case("3d_7", (9, 9, 9)) in defaults and Case("N4", (1, 100, 100)) in defaults
     assert cases_for(["3d_5"], None, quick=False) == [c for c in defaults if c.net == "3d_5"]
     assert cases_for(["tiny2d", "N4"], (1, 8, 8), quick=False) == [Case("tiny2d", (1, 8, 8)),
@@ -96,11 +97,21 @@ def _slow(config: Config) -> dict:
 
 def test_plan_times_the_peer_and_direct_mode_at_all_cores_and_larger_sizes_once():
     cases = [Case("3d_7", (9, 9, 9)), Case("3d_7", (11, 11, 11), primary=False)]
-    configs = plan_configs(cases, [1, 2], ["direct", "fft"], with_peer=True, repeats=5, warmup=1, cap_s=30)
+    configs = plan_configs(cases, [1, 2], ["direct", "fft"], with_peer=True, repeats=5, warmup=1, cap_s=30,
+                           peer_threads="max")
     assert [(c.outsz[0], c.threads, c.mode) for c in configs] == [
         (9, 2, "fft"), (9, 2, "direct"), (9, 2, "torch"), (9, 1, "fft"), (11, 2, "fft"), (11, 2, "torch")]
     assert {c.mode: c.cap_s for c in configs if c.outsz[0] == 9 and c.threads == 2} == {
         "fft": 30, "direct": DIRECT_CAP_S, "torch": 30}
+
+
+def test_plan_scales_optimize_and_the_peer_over_every_thread_count():
+    cases = [Case("N4", (1, 100, 100))]
+    configs = plan_configs(cases, [1, 2, 4], ["fft", "direct", "optimize"], with_peer=True, repeats=3, warmup=1,
+                           cap_s=30)
+    assert [(c.threads, c.mode) for c in configs] == [
+        (4, "fft"), (4, "direct"), (4, "optimize"), (4, "torch"), (2, "optimize"), (2, "torch"),
+        (1, "optimize"), (1, "torch")]
 
 
 def test_time_skips_carry_to_fewer_threads_and_larger_outputs_only():
@@ -160,7 +171,7 @@ def test_direct_mode_is_skipped_where_the_cost_model_puts_it_far_past_the_cap():
     from znn.bench.runner import model_skip
 
     common = dict(threads=2, repeats=5, warmup=1, cap_s=10)
-    slow = Config(ENGINE_OURS, net="3d_7", outsz=(9, 9, 9), mode="direct", **common)
+    slow = Config(ENGINE_OURS, net="3d_7", outsz=(17, 17, 17), mode="direct", **common)
     cheap = Config(ENGINE_OURS, net="3d_3", outsz=(9, 9, 9), mode="direct", **common)
     fft = Config(ENGINE_OURS, net="3d_7", outsz=(9, 9, 9), mode="fft", **common)
     assert model_skip(slow)["skip_kind"] == "model"

@@ -20,7 +20,8 @@ NOTE_CHARS = 160  # the full reasons are in the JSON file
 LEGEND = ("skipped (>N): the warm-up update ran past the N s cap, so one update takes more than N s; "
           "<r / >r: the ratio bound that follows. Full reasons and every timing are in the .json file.")
 COLUMNS = ("net", "outsz", "threads", "mode", "ours s/update", "torch s/update", "ours/torch",
-           "ours fwd vox/s", "torch fwd vox/s", "peak RSS MiB ours/torch", "notes")
+           "ours speedup", "torch speedup", "ours fwd vox/s", "torch fwd vox/s", "peak RSS MiB ours/torch",
+           "notes")
 
 
 def _package_version(name: str) -> str | None:
@@ -124,6 +125,19 @@ def _notes(ours: dict[str, Any], peer: dict[str, Any] | None) -> str:
     return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS - 3] + "..."
 
 
+def _speedup(result: dict[str, Any] | None, results: list[dict[str, Any]]) -> str:
+    """Median update time with one thread over this row's, for the same engine, mode and case."""
+    if result is None or result["status"] != "ok" or result["config"]["threads"] == 1:
+        return "-"
+    config = result["config"]
+    for other in results:
+        mine = other["config"]
+        if (mine["engine"], mine["mode"], mine["net"], mine["outsz"], mine["threads"]) == (
+                config["engine"], config["mode"], config["net"], config["outsz"], 1) and other["status"] == "ok":
+            return f"{other['update_median_s'] / result['update_median_s']:.2f}"
+    return "-"
+
+
 def table_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     """One row per (case, threads, our mode), with the peer of that case and thread count."""
     peers = {_key(r): r for r in results if r["config"]["engine"] == ENGINE_PEER}
@@ -134,14 +148,15 @@ def table_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
             continue
         peer = peers.get(_key(ours))
         rows.append((config["net"], "x".join(map(str, config["outsz"])), str(config["threads"]), config["mode"],
-                     _seconds(ours), _seconds(peer), _ratio(ours, peer), _rate(ours), _rate(peer),
-                     f"{_rss(ours)} / {_rss(peer)}", _notes(ours, peer)))
+                     _seconds(ours), _seconds(peer), _ratio(ours, peer), _speedup(ours, results),
+                     _speedup(peer, results), _rate(ours), _rate(peer), f"{_rss(ours)} / {_rss(peer)}",
+                     _notes(ours, peer)))
     ours_keys = {_key(r) for r in results if r["config"]["engine"] != ENGINE_PEER}
     for key, peer in peers.items():  # the peer alone, when no mode of ours was asked for
         if key not in ours_keys:
             config = peer["config"]
             rows.append((config["net"], "x".join(map(str, config["outsz"])), str(config["threads"]), "-",
-                         "-", _seconds(peer), "-", "-", _rate(peer), f"- / {_rss(peer)}",
+                         "-", _seconds(peer), "-", "-", _speedup(peer, results), "-", _rate(peer), f"- / {_rss(peer)}",
                          f"torch: {peer['reason']}" if peer.get("reason") else ""))
     return rows
 
@@ -149,6 +164,15 @@ def table_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 def _key(result: dict[str, Any]) -> tuple:
     config = result["config"]
     return (config["net"], tuple(config["outsz"]), config["threads"])
+
+
+def blas_summary(results: list[dict[str, Any]]) -> str:
+    """The BLAS/ISA kernels the workers reported, ours then the peer's."""
+    seen: dict[str, str] = {}
+    for result in results:
+        if result.get("blas"):
+            seen.setdefault(result["config"]["engine"], result["blas"])
+    return "; ".join(f"{engine}: {kernels}" for engine, kernels in seen.items()) or "not reported"
 
 
 def markdown_table(rows: Iterable[tuple[str, ...]]) -> str:
@@ -178,11 +202,13 @@ def write_results(folder: Path, rows: list[tuple[str, ...]], results: list[dict[
     md_path, json_path = stem.with_suffix(".md"), stem.with_suffix(".json")
     text = [f"# znn bench, {started.isoformat(timespec='seconds')}", "",
             f"Machine: {machine_text(info)}", "",
+            f"BLAS kernels: {info.get('blas', 'not reported')}", "",
             f"Settings: {json.dumps(settings)}", "",
             "One update = backward pass with weight update + forward pass on one patch, float32, "
             "inputs and output gradients from U[-1,1]; median ±stdev of the timed repeats after "
             "warm-up. Forward throughput = output voxels per second of an inference forward pass "
-            "(median). Peak RSS of each configuration's own process.", "",
+            "(median). Speedup = the median update with 1 thread over this row's (same engine, mode "
+            "and case). Peak RSS of each configuration's own process.", "",
             markdown_table(rows), "", LEGEND, ""]
     md_path.write_text("\n".join(text))
     json_path.write_text(json.dumps({"started": started.isoformat(timespec="seconds"), "machine": info,

@@ -26,12 +26,21 @@ from znn.bench.cases import (
     OUR_MODES,
     Case,
     Config,
+    PeerThreads,
     all_cores,
     cases_for,
     default_threads,
     plan_configs,
 )
-from znn.bench.report import LEGEND, machine_info, machine_text, markdown_table, table_rows, write_results
+from znn.bench.report import (
+    LEGEND,
+    blas_summary,
+    machine_info,
+    machine_text,
+    markdown_table,
+    table_rows,
+    write_results,
+)
 from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
@@ -41,6 +50,10 @@ from znn.netspec.znnfile import read_znn
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+# Some machines pin OpenBLAS to older kernels (an older OpenBLAS broke on their CPU) while
+# PyTorch's oneDNN picks its own: workers drop both settings together so that each engine
+# runs the kernels the CPU supports, and the table says which ran.
+OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 STARTUP_ALLOWANCE_S = 120.0  # interpreter, imports and cached-kernel loading per process
 
 
@@ -58,6 +71,7 @@ class BenchOptions:
     output: Path = Path("bench-results")
     quick: bool = False
     peer: bool = True
+    peer_threads: PeerThreads = "all"  # time the peer at every thread count, or at all cores only
     prewarm: bool = True
 
     def resolved_repeats(self) -> int:
@@ -79,7 +93,7 @@ class BenchRun:
 
 
 def child_environment(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name not in OPENBLAS_PINS}
     for name in THREAD_VARIABLES:
         env[name] = str(threads)
     return env
@@ -252,7 +266,7 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> Benc
     for case in cases:  # a bad name, file or size fails here, before any process starts
         NetworkGraph(read_znn(network_path(case.net)), case.outsz)
     threads = options.resolved_threads()
-    configs = plan_configs(cases, threads, options.modes, with_peer=options.peer,
+    configs = plan_configs(cases, threads, options.modes, with_peer=options.peer, peer_threads=options.peer_threads,
                            repeats=options.resolved_repeats(), warmup=options.warmup, cap_s=options.cap_s)
     info = machine_info()
     say(f"machine: {machine_text(info)}")
@@ -285,12 +299,16 @@ def run_bench(options: BenchOptions, say: Callable[[str], None] = print) -> Benc
             signal.signal(signal.SIGTERM, previous_handler)
     settings = {"threads": threads, "modes": options.modes, "repeats": options.resolved_repeats(),
                 "warmup": options.warmup, "cap_s": options.cap_s, "quick": options.quick,
-                "peer": options.peer, "cases": [[c.net, list(c.outsz)] for c in cases],
+                "peer": options.peer, "peer_threads": options.peer_threads,
+                "cases": [[c.net, list(c.outsz)] for c in cases],
+                "openblas_pins_dropped": {name: os.environ[name] for name in OPENBLAS_PINS if name in os.environ},
                 "wall_s": round(time.perf_counter() - clock, 1), "interrupted": interrupted}
     rows = table_rows(results)
     table = markdown_table(rows)
+    info["blas"] = blas_summary(results)
     md_path, json_path = write_results(options.output, rows, results, info, settings, started)
     say("")
+    say(f"BLAS kernels: {info['blas']}")
     say(table)
     say(LEGEND)
     say("")

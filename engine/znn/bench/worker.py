@@ -157,6 +157,15 @@ def measure(config: Config, result: dict[str, Any], build: Callable[[], Any],
     return model
 
 
+def blas_kernels() -> str:
+    """Which BLAS libraries are loaded and which kernel they run (OpenBLAS's core type)."""
+    from threadpoolctl import threadpool_info
+
+    found = [f"{info.get('prefix')} {info.get('architecture') or '?'}" for info in threadpool_info()
+             if info.get("user_api") == "blas"]
+    return ", ".join(found) or "no BLAS loaded"
+
+
 def run_ours(config: Config, result: dict[str, Any]) -> None:
     from znn.fft import plans
     from znn.network.net import Network
@@ -192,9 +201,13 @@ def run_ours(config: Config, result: dict[str, Any]) -> None:
         net.forward(holder["inputs"][max(k, 0)])
 
     def after_build(net: Any) -> bool:
+        from znn.parallel.optimize import format_report
+
         modes = dict(getattr(net, "conv_modes", {}))
         result["conv_modes"] = dict(sorted(Counter(modes.values()).items()))
         result["conv_modes_by_edge"] = modes
+        result["conv_mode_report"] = format_report(getattr(net, "conv_mode_report", {})).splitlines()
+        result["blas"] = blas_kernels()
         for label, earlier in (config.reuse or {}).items():
             if earlier == modes:  # the very configuration measured in another row
                 result.update(status="same", same_as=label,
@@ -259,6 +272,7 @@ def run_peer(config: Config, result: dict[str, Any]) -> None:
 
     measure(config, result, build, step, forward_only)
     result["threads_used"] = torch.get_num_threads()
+    result["blas"] = f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
 def prewarm(modes: list[ConvMode]) -> None:

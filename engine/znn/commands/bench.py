@@ -59,14 +59,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="smoke test: 3d_3 at 9x9x9 and N4 at 1x100x100, all cores only, 3 repeats")
     p.add_argument("--nets", nargs="+", metavar="NET",
                    help="networks to time (bundled names such as 3d_3 N4, or .znn paths; commas or "
-                        "spaces); default: 3d_3 3d_5 3d_7 N4 VD2D3D at their default output sizes")
+                        "spaces); default: N4 N4_affinity VD2D VD2D3D 3d_3 3d_5 3d_7 at their default output "
+                        "sizes")
     p.add_argument("--outsz", type=parse_triple, metavar="Z,Y,X",
                    help="output patch for every selected net instead of the default sizes (needed for "
                         "nets without a default, e.g. --nets tiny2d --outsz 1,8,8)")
     p.add_argument("--threads", nargs="+", metavar="N",
                    help="thread counts (0 = all cores); default: 1 and all cores (all cores with --quick)")
     p.add_argument("--modes", nargs="+", metavar="MODE", default=list(OUR_MODES),
-                   help="our conv modes: fft direct optimize (default: all three)")
+                   help="our conv modes: fft direct optimize (default: all three; with fewer threads than "
+                        "all cores only optimize runs)")
     p.add_argument("--repeats", type=_positive, metavar="N",
                    help="timed updates (and forward passes) per configuration (default 5, 3 with --quick)")
     p.add_argument("--warmup", type=_positive, default=1, metavar="N",
@@ -77,6 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"slower ones with fewer threads or larger outputs are then skipped without "
                         f"running (default {DEFAULT_CAP_S:g})")
     p.add_argument("--no-peer", action="store_true", help="time our engine only, not the PyTorch peer")
+    p.add_argument("--peer-threads", choices=("all", "max"), default="all",
+                   help="time the peer at every thread count of --threads (all, default; the torch speedup "
+                        "column) or at all cores only (max)")
     p.add_argument("--output", type=Path, default=Path("bench-results"), metavar="DIR",
                    help="folder for bench-<timestamp>.md and .json (default bench-results)")
     p.add_argument("--patches", metavar="NET",
@@ -117,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     threads = _threads(args.threads) if args.threads else None
     options = BenchOptions(nets=_names(args.nets) if args.nets else None, outsz=args.outsz,
                            threads=threads, modes=modes, repeats=args.repeats, warmup=args.warmup,
-                           cap_s=args.cap, output=args.output, quick=args.quick, peer=not args.no_peer)
+                           cap_s=args.cap, output=args.output, quick=args.quick, peer=not args.no_peer,
+                           peer_threads=args.peer_threads)
     done = run_bench(options)
     if done.interrupted:
         return 130

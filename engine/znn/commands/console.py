@@ -119,6 +119,10 @@ class Console:
         self.line(f"network {event.network}: output patch {'x'.join(map(str, event.outsz))}, field of view "
                   f"{'x'.join(map(str, event.fov))}, {event.num_threads} threads, conv {'/'.join(modes) or '-'}, "
                   f"seed {event.seed}")
+        if event.conv_mode_report:
+            self.line("conv modes chosen by optimize (one update's work per group):")
+            for line in event.conv_mode_report:
+                self.line(f"  {line}")
         if event.resumed_from:
             self.line(f"starting from {event.resumed_from} at iteration {event.first_iteration}: "
                       f"loaded {len(event.loaded_layers)} layer(s)")

@@ -79,6 +79,11 @@ def _warm_up_gemm(dt: np.dtype) -> None:
     wide = np.empty((2, 1, 2, 3), dt)
     conv_gemm.widen_gradient(grad, 0, 2, wide)
     conv_gemm.kernel_grad_block(fn, src, wide, kshape, dilation, 0, 0, 2, np.empty((4, 2, 2), dt))
+    unrolled = conv_gemm.unrolled_weights(kernels)
+    rows = np.empty((4, 6), dt)
+    conv_gemm.forward_block_unrolled(fn, src, unrolled, kshape, dilation, 0, 0, 2, rows, np.empty((2, 6), dt),
+                                     out, False)
+    conv_gemm.kernel_grad_block_unrolled(fn, src, wide, kshape, dilation, 0, 0, 2, rows, np.empty((2, 2, 4), dt))
 
 
 def warm_up(dtype: type | np.dtype = np.float32) -> None:

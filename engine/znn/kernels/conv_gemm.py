@@ -41,16 +41,21 @@ def backward_weights(kernels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kernels.reshape(n_in, n_out, -1).transpose(2, 0, 1))
 
 
-def forward_matrix(kernels: np.ndarray) -> np.ndarray:
-    """(n_out, n_in * taps): the forward weights for unrolled sources (rows (i, t'))."""
-    n_in, n_out = kernels.shape[:2]
-    return np.ascontiguousarray(kernels.reshape(n_in, n_out, -1)[:, :, ::-1].transpose(1, 0, 2)).reshape(n_out, -1)
+def unrolled_weights(kernels: np.ndarray) -> np.ndarray:
+    """(kx, n_out, n_in*kz*ky): forward weights for unrolled sources, one matrix per x tap
+    (taps in correlation order; columns (i, tz', ty'))."""
+    n_in, n_out, kz, ky, kx = kernels.shape
+    flipped = kernels[:, :, ::-1, ::-1, ::-1].transpose(4, 1, 0, 2, 3)
+    return np.ascontiguousarray(flipped).reshape(kx, n_out, n_in * kz * ky)
 
 
-def kernel_grad_from_matrix(matrix: np.ndarray, n_in: int, kernel_shape: tuple[int, ...]) -> np.ndarray:
-    """(n_out, n_in * taps) with rows (i, t') -> (n_in, n_out, kz, ky, kx) in ZNN's layout."""
-    n_out = matrix.shape[0]
-    return matrix.reshape(n_out, n_in, -1)[:, :, ::-1].transpose(1, 0, 2).reshape(n_in, n_out, *kernel_shape)
+def kernel_grad_from_unrolled(per_x_tap: np.ndarray, kernel_shape: tuple[int, ...]) -> np.ndarray:
+    """(kx, n_out, n_in*kz*ky) in correlation order -> (n_in, n_out, kz, ky, kx) in ZNN's layout."""
+    kz, ky, kx = kernel_shape
+    n_out = per_x_tap.shape[1]
+    n_in = per_x_tap.shape[2] // (kz * ky)
+    g = per_x_tap.reshape(kx, n_out, n_in, kz, ky).transpose(2, 1, 3, 4, 0)
+    return g[:, :, ::-1, ::-1, ::-1]
 
 
 def kernel_grad_from_taps(per_tap: np.ndarray, kernel_shape: tuple[int, ...]) -> np.ndarray:
@@ -156,9 +161,9 @@ def kernel_grad_block(fn, src, wide_grad, kshape, dilation, z, y0, y1, per_tap):
 
 
 @numba.njit(nogil=True, cache=True)
-def _unroll(src, kshape, dilation, z, y0, n, col):
-    """col[(i, t'), c] = src[i] at column c of the wide block grid shifted by tap t': each row
-    is one contiguous copy (sources with few maps, where a product per tap would be thin)."""
+def _unroll(src, kshape, dilation, z, y0, length, rows):
+    """rows[(i, tz', ty')] = `length` voxels of source map i from the start of the block shifted
+    by (tz'·dz, ty'·dy): each is one contiguous copy; the x taps are then offsets into it."""
     n_in, zs, ys, xs = src.shape
     flat = src.reshape(-1)
     size = zs * ys * xs
@@ -166,36 +171,43 @@ def _unroll(src, kshape, dilation, z, y0, n, col):
     for i in range(n_in):
         for tz in range(kshape[0]):
             for ty in range(kshape[1]):
-                for tx in range(kshape[2]):
-                    start = i * size + ((z + tz * dilation[0]) * ys + y0 + ty * dilation[1]) * xs + tx * dilation[2]
-                    col[row, :n] = flat[start:start + n]
-                    row += 1
+                start = i * size + ((z + tz * dilation[0]) * ys + y0 + ty * dilation[1]) * xs
+                rows[row, :length] = flat[start:start + length]
+                row += 1
 
 
 @numba.njit(nogil=True, cache=True)
-def forward_block_unrolled(fn, src, matrix, kshape, dilation, z, y0, y1, col, tmp, out, accumulate):  # noqa: ANN001, ANN201
-    """forward_block for few source maps: unroll them (col: (n_in*taps, >= n)), one product
-    with forward_matrix()."""
+def forward_block_unrolled(fn, src, weights, kshape, dilation, z, y0, y1, rows, tmp, out, accumulate):  # noqa: ANN001, ANN201
+    """forward_block for few source maps: the (map, z tap, y tap) windows are copied into
+    `rows` ((n_in*kz*ky, >= n + (kx-1)*dx)) so each x tap is one product with a deep inner
+    dimension; weights: unrolled_weights()."""
     xs = src.shape[3]
     n_out, out_x = out.shape[0], out.shape[3]
     n = (y1 - y0 - 1) * xs + out_x
-    _unroll(src, kshape, dilation, z, y0, n, col)
-    gemm(fn, N, N, n_out, n, col.shape[0], 1.0, matrix.reshape(-1), matrix.shape[1], col.reshape(-1),
-         col.shape[1], 0.0, tmp.reshape(-1), tmp.shape[1])
+    reach = (kshape[2] - 1) * dilation[2]
+    _unroll(src, kshape, dilation, z, y0, n + reach, rows)
+    flat = rows.reshape(-1)
+    for tx in range(kshape[2]):
+        gemm(fn, N, N, n_out, n, rows.shape[0], 1.0, weights[tx].reshape(-1), rows.shape[0],
+             flat[tx * dilation[2]:], rows.shape[1], 0.0 if tx == 0 else 1.0, tmp.reshape(-1), tmp.shape[1])
     _copy_rows(tmp, xs, out_x, out, z, y0, y1, accumulate)
 
 
 @numba.njit(nogil=True, cache=True)
-def kernel_grad_block_unrolled(fn, src, wide_grad, kshape, dilation, z, y0, y1, col, matrix):  # noqa: ANN001, ANN201
-    """kernel_grad_block for few source maps: matrix (n_out x n_in*taps) = grad rows @ colᵀ."""
+def kernel_grad_block_unrolled(fn, src, wide_grad, kshape, dilation, z, y0, y1, rows, per_x_tap):  # noqa: ANN001, ANN201
+    """kernel_grad_block for few source maps: per_x_tap[tx'] (n_out x n_in*kz*ky) = grad rows @
+    (unrolled windows shifted by tx'·dx)ᵀ."""
     xs = src.shape[3]
     n_out, gz, gy = wide_grad.shape[0], wide_grad.shape[1], wide_grad.shape[2]
     out_x = xs - (kshape[2] - 1) * dilation[2]
     n = (y1 - y0 - 1) * xs + out_x
-    _unroll(src, kshape, dilation, z, y0, n, col)
+    reach = (kshape[2] - 1) * dilation[2]
+    _unroll(src, kshape, dilation, z, y0, n + reach, rows)
+    flat = rows.reshape(-1)
     grad_rows = wide_grad.reshape(-1)[(z * gy + y0) * xs:]
-    gemm(fn, N, T, n_out, col.shape[0], n, 1.0, grad_rows, gz * gy * xs, col.reshape(-1), col.shape[1], 0.0,
-         matrix.reshape(-1), matrix.shape[1])
+    for tx in range(kshape[2]):
+        gemm(fn, N, T, n_out, rows.shape[0], n, 1.0, grad_rows, gz * gy * xs, flat[tx * dilation[2]:],
+             rows.shape[1], 0.0, per_x_tap[tx].reshape(-1), rows.shape[0])
 
 
 @numba.njit(nogil=True, cache=True)

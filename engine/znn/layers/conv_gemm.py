@@ -97,7 +97,8 @@ def workspace_bytes(geo: EdgeGeometry, n_in: int, n_out: int, itemsize: int, n_t
     rows = max(y1 - y0 for _, y0, y1 in forward_blocks(geo, n_threads))
     forward = n_out * rows * geo.in_size[2]
     backward = n_in * max(y1 - y0 for _, y0, y1 in input_grad_blocks(geo, n_threads)) * _padded_x(geo)
-    unrolled_sources = n_in * prod(geo.kernel) * rows * geo.in_size[2] if unrolled(n_in) else 0
+    reach = (geo.kernel[2] - 1) * geo.dilation[2]
+    unrolled_sources = n_in * geo.kernel[0] * geo.kernel[1] * (rows * geo.in_size[2] + reach) if unrolled(n_in) else 0
     return (max(forward, backward) + unrolled_sources) * itemsize
 
 
@@ -121,7 +122,7 @@ def forward_weights(kernels: np.ndarray) -> np.ndarray:
     from znn.kernels import conv_gemm
 
     if unrolled(kernels.shape[0]):
-        return conv_gemm.forward_matrix(kernels)
+        return conv_gemm.unrolled_weights(kernels)
     return conv_gemm.forward_weights(kernels)
 
 
@@ -131,13 +132,12 @@ def forward_block(work: EdgeWork, weights: np.ndarray, block: Block, out: np.nda
 
     z, y0, y1 = block
     src = work.src
-    n_out = weights.shape[0] if weights.ndim == 2 else weights.shape[1]
-    tmp = scratch("product", n_out, (y1 - y0) * src.shape[3], src.dtype)
+    tmp = scratch("product", weights.shape[1], (y1 - y0) * src.shape[3], src.dtype)
     kshape, dilation = _arrays(work.geo)
     fn = blas.gemm_for(src.dtype)
-    if weights.ndim == 2:
-        col = scratch("sources", weights.shape[1], (y1 - y0) * src.shape[3], src.dtype)
-        conv_gemm.forward_block_unrolled(fn, src, weights, kshape, dilation, z, y0, y1, col, tmp, out, accumulate)
+    if unrolled(src.shape[0]):
+        rows = scratch("sources", weights.shape[2], _unrolled_length(work.geo, y1 - y0), src.dtype)
+        conv_gemm.forward_block_unrolled(fn, src, weights, kshape, dilation, z, y0, y1, rows, tmp, out, accumulate)
     else:
         conv_gemm.forward_block(fn, src, weights, kshape, dilation, z, y0, y1, tmp, out, accumulate)
 
@@ -154,10 +154,15 @@ def input_grad_block(work: EdgeWork, weights: np.ndarray, padded: np.ndarray, bl
                                out, accumulate)
 
 
+def _unrolled_length(geo: EdgeGeometry, rows: int) -> int:
+    """Voxels of one unrolled window: the block's rows plus the reach of the x taps."""
+    return rows * geo.in_size[2] + (geo.kernel[2] - 1) * geo.dilation[2]
+
+
 def kernel_grad_shape(geo: EdgeGeometry, n_in: int, n_out: int) -> tuple[int, ...]:
     """The partial kernel gradient one block produces (see `kernel_grad_result`)."""
-    taps = prod(geo.kernel)
-    return (n_out, n_in * taps) if unrolled(n_in) else (taps, n_out, n_in)
+    kz, ky, kx = geo.kernel
+    return (kx, n_out, n_in * kz * ky) if unrolled(n_in) else (kz * ky * kx, n_out, n_in)
 
 
 def kernel_grad_block(work: EdgeWork, wide_grad: np.ndarray, block: Block, partial: np.ndarray) -> None:
@@ -169,8 +174,8 @@ def kernel_grad_block(work: EdgeWork, wide_grad: np.ndarray, block: Block, parti
     kshape, dilation = _arrays(work.geo)
     fn = blas.gemm_for(src.dtype)
     if unrolled(src.shape[0]):
-        col = scratch("sources", partial.shape[1], (y1 - y0) * src.shape[3], src.dtype)
-        conv_gemm.kernel_grad_block_unrolled(fn, src, wide_grad, kshape, dilation, z, y0, y1, col, partial)
+        rows = scratch("sources", partial.shape[2], _unrolled_length(work.geo, y1 - y0), src.dtype)
+        conv_gemm.kernel_grad_block_unrolled(fn, src, wide_grad, kshape, dilation, z, y0, y1, rows, partial)
     else:
         conv_gemm.kernel_grad_block(fn, src, wide_grad, kshape, dilation, z, y0, y1, partial)
 
@@ -180,7 +185,7 @@ def kernel_grad_result(total: np.ndarray, geo: EdgeGeometry, n_in: int) -> np.nd
     from znn.kernels import conv_gemm
 
     if unrolled(n_in):
-        return conv_gemm.kernel_grad_from_matrix(total, n_in, geo.kernel)
+        return conv_gemm.kernel_grad_from_unrolled(total, geo.kernel)
     return conv_gemm.kernel_grad_from_taps(total, geo.kernel)
 
 

@@ -30,6 +30,7 @@ class Started:
     num_threads: int
     conv_modes: dict[str, str]
     resumed_from: str | None = None  # checkpoint or seed network file
+    conv_mode_report: tuple[str, ...] = ()  # optimize's timings and choice, one line per conv group
     loaded_layers: tuple[str, ...] = ()  # layers copied from resumed_from
     new_layers: tuple[str, ...] = ()  # trainable layers resumed_from lacks (freshly initialised)
     not_copied: tuple[str, ...] = ()  # layers of resumed_from the network does not have

@@ -28,6 +28,7 @@ from znn.data.sampling import Patch
 from znn.errors import ZnnError
 from znn.forward.predict import predict_volume
 from znn.modes import FinishReason
+from znn.parallel.optimize import format_report
 from znn.train.checkpoint import save_checkpoint
 from znn.train.costs import compute_cost, malis_bce_metrics, pixel_error_count
 from znn.train.events import (
@@ -118,6 +119,7 @@ class Trainer:
             first_iteration=s.first_iteration, max_iter=self.job.training.max_iter,
             network=str(s.spec.source or ""), outsz=self.net.outsz, fov=s.fov, seed=s.seed,
             num_threads=self.net.num_threads, conv_modes=dict(self.net.conv_modes),
+            conv_mode_report=tuple(format_report(self.net.conv_mode_report).splitlines()),
             resumed_from=str(s.resumed_from) if s.resumed_from else None,
             loaded_layers=tuple(report.loaded) if report else (),
             new_layers=tuple(report.new) if report else (),
