@@ -53,20 +53,18 @@ def test_gemm_matches_the_loop_kernels(n_in, n_out, in_size, kernel, dilation, p
         tmp = np.empty((n_out, (y1 - y0) * in_size[2]), dtype)
         conv_gemm.forward_block(fn, src, weights, ks, dl, z, y0, y1, tmp, out, False)
 
-    padded = np.full((n_out, *conv_gemm.padded_shape(out_size, kernel, dilation)), np.nan, dtype)
-    conv_gemm.pad_gradient(grad, ks, dl, 0, n_out, padded)
+    margin = conv_gemm.wide_margin(kernel, dilation)
+    wide = np.full(margin + n_out * out_size[0] * out_size[1] * in_size[2], np.nan, dtype)
+    conv_gemm.widen_gradient(grad, 0, n_out, wide, margin)
+    dims = np.array((n_out, out_size[0], out_size[1]))
     gin = np.full_like(src, np.nan)
-    weights = conv_gemm.backward_weights(kernels)
     for z, y0, y1 in _blocks(in_size, per):
-        tmp = np.empty((n_in, (y1 - y0) * padded.shape[3]), dtype)
-        conv_gemm.input_grad_block(fn, padded, weights, ks, dl, z, y0, y1, tmp, gin, False)
+        conv_gemm.input_grad_block(fn, wide, margin, dims, weights, ks, dl, z, y0, y1, gin, False)
 
-    wide = np.full((n_out, out_size[0], out_size[1], in_size[2]), np.nan, dtype)
-    conv_gemm.widen_gradient(grad, 0, n_out, wide)
     total = np.zeros((taps, n_out, n_in), dtype)
     for block in _blocks(out_size, per):
         per_tap = np.full_like(total, np.nan)
-        conv_gemm.kernel_grad_block(fn, src, wide, ks, dl, *block, per_tap)
+        conv_gemm.kernel_grad_block(fn, src, wide, margin, dims, ks, dl, *block, per_tap)
         total += per_tap
     kgrad = conv_gemm.kernel_grad_from_taps(total, kernel)
     for name, got, ref in (("forward", out, ref_out), ("input gradient", gin, ref_gin),

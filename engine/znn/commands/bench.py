@@ -70,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="our conv modes: fft direct optimize (default: all three; with fewer threads than "
                         "all cores only optimize runs)")
     p.add_argument("--repeats", type=_positive, metavar="N",
-                   help="timed updates (and forward passes) per configuration (default 5, 3 with --quick)")
+                   help="timed updates per configuration (default 3; forward passes: at least 3)")
     p.add_argument("--warmup", type=_positive, default=1, metavar="N",
                    help="untimed warm-up updates before timing (default 1)")
     p.add_argument("--cap", type=_seconds, default=DEFAULT_CAP_S, metavar="SECONDS",

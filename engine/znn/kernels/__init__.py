@@ -70,20 +70,19 @@ def _warm_up_gemm(dt: np.dtype) -> None:
     kshape, dilation = np.array((1, 2, 2)), np.ones(3, np.int64)
     src, kernels = np.ones((2, 1, 3, 3), dt), np.ones((2, 2, 1, 2, 2), dt)
     out, grad = np.zeros((2, 1, 2, 2), dt), np.ones((2, 1, 2, 2), dt)
-    conv_gemm.forward_block(fn, src, conv_gemm.forward_weights(kernels), kshape, dilation, 0, 0, 2,
-                            np.empty((2, 6), dt), out, False)
-    padded = np.empty((2, *conv_gemm.padded_shape((1, 2, 2), (1, 2, 2), (1, 1, 1))), dt)
-    conv_gemm.pad_gradient(grad, kshape, dilation, 0, 2, padded)
-    conv_gemm.input_grad_block(fn, padded, conv_gemm.backward_weights(kernels), kshape, dilation, 0, 0, 3,
-                               np.empty((2, 12), dt), np.zeros_like(src), False)
-    wide = np.empty((2, 1, 2, 3), dt)
-    conv_gemm.widen_gradient(grad, 0, 2, wide)
-    conv_gemm.kernel_grad_block(fn, src, wide, kshape, dilation, 0, 0, 2, np.empty((4, 2, 2), dt))
-    unrolled = conv_gemm.unrolled_weights(kernels)
+    weights = conv_gemm.forward_weights(kernels)
+    conv_gemm.forward_block(fn, src, weights, kshape, dilation, 0, 0, 2, np.empty((2, 6), dt), out, False)
+    margin = conv_gemm.wide_margin((1, 2, 2), (1, 1, 1))
+    wide, dims = np.empty(margin + 12, dt), np.array((2, 1, 2))
+    conv_gemm.widen_gradient(grad, 0, 2, wide, margin)
+    conv_gemm.input_grad_block(fn, wide, margin, dims, weights, kshape, dilation, 0, 0, 3, np.zeros_like(src),
+                               False)
+    conv_gemm.kernel_grad_block(fn, src, wide, margin, dims, kshape, dilation, 0, 0, 2, np.empty((4, 2, 2), dt))
     rows = np.empty((4, 6), dt)
-    conv_gemm.forward_block_unrolled(fn, src, unrolled, kshape, dilation, 0, 0, 2, rows, np.empty((2, 6), dt),
-                                     out, False)
-    conv_gemm.kernel_grad_block_unrolled(fn, src, wide, kshape, dilation, 0, 0, 2, rows, np.empty((2, 2, 4), dt))
+    conv_gemm.forward_block_unrolled(fn, src, conv_gemm.unrolled_weights(kernels), kshape, dilation, 0, 0, 2, rows,
+                                     np.empty((2, 6), dt), out, False)
+    conv_gemm.kernel_grad_block_unrolled(fn, src, wide, margin, dims, kshape, dilation, 0, 0, 2, rows,
+                                         np.empty((2, 2, 4), dt))
 
 
 def warm_up(dtype: type | np.dtype = np.float32) -> None:

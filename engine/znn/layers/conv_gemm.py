@@ -10,7 +10,8 @@ of one layer are too few to split its products by.
 from __future__ import annotations
 
 import threading
-from math import ceil, prod
+from dataclasses import dataclass
+from math import ceil
 
 import numpy as np
 
@@ -64,11 +65,7 @@ def forward_blocks(geo: EdgeGeometry, n_threads: int) -> list[Block]:
 
 
 def input_grad_blocks(geo: EdgeGeometry, n_threads: int) -> list[Block]:
-    return row_blocks(geo.in_size, _padded_x(geo), n_threads)
-
-
-def _padded_x(geo: EdgeGeometry) -> int:
-    return geo.out_size[2] + 2 * (geo.kernel[2] - 1) * geo.dilation[2]
+    return row_blocks(geo.in_size, geo.in_size[2], n_threads)
 
 
 def unrolled(n_in: int) -> bool:
@@ -96,21 +93,16 @@ def workspace_bytes(geo: EdgeGeometry, n_in: int, n_out: int, itemsize: int, n_t
     unrolled sources of a layer with few source maps."""
     rows = max(y1 - y0 for _, y0, y1 in forward_blocks(geo, n_threads))
     forward = n_out * rows * geo.in_size[2]
-    backward = n_in * max(y1 - y0 for _, y0, y1 in input_grad_blocks(geo, n_threads)) * _padded_x(geo)
     reach = (geo.kernel[2] - 1) * geo.dilation[2]
     unrolled_sources = n_in * geo.kernel[0] * geo.kernel[1] * (rows * geo.in_size[2] + reach) if unrolled(n_in) else 0
-    return (max(forward, backward) + unrolled_sources) * itemsize
+    return (forward + unrolled_sources) * itemsize
 
 
 def pass_buffers_bytes(geo: EdgeGeometry, n_in: int, n_out: int, itemsize: int, training: bool) -> int:
-    """What a training pass keeps per layer: the padded and the widened output gradient."""
-    from znn.kernels.conv_gemm import padded_shape
-
+    """What a training pass keeps per layer: the widened output gradient."""
     if not training:
         return 0
-    padded = prod(padded_shape(geo.out_size, geo.kernel, geo.dilation))
-    wide = geo.out_size[0] * geo.out_size[1] * geo.in_size[2]
-    return n_out * (padded + wide) * itemsize
+    return WideGradient.size(geo, n_out) * itemsize
 
 
 def _arrays(geo: EdgeGeometry) -> tuple[np.ndarray, np.ndarray]:
@@ -142,16 +134,53 @@ def forward_block(work: EdgeWork, weights: np.ndarray, block: Block, out: np.nda
         conv_gemm.forward_block(fn, src, weights, kshape, dilation, z, y0, y1, tmp, out, accumulate)
 
 
-def input_grad_block(work: EdgeWork, weights: np.ndarray, padded: np.ndarray, block: Block, out: np.ndarray,
+@dataclass
+class WideGradient:
+    """The output gradient laid out with the source's row width (zeros past the output's x
+    extent) after a margin of zeros: what the kernel gradient and the input gradient read."""
+
+    flat: np.ndarray
+    margin: int
+    shape: tuple[int, int, int]  # (n_out, out z, out y)
+
+    @staticmethod
+    def size(geo: EdgeGeometry, n_out: int) -> int:
+        from znn.kernels.conv_gemm import wide_margin
+
+        return wide_margin(geo.kernel, geo.dilation) + n_out * geo.out_size[0] * geo.out_size[1] * geo.in_size[2]
+
+    @classmethod
+    def for_gradient(cls, grad: np.ndarray, geo: EdgeGeometry, current: WideGradient | None = None) -> WideGradient:
+        """A buffer for `grad` (reused when `current` fits); fill it with `fill`."""
+        from znn.kernels.conv_gemm import wide_margin
+
+        size = cls.size(geo, grad.shape[0])
+        if current is not None and current.flat.size == size and current.flat.dtype == grad.dtype:
+            return current
+        return cls(np.empty(size, dtype=grad.dtype), wide_margin(geo.kernel, geo.dilation),
+                   (grad.shape[0], geo.out_size[0], geo.out_size[1]))
+
+    def fill(self, grad: np.ndarray, a: int, b: int) -> None:
+        """Copy maps [a, b) of the output gradient in (the first call, a = 0, zeroes the margin)."""
+        from znn.kernels.conv_gemm import widen_gradient
+
+        widen_gradient(grad, a, b, self.flat, self.margin)
+
+    @property
+    def dims(self) -> np.ndarray:
+        return np.array(self.shape, np.int64)
+
+
+def input_grad_block(work: EdgeWork, weights: np.ndarray, wide: WideGradient, block: Block, out: np.ndarray,
                      accumulate: bool) -> None:
-    """out[:, z, y0:y1] of the source gradient for the sources `weights` holds."""
+    """out[:, z, y0:y1] of the source gradient for the sources `weights` holds (forward weights:
+    (taps, n_out, n_in) of their kernels)."""
     from znn.kernels import blas, conv_gemm
 
     z, y0, y1 = block
-    tmp = scratch("product", weights.shape[1], (y1 - y0) * padded.shape[3], padded.dtype)
     kshape, dilation = _arrays(work.geo)
-    conv_gemm.input_grad_block(blas.gemm_for(padded.dtype), padded, weights, kshape, dilation, z, y0, y1, tmp,
-                               out, accumulate)
+    conv_gemm.input_grad_block(blas.gemm_for(out.dtype), wide.flat, wide.margin, wide.dims, weights, kshape,
+                               dilation, z, y0, y1, out, accumulate)
 
 
 def _unrolled_length(geo: EdgeGeometry, rows: int) -> int:
@@ -165,7 +194,7 @@ def kernel_grad_shape(geo: EdgeGeometry, n_in: int, n_out: int) -> tuple[int, ..
     return (kx, n_out, n_in * kz * ky) if unrolled(n_in) else (kz * ky * kx, n_out, n_in)
 
 
-def kernel_grad_block(work: EdgeWork, wide_grad: np.ndarray, block: Block, partial: np.ndarray) -> None:
+def kernel_grad_block(work: EdgeWork, wide: WideGradient, block: Block, partial: np.ndarray) -> None:
     """partial (kernel_grad_shape) = the kernel gradient of one block of output rows."""
     from znn.kernels import blas, conv_gemm
 
@@ -175,9 +204,11 @@ def kernel_grad_block(work: EdgeWork, wide_grad: np.ndarray, block: Block, parti
     fn = blas.gemm_for(src.dtype)
     if unrolled(src.shape[0]):
         rows = scratch("sources", partial.shape[2], _unrolled_length(work.geo, y1 - y0), src.dtype)
-        conv_gemm.kernel_grad_block_unrolled(fn, src, wide_grad, kshape, dilation, z, y0, y1, rows, partial)
+        conv_gemm.kernel_grad_block_unrolled(fn, src, wide.flat, wide.margin, wide.dims, kshape, dilation, z, y0,
+                                             y1, rows, partial)
     else:
-        conv_gemm.kernel_grad_block(fn, src, wide_grad, kshape, dilation, z, y0, y1, partial)
+        conv_gemm.kernel_grad_block(fn, src, wide.flat, wide.margin, wide.dims, kshape, dilation, z, y0, y1,
+                                    partial)
 
 
 def kernel_grad_result(total: np.ndarray, geo: EdgeGeometry, n_in: int) -> np.ndarray:
@@ -187,24 +218,6 @@ def kernel_grad_result(total: np.ndarray, geo: EdgeGeometry, n_in: int) -> np.nd
     if unrolled(n_in):
         return conv_gemm.kernel_grad_from_unrolled(total, geo.kernel)
     return conv_gemm.kernel_grad_from_taps(total, geo.kernel)
-
-
-def padded_gradient(grad: np.ndarray, geo: EdgeGeometry, current: np.ndarray | None = None) -> np.ndarray:
-    """A buffer for the output gradient zero-padded by (s−1)·d on every side (reused if it fits)."""
-    from znn.kernels.conv_gemm import padded_shape
-
-    shape = (grad.shape[0], *padded_shape(geo.out_size, geo.kernel, geo.dilation))
-    if current is not None and current.shape == shape and current.dtype == grad.dtype:
-        return current
-    return np.empty(shape, dtype=grad.dtype)
-
-
-def wide_gradient(grad: np.ndarray, geo: EdgeGeometry, current: np.ndarray | None = None) -> np.ndarray:
-    """A buffer for the output gradient with the source's row width (reused if it fits)."""
-    shape = (grad.shape[0], geo.out_size[0], geo.out_size[1], geo.in_size[2])
-    if current is not None and current.shape == shape and current.dtype == grad.dtype:
-        return current
-    return np.empty(shape, dtype=grad.dtype)
 
 
 class GemmConv:
@@ -221,24 +234,22 @@ class GemmConv:
             forward_block(work, weights, block, out, False)
 
     def input_grad(self, work: EdgeWork, a: int, b: int, out: np.ndarray) -> None:
-        from znn.kernels.conv_gemm import backward_weights, pad_gradient
+        from znn.kernels.conv_gemm import forward_weights as tap_weights
 
         assert work.kernels is not None and work.grad is not None
         limit_blas_threads()
-        weights = backward_weights(work.kernels[a:b])
-        padded = padded_gradient(work.grad, work.geo)
-        pad_gradient(work.grad, *_arrays(work.geo), 0, work.grad.shape[0], padded)
+        weights = tap_weights(work.kernels[a:b])
+        wide = WideGradient.for_gradient(work.grad, work.geo)
+        wide.fill(work.grad, 0, work.grad.shape[0])
         for block in input_grad_blocks(work.geo, 1):
-            input_grad_block(work, weights, padded, block, out, False)
+            input_grad_block(work, weights, wide, block, out, False)
 
     def kernel_grad(self, work: EdgeWork, a: int, b: int, kgrad: np.ndarray) -> None:
-        from znn.kernels.conv_gemm import widen_gradient
-
         assert work.grad is not None
         limit_blas_threads()
         grad = work.grad[a:b]
-        wide = wide_gradient(grad, work.geo)
-        widen_gradient(grad, 0, b - a, wide)
+        wide = WideGradient.for_gradient(grad, work.geo)
+        wide.fill(grad, 0, b - a)
         n_in = work.src.shape[0]
         total = np.zeros(kernel_grad_shape(work.geo, n_in, b - a), dtype=grad.dtype)
         partial = np.empty_like(total)

@@ -91,7 +91,7 @@ class TaskEngine:
         for bucket in self.buckets:
             bucket.out_spectra = bucket.grad_spectra = None
         for gemm in self.gemm_edges.values():
-            gemm.output = gemm.input_grad = gemm.weights = gemm.padded = gemm.wide = None
+            gemm.output = gemm.input_grad = gemm.weights = gemm.wide = None
             gemm.partials = []
 
     def set_state(self, state: PassState) -> None:

@@ -23,10 +23,11 @@ from typing import Protocol
 
 import numpy as np
 
-from znn.kernels.conv_gemm import backward_weights, pad_gradient, widen_gradient
+from znn.kernels import conv_gemm
 from znn.layers.base import EdgeWork
 from znn.layers.conv_gemm import (
     Block,
+    WideGradient,
     forward_block,
     forward_blocks,
     forward_weights,
@@ -36,8 +37,6 @@ from znn.layers.conv_gemm import (
     kernel_grad_result,
     kernel_grad_shape,
     limit_blas_threads,
-    padded_gradient,
-    wide_gradient,
 )
 from znn.layers.table import node_kind
 from znn.network.passes import PassState
@@ -75,8 +74,7 @@ class GemmEdge:
     weights: np.ndarray | None = None  # forward weights of this pass
     output: np.ndarray | None = None  # target-shaped buffer unless sole_forward
     input_grad: np.ndarray | None = None  # source-shaped buffer unless sole_backward
-    padded: np.ndarray | None = None  # the output gradient zero-padded (input gradient)
-    wide: np.ndarray | None = None  # the output gradient at the source's row width (kernel gradient)
+    wide: WideGradient | None = None  # the output gradient at the source's row width (both gradients)
     partials: list[np.ndarray] = field(default_factory=list)
 
 
@@ -135,16 +133,11 @@ def backward_tasks(engine: TaskEngine, gemm: GemmEdge, work: EdgeWork, fins: lis
     assert grad is not None and kernels is not None
     geo = work.geo
     need_input_grad = source in grad_accs
-    gemm.wide = wide_gradient(grad, geo, gemm.wide)
-    gemm.padded = padded_gradient(grad, geo, gemm.padded) if need_input_grad else None
-    wide, padded = gemm.wide, gemm.padded
-    kshape, dilation = np.array(geo.kernel, np.int64), np.array(geo.dilation, np.int64)
+    gemm.wide = wide = WideGradient.for_gradient(grad, geo, gemm.wide)
     preps = []
     for k, (a, b) in enumerate(engine.chunks[target]):
         def prepare(a: int = a, b: int = b) -> None:
-            widen_gradient(grad, a, b, wide)
-            if padded is not None:
-                pad_gradient(grad, kshape, dilation, a, b, padded)
+            wide.fill(grad, a, b)
         preps.append(Task(prepare, engine.bwd_priority(target, 1), name=f"gemm-grads {gemm.name}").after(fins[k]))
     tasks.extend(preps)
 
@@ -167,16 +160,16 @@ def backward_tasks(engine: TaskEngine, gemm: GemmEdge, work: EdgeWork, fins: lis
         kgrad[...] = kernel_grad_result(total, geo, work.src.shape[0])
     tasks.extend(partial_tasks)
     tasks.append(Task(reduce, engine.bwd_priority(target, 2), name=f"gemm-ksum {gemm.name}").after(*partial_tasks))
-    if padded is None:
+    if not need_input_grad:
         return
     grads = engine.grads[source]
     out = grads if gemm.sole_backward else _buffer(gemm.input_grad, grads)
     gemm.input_grad = None if gemm.sole_backward else out
-    weights = backward_weights(kernels)
+    weights = conv_gemm.forward_weights(kernels)  # per tap, also for layers whose forward unrolls
     blocks = []
     for block in gemm.in_blocks:
         def input_grad(block: Block = block) -> None:
-            input_grad_block(work, weights, padded, block, out, False)
+            input_grad_block(work, weights, wide, block, out, False)
         blocks.append(Task(input_grad, engine.bwd_priority(source, 3), name=f"gemm-gin {gemm.name}").after(*preps))
     tasks.extend(blocks)
     for k, (a, b) in enumerate(engine.chunks[source]):

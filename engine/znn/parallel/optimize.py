@@ -22,10 +22,11 @@ import numpy as np
 from znn.fft import products, pruned
 from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
-from znn.kernels.conv_gemm import backward_weights, pad_gradient, widen_gradient
+from znn.kernels.conv_gemm import forward_weights as tap_weights
 from znn.layers.base import EdgeWork
 from znn.layers.conv_gemm import (
     Block,
+    WideGradient,
     forward_block,
     forward_blocks,
     forward_weights,
@@ -34,8 +35,6 @@ from znn.layers.conv_gemm import (
     kernel_grad_block,
     kernel_grad_shape,
     limit_blas_threads,
-    padded_gradient,
-    wide_gradient,
 )
 from znn.layers.table import node_kind
 from znn.modes import CONV_IMPL_MODES, ConvImplMode
@@ -127,9 +126,8 @@ def _gemm_phases(edge: EdgeGroup, geo: EdgeGeometry, n_in: int, n_out: int, dtyp
     work = EdgeWork(edge, geo, src, training, kernels=kernels, conv_mode="gemm", grad=grad)
     out = np.empty((n_out, *geo.out_size), dtype)
     gin = np.empty((n_in, *geo.in_size), dtype)
-    forward, backward = forward_weights(kernels), backward_weights(kernels)
-    padded, wide = padded_gradient(grad, geo), wide_gradient(grad, geo)
-    kshape, dilation = np.array(geo.kernel, np.int64), np.array(geo.dilation, np.int64)
+    forward, backward = forward_weights(kernels), tap_weights(kernels)
+    wide = WideGradient.for_gradient(grad, geo)
     partial_shape = kernel_grad_shape(geo, n_in, n_out)
 
     def kernel_grad(block: Block) -> None:
@@ -138,11 +136,10 @@ def _gemm_phases(edge: EdgeGroup, geo: EdgeGeometry, n_in: int, n_out: int, dtyp
     phases: list[Phase] = [[partial(forward_block, work, forward, block, out, False)
                             for block in forward_blocks(geo, threads)]]
     if training:
-        phases.append([partial(widen_gradient, grad, 0, n_out, wide)]
-                      + ([partial(pad_gradient, grad, kshape, dilation, 0, n_out, padded)] if need_input_grad else []))
+        phases.append([partial(wide.fill, grad, 0, n_out)])
         pieces: Phase = [partial(kernel_grad, block) for block in forward_blocks(geo, threads)]
         if need_input_grad:
-            pieces += [partial(input_grad_block, work, backward, padded, block, gin, False)
+            pieces += [partial(input_grad_block, work, backward, wide, block, gin, False)
                        for block in input_grad_blocks(geo, threads)]
         phases.append(pieces)
     return phases
