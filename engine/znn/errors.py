@@ -52,7 +52,7 @@ class FileFormatError(ZnnError, ValueError):
             text += f"; expected {self.expected}"
         if self.found is not None:
             text += f", found {self.found!r}"
-        return text
+        return printable(text)
 
 
 class NetworkSpecError(FileFormatError):
@@ -78,6 +78,15 @@ class VolumeError(FileFormatError):
 
 class SavedNetworkError(FileFormatError):
     """A saved network `.h5` file that does not match the expected layout."""
+
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character (terminal escapes, NUL, line breaks, ...) written as
+    its Python escape, so that a message quoting a damaged file stays one line and cannot garble
+    the terminal; tabs become spaces."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else " " if char == "\t" else repr(char)[1:-1] for char in text)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

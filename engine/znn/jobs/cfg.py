@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from znn.errors import ConfigError, did_you_mean
+from znn.errors import ConfigError, did_you_mean, printable
 from znn.jobs import values as v
 from znn.jobs.dataspec import parse_spec_file
 from znn.jobs.ini import ConfigWarning, IniDocument, IniSection, read_ini
@@ -293,6 +293,7 @@ def read_cfg(path: str | os.PathLike[str], *, load_spec: bool = True) -> JobConf
     job = _CfgReader(read_ini(path)).read()
     if load_spec:
         _load_data_spec(job)
+    job.warnings = [printable(message) for message in job.warnings]  # they quote the file
     for message in job.warnings:
         warnings.warn(message, ConfigWarning, stacklevel=2)
     return job

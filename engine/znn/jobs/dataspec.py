@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from znn.errors import ConfigError, did_you_mean
+from znn.errors import ConfigError, did_you_mean, printable
 from znn.jobs.ini import ConfigWarning, IniDocument, IniEntry, IniSection, read_ini
 from znn.jobs.values import BadValue, format_bool, parse_bool, parse_int
 
@@ -290,7 +290,7 @@ class _SpecReader:
             else:
                 spec.samples[section_id] = self.sample(section)
         self.check_sample_targets(spec)
-        spec.warnings = self.warnings
+        spec.warnings = [printable(message) for message in self.warnings]  # they quote the file
         return spec
 
     def check_sample_targets(self, spec: DataSpec) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from znn.errors import ConfigError
+from znn.io.textfile import binary_evidence
 
 
 class ConfigWarning(UserWarning):
@@ -147,15 +148,20 @@ def parse_ini(text: str, file: str = "<text>") -> IniDocument:
 
 
 def read_ini(path: str | os.PathLike[str]) -> IniDocument:
-    """Read and parse the file at `path`; a missing or unreadable file is a ConfigError."""
+    """Read and parse the file at `path`; a missing, unreadable or binary file is a ConfigError."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError("file not found", file=file) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read the file: {error.strerror}", file=file) from None
+    evidence = binary_evidence(data)
+    if evidence is not None:
+        raise ConfigError(f"not a text file ({evidence})", file=file, expected="UTF-8 or ASCII text")
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ConfigError(f"not a text file ({error.reason} at byte {error.start})",
                           file=file, expected="UTF-8 or ASCII text") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read the file: {error.strerror}", file=file) from None
     return parse_ini(text, file)

@@ -34,6 +34,9 @@ def network_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise NetworkSpecError("is a directory, not a network file", file=str(path),
+                               expected="a .znn file or the name of a bundled network")
     library = list_networks()
     stem = path.name[:-4] if path.name.endswith(".znn") else path.name
     if stem in library:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from znn.errors import NetworkSpecError
+from znn.errors import NetworkSpecError, printable
 
 
 class Problems:
@@ -22,4 +22,4 @@ class Problems:
     def warn(self, message: str, *, line: int | None, group: str | None = None) -> None:
         where = f"{self.source or '<text>'}:{line}" if line is not None else (self.source or "<text>")
         prefix = f"{where}: group '{group}': " if group else f"{where}: "
-        self.warnings.append(prefix + message)
+        self.warnings.append(printable(prefix + message))

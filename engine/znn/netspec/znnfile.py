@@ -6,8 +6,11 @@ group, empty lines are skipped. One compatible extension: a line whose first tok
 with `#` is a comment. (ZNN itself would store it as an option named `#`, which is harmless
 inside a group; our writer therefore places comments after the first group header.)
 
-Parsing collects every problem it finds; `parse_znn` raises the first one with the full
-list attached as `error.problems`, so an editor can show them all at once.
+Parsing collects every problem it finds; `parse_znn` raises the first one with the first
+`REPORTED_PROBLEMS` attached as `error.problems` (plus a last one saying how many more there
+are), so a command line shows a short list; `check_znn` returns them all, for editors.
+`read_znn` refuses a binary file, or one far too large to be a network description, before
+parsing it.
 
 This module splits the text into groups; `rawgroups` turns each group into a checked
 NodeGroup/EdgeGroup, `validate` checks the structure, `znnformat` writes text (its
@@ -19,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from znn.errors import NetworkSpecError
+from znn.io.textfile import binary_evidence
 from znn.netspec.problems import Problems
 from znn.netspec.rawgroups import RawGroup, build_edge, build_node
 from znn.netspec.spec import NetSpec
@@ -29,6 +33,9 @@ __all__ = ["GROUP_WORDS", "check_znn", "format_value", "format_znn", "group_line
            "write_znn"]
 
 GROUP_WORDS = ("nodes", "edges")
+REPORTED_PROBLEMS = 10
+# The largest bundled network is a few KiB; a file this large is something else.
+MAX_ZNN_BYTES = 8 * 2**20
 
 
 def parse_znn(text: str, source: str | None = None, *, validate: bool = True) -> NetSpec:
@@ -36,7 +43,12 @@ def parse_znn(text: str, source: str | None = None, *, validate: bool = True) ->
     spec, problems = _parse(text, source, validate=validate)
     if problems.errors:
         first = problems.errors[0]
-        first.problems = list(problems.errors)
+        first.problems = problems.errors[:REPORTED_PROBLEMS]
+        more = len(problems.errors) - REPORTED_PROBLEMS
+        if more > 0:
+            first.problems.append(NetworkSpecError(
+                f"... and {more} more problem{'s' if more > 1 else ''} in this file (fix the ones above first)",
+                file=source))
         raise first
     return spec
 
@@ -48,15 +60,28 @@ def check_znn(text: str, source: str | None = None) -> tuple[list[NetworkSpecErr
 
 
 def read_znn(path: str | Path, *, validate: bool = True) -> NetSpec:
-    """Read and validate a `.znn` file."""
+    """Read and validate a `.znn` file; a binary or huge file is refused before parsing."""
     path = Path(path)
+    file = str(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        size = path.stat().st_size
+        if path.is_dir():
+            raise IsADirectoryError
+        if size > MAX_ZNN_BYTES:
+            raise NetworkSpecError(f"far too large for a .znn network description ({size / 2**20:.0f} MiB)",
+                                   file=file, expected=f"a text file of at most {MAX_ZNN_BYTES // 2**20} MiB")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise NetworkSpecError("network file not found", file=str(path)) from None
+        raise NetworkSpecError("network file not found", file=file) from None
     except IsADirectoryError:
-        raise NetworkSpecError("is a directory, not a network file", file=str(path)) from None
-    return parse_znn(text, str(path), validate=validate)
+        raise NetworkSpecError("is a directory, not a network file", file=file) from None
+    except OSError as error:
+        raise NetworkSpecError(f"cannot read the network file: {error.strerror}", file=file) from None
+    evidence = binary_evidence(data)
+    if evidence is not None:
+        raise NetworkSpecError(f"not a text .znn file ({evidence})", file=file,
+                               expected="a text network description ('nodes NAME' and 'edges NAME' groups)")
+    return parse_znn(data.decode("utf-8-sig", errors="replace"), file, validate=validate)
 
 
 def _parse(text: str, source: str | None, *, validate: bool) -> tuple[NetSpec, Problems]:
