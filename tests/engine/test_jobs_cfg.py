@@ -428,7 +428,7 @@ def test_missing_spec_names_the_cfg_line(tmp_path):
 
 def rich_job() -> JobConfig:
     return JobConfig(
-        network=NetworkConfig(fnet_spec="nets/N4.znn", num_threads=-1, dtype="float64",
+        network=NetworkConfig(fnet_spec="nets/N4.znn", num_threads=0, dtype="float64",
                               out_type="affinity", train_conv_mode="optimize", forward_conv_mode="direct",
                               is_train_optimize=True, force_fft=False, logging=False),
         data=DataConfig(fdata_spec="data/set.spec", is_data_aug=True, is_bd_mirror=False,

@@ -67,7 +67,7 @@ _UNIT = (v.parse_unit_float, v.format_float)
 
 CFG_KEYS: tuple[CfgKey, ...] = (
     _key("fnet_spec", "network", v.parse_path),
-    _key("num_threads", "network", v.parse_int),
+    _key("num_threads", "network", v.parse_thread_count),
     _key("dtype", "network", v.parse_dtype),
     _key("out_type", "network", v.parse_out_type),
     _key("train_conv_mode", "network", v.parse_conv_mode),

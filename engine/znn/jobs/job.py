@@ -175,8 +175,12 @@ class JobConfig:
         bundled = bundled_network(written)
         if bundled is not None:
             return bundled
+        if path.is_dir():
+            problem = f"{path} is a directory, not a network file"
+        else:
+            problem = "network file not found" + ("" if path.exists() else f" ({path})")
         raise ConfigError(
-            "network file not found" + ("" if path.exists() else f" ({path})"),
+            problem,
             file=str(self.source) if self.source else None, line=self.key_line("fnet_spec"),
             group="parameters", key="fnet_spec",
             expected="a .znn path (relative to the .cfg) or a bundled network name such as N4",

@@ -75,6 +75,15 @@ def effective_num_threads(num_threads: int) -> int:
     return num_threads if num_threads > 0 else (os.cpu_count() or 1)
 
 
+def parse_thread_count(text: str) -> int:
+    """`num_threads`: 0 (every core) or a positive count. ZNN also took a negative number for
+    every core; we refuse it, as the command line's --threads does, since it is mostly a typo."""
+    number = parse_int(text)
+    if number < 0:
+        raise BadValue("0 (every core) or a positive number of threads", text, "negative thread count")
+    return number
+
+
 def parse_positive_int(text: str) -> int:
     number = parse_int(text)
     if number <= 0:
