@@ -3,6 +3,8 @@ zarr arrays; finding the one array a location means when it names none."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,17 +40,33 @@ def read_chunks(raw: Any) -> tuple[int, ...]:
     return (1,) * max(len(raw.shape) - 2, 0) + tuple(raw.shape[-2:])
 
 
+@contextlib.contextmanager
+def quiet_tifffile() -> Iterator[None]:
+    """tifffile logs what it finds wrong in a damaged file before failing on it; the VolumeError
+    raised then says it once, so its log is silenced meanwhile."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def open_tif(location: VolumeLocation) -> tuple[Any, str]:
     import dask.array as da
     import tifffile
     import zarr
 
     try:
-        with tifffile.TiffFile(location.file) as tif:
-            axes = tif.series[0].axes
-        store = tifffile.imread(location.file, aszarr=True)
-    except (tifffile.TiffFileError, OSError, ValueError) as exc:
-        raise VolumeError(f"not a readable TIFF file ({exc})", file=str(location.file),
+        with quiet_tifffile():
+            with tifffile.TiffFile(location.file) as tif:
+                axes = tif.series[0].axes
+            store = tifffile.imread(location.file, aszarr=True)
+    except MemoryError:
+        raise
+    except Exception as exc:  # tifffile fails on damaged files with many exception types
+        raise VolumeError(f"not a readable TIFF file ({type(exc).__name__}: {exc})", file=str(location.file),
                           expected="a TIFF stack") from exc
     return da.from_zarr(zarr.open(store, mode="r")), axes
 

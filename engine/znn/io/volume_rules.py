@@ -1,5 +1,9 @@
 """ZNN's conventions for a volume once opened: RGB label stacks become ids, channels come
-first, a 2-D image is one section, and only integer, float or bool voxels are read."""
+first, a 2-D image is one section, and only integer, float or bool voxels are read.
+
+Read as an image (`image=True`, the input of a network), a colour (RGB or RGBA) or bool volume
+is refused instead: colour is not a grey value, true/false is a mask. A volume with an axis of
+length 0 is refused in every case."""
 
 from __future__ import annotations
 
@@ -11,9 +15,13 @@ from znn.errors import VolumeError
 from znn.io.volume_location import VolumeLocation
 
 
-def normalise(array: Any, location: VolumeLocation, axes: str | None, ndim: int | None) -> Any:
-    """Apply ZNN's conventions: RGB → ids, (c, z, y, x) order, 2-D → one section, dtype checks."""
+def normalise(array: Any, location: VolumeLocation, axes: str | None, ndim: int | None, *,
+              image: bool = False) -> Any:
+    """Apply ZNN's conventions: RGB → ids, (c, z, y, x) order, 2-D → one section, dtype checks.
+    With `image`, colour and bool volumes are refused (see the module docstring)."""
     dtype = np.dtype(array.dtype)
+    if image:
+        _check_image_type(array.shape, dtype, axes, location)
     if is_rgb(array.shape, dtype, axes):
         array = _rgb_to_ids(array)
         axes = None
@@ -29,6 +37,9 @@ def normalise(array: Any, location: VolumeLocation, axes: str | None, ndim: int 
         expected = " or ".join({3: "3-D (z, y, x)", 4: "4-D (channels, z, y, x)"}[n] for n in allowed)
         raise VolumeError("volume has the wrong number of axes", file=str(location.file),
                           key=location.key, expected=expected, found=f"shape {tuple(array.shape)}")
+    if 0 in array.shape:
+        raise VolumeError("the volume holds no voxels", file=str(location.file), key=location.key,
+                          expected="at least one voxel along every axis", found=f"shape {tuple(array.shape)}")
     return array
 
 
@@ -39,6 +50,24 @@ def is_rgb(shape: tuple[int, ...], dtype: np.dtype, axes: str | None) -> bool:
         return True
     # A single RGB image is only recognisable when the file says so (TIFF 'S' axis).
     return len(shape) == 3 and axes is not None and axes.endswith("S")
+
+
+def is_colour(shape: tuple[int, ...], dtype: np.dtype, axes: str | None) -> bool:
+    """An 8-bit RGB or RGBA stack (z, y, x, 3|4), or a single colour image the file marks as one."""
+    if dtype != np.uint8 or not shape or shape[-1] not in (3, 4):
+        return False
+    return len(shape) == 4 or (len(shape) == 3 and axes is not None and axes.endswith("S"))
+
+
+def _check_image_type(shape: tuple[int, ...], dtype: np.dtype, axes: str | None, location: VolumeLocation) -> None:
+    if is_colour(shape, dtype, axes):
+        kind = "RGB" if shape[-1] == 3 else "RGBA"
+        raise VolumeError(f"an 8-bit {kind} colour image cannot be a network input", file=str(location.file),
+                          key=location.key, expected="one grey value per voxel (convert the stack to greyscale)",
+                          found=f"shape {tuple(shape)} {dtype}")
+    if dtype == np.bool_:
+        raise VolumeError("a true/false volume cannot be a network input (it is a mask)", file=str(location.file),
+                          key=location.key, expected="integer or float intensities", found="bool")
 
 
 def _rgb_to_ids(array: Any) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import VolumeError
+from znn.errors import VolumeError, ZnnError
 from znn.io.volume_formats import (
     VolumeInfo,
     h5_datasets,
@@ -37,6 +37,7 @@ from znn.io.volume_formats import (
     open_h5,
     open_tif,
     open_zarr,
+    quiet_tifffile,
     read_chunks,
     zarr_arrays,
     zarr_open,
@@ -59,13 +60,15 @@ __all__ = ["DEFAULT_H5_DATASET", "SUPPORTED", "VolumeInfo", "VolumeLocation", "l
 # --------------------------------------------------------------------------- reading
 
 
-def read_volume(path: str | Path, *, ndim: int | None = 3) -> np.ndarray:
+def read_volume(path: str | Path, *, ndim: int | None = 3, image: bool = False) -> np.ndarray:
     """Load a whole volume into memory as (z, y, x), or (c, z, y, x) where allowed.
 
     `ndim=3` (default) wants a 3-D volume (a 2-D image becomes one section and a
     single-channel 4-D array loses its channel axis); `ndim=4` wants (c, z, y, x);
-    `ndim=None` accepts either. Raises `VolumeError` naming the file, dataset and shape.
-    Names starting with `synthetic:` are generated (`znn.data.synthetic.synthetic_volume`).
+    `ndim=None` accepts either. `image=True` reads a network input: colour and bool volumes
+    are refused instead of read as label ids or 0/1 (`volume_rules`). Raises `VolumeError`
+    naming the file, dataset and shape, also when the voxels turn out unreadable (a damaged
+    file). Names starting with `synthetic:` are generated (`znn.data.synthetic.synthetic_volume`).
     """
     from znn.data.synthetic import is_synthetic_name, synthetic_volume
 
@@ -77,10 +80,20 @@ def read_volume(path: str | Path, *, ndim: int | None = 3) -> np.ndarray:
             raise VolumeError(str(error), file=text,
                               expected="synthetic:raw|labels|boundary?shape=z,y,x&seed=n") from None
         return volume if sections is None else take_sections(volume, sections, text)
-    return np.asarray(open_volume_lazy(path, ndim=ndim).compute())
+    lazy = open_volume_lazy(path, ndim=ndim, image=image)
+    try:
+        with quiet_tifffile():
+            return np.asarray(lazy.compute())
+    except (MemoryError, ZnnError):
+        raise
+    except Exception as exc:  # each format's readers fail on damaged data in their own way
+        location = parse_location(text)
+        raise VolumeError(f"the voxels cannot be read, the file is damaged ({type(exc).__name__}: {exc})",
+                          file=str(location.file), key=location.key,
+                          expected=f"a complete {location.kind} volume") from exc
 
 
-def open_volume_lazy(path: str | Path, *, ndim: int | None = 3) -> Any:
+def open_volume_lazy(path: str | Path, *, ndim: int | None = 3, image: bool = False) -> Any:
     """Like `read_volume` but returns a dask array that reads blocks on demand.
 
     The underlying HDF5 file / zarr store / TIFF stays open while the array is alive. A
@@ -105,7 +118,7 @@ def open_volume_lazy(path: str | Path, *, ndim: int | None = 3) -> Any:
         location = replace(location, inner=raw.path or None)
     if not isinstance(raw, da.Array):
         raw = da.from_array(raw, chunks=read_chunks(raw), asarray=True)
-    volume = normalise(raw, location, axes, ndim)
+    volume = normalise(raw, location, axes, ndim, image=image)
     return volume if sections is None else take_sections(volume, sections, text)
 
 
