@@ -1,0 +1,73 @@
+"""What the voxels of a sample's volumes must hold, checked once when a volume is loaded.
+
+* images: finite numbers (a NaN or infinite pixel would turn its whole section into zeros
+  after `standard2D`, or into NaN costs, without a word);
+* labels: whole-number object ids (a float label map such as 0.5 is a probability map or a
+  resampled annotation, not ids);
+* masks: 0 (off) and 1 (on) only, and at least one voxel on.
+
+Each check raises a `VolumeError` naming the file, the first offending section or voxel and its
+value; the loader adds the `.spec` section and line. Volumes are scanned one section at a time,
+so the temporaries stay one section large.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from znn.errors import VolumeError
+
+
+def _first_bad(volume: np.ndarray, bad: Callable[[np.ndarray], np.ndarray]) -> tuple[int, tuple[int, ...], int]:
+    """(sections with a bad voxel, the first bad voxel (z, y, x), its flat index in `volume`) or
+    (0, (), -1) when every voxel is fine."""
+    count, flat = 0, -1
+    first: tuple[int, ...] = ()
+    for z in range(volume.shape[0]):
+        where = bad(volume[z])
+        if where.any():
+            count += 1
+            if flat < 0:
+                yx = np.unravel_index(int(np.argmax(where)), where.shape)
+                first = (z, *(int(i) for i in yx))
+                flat = int(np.ravel_multi_index(first, volume.shape))
+    return count, first, flat
+
+
+def check_image_values(volume: np.ndarray, file: str) -> None:
+    """Every pixel of an image finite; else name the first section holding NaN or infinity."""
+    if volume.dtype.kind != "f":
+        return
+    count, first, flat = _first_bad(volume, lambda section: ~np.isfinite(section))
+    if count:
+        value = volume.flat[flat]
+        others = f" (and {count - 1} more section{'s' if count > 2 else ''})" if count > 1 else ""
+        raise VolumeError(f"section z={first[0]}{others} holds NaN or infinite values, first at (z, y, x) = {first}",
+                          file=file, expected="finite pixel values (repair or drop those sections)",
+                          found=str(value))
+
+
+def check_label_values(volume: np.ndarray, file: str) -> None:
+    """Label ids whole numbers; else name the first fractional (or NaN, infinite) value."""
+    if volume.dtype.kind != "f":
+        return
+    count, first, flat = _first_bad(volume, lambda section: ~np.isfinite(section) | (section != np.floor(section)))
+    if count:
+        raise VolumeError(f"label ids must be whole numbers, but {volume.dtype} section z={first[0]} has "
+                          f"{volume.flat[flat]} at (z, y, x) = {first}", file=file,
+                          expected="integer object ids (0 = boundary), e.g. an integer label volume",
+                          found=str(volume.flat[flat]))
+
+
+def check_mask_values(volume: np.ndarray, file: str) -> None:
+    """A mask of 0 and 1 with at least one 1; else name the first other value."""
+    count, first, flat = _first_bad(volume, lambda section: (section != 0) & (section != 1))
+    if count:
+        raise VolumeError(f"a mask holds 0 (off) and 1 (on) only, but section z={first[0]} has {volume.flat[flat]} "
+                          f"at (z, y, x) = {first}", file=file, expected="a volume of 0 and 1 (or true/false)",
+                          found=str(volume.flat[flat]))
+    if not any(volume[z].any() for z in range(volume.shape[0])):
+        raise VolumeError("the mask is 0 everywhere: no voxel could be trained on", file=file,
+                          expected="a mask with some voxels 1", found="only 0")
