@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from znn.errors import NetworkSpecError, SavedNetworkError
+from znn.errors import NetworkSpecError, SavedNetworkError, ZnnError
 from znn.io.curve import STDIO_STATISTICS, LearningCurve, read_curve_group, write_curve_group
 from znn.io.h5atomic import atomic_h5_file, read_text, write_array, write_string
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
@@ -168,13 +168,23 @@ def load_network(path: str | Path) -> SavedNetwork:
     except OSError as error:
         raise SavedNetworkError(f"cannot open the HDF5 file ({error})", file=file) from None
     with handle:
-        stdio = STDIO_NETWORK in handle
-        root = handle[STDIO_NETWORK] if stdio else handle["/"]
-        layers = [_read_layer(root, name, file) for name in root]
-        curve = None
-        if stdio and STDIO_STATISTICS in handle:
-            curve = read_curve_group(handle[STDIO_STATISTICS], file=file)
-        state = _read_state(handle[TRAINING_STATE]) if TRAINING_STATE in handle else None
+        try:
+            stdio = STDIO_NETWORK in handle
+            root = handle[STDIO_NETWORK] if stdio else handle["/"]
+            layers = [_read_layer(root, name, file) for name in root]
+            curve = None
+            if stdio and STDIO_STATISTICS in handle:
+                curve = read_curve_group(handle[STDIO_STATISTICS], file=file)
+            state = _read_state(handle[TRAINING_STATE]) if TRAINING_STATE in handle else None
+        except (ZnnError, MemoryError):
+            raise
+        except Exception as error:  # h5py fails on damaged files with OSError, KeyError, RuntimeError, ...
+            raise SavedNetworkError(f"the file is damaged ({type(error).__name__}: {error})", file=file,
+                                    expected="a complete saved network .h5 file") from None
+    if not layers:
+        raise SavedNetworkError("the file holds no network (no layer groups)", file=file,
+                                expected=f"one group per layer at the root or under {STDIO_NETWORK}",
+                                found="no layer group")
     spec = _rebuild_spec(layers, file)
     params = _collect_params(layers, file)
     params.check_against(spec, file=file)
