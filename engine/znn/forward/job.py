@@ -6,6 +6,10 @@ pass fits the RAM budget after the input and output volumes are counted), stitch
 through a channel softmax when the cost function is a softmax (boundary maps), and
 written to `<output_prefix>_sample<N>_<output>.h5` (dataset /main, maps x z x y x x),
 plus one TIFF per map with `forward_tif = yes`. A file is only replaced once complete.
+
+Before the first sample is read, every sample is checked from the shapes of its input files:
+each must hold at least one input window (the field of view), and with an explicit
+`forward_outsz` the network and the whole volumes must fit in the memory available.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.data.dataset import load_forward_inputs
+from znn.data.dataset import forward_input_shapes, load_forward_inputs
 from znn.errors import ConfigError
 from znn.forward.outputs import output_paths, write_outputs
 from znn.forward.planning import BudgetError, plan_tile
@@ -26,11 +30,14 @@ from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.io.h5net import apply_saved, load_network
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ForwardSettings, ResolvedForward
+from znn.jobs.values import effective_num_threads
+from znn.memory_fit import memory_shortfall
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
 from znn.planner import budget_from_string
+from znn.triples import triple
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,10 @@ def forward_network_file(job: JobConfig, run: ResolvedForward, net_path: str | P
             raise ConfigError("network file not found (-n/--net)", file=str(path),
                               expected="an existing .h5 network file")
         return path
+    if run.forward_net.is_dir():
+        raise ConfigError(f"the trained network {run.forward_net} is a directory", file=str(job.source),
+                          line=job.key_line("forward_net"), group="parameters", key="forward_net",
+                          expected="a saved network .h5 file", found=job.forward.forward_net)
     if not run.forward_net.is_file():
         raise ConfigError(f"the trained network {run.forward_net} does not exist (ZNN silently ran a random "
                           "network; napari-znn refuses)", file=str(job.source), line=job.key_line("forward_net"),
@@ -96,6 +107,51 @@ def choose_tile(job: JobConfig, run: ForwardSettings, spec: NetSpec, volume: Tri
                           expected="a larger budget, or a blockwise forward pass", found=run.ram_budget) from None
 
 
+def _shape_text(shape: Iterable[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def check_sample(job: JobConfig, run: ResolvedForward, spec: NetSpec, sample_id: int, fov: Triple,
+                 num_threads: int) -> None:
+    """Refuse a sample before any is read: an input smaller than the field of view, or (with an
+    explicit forward_outsz) a network and volumes that would not fit in the memory available."""
+    def refuse(message: str, expected: str) -> ConfigError:
+        return ConfigError(message, file=str(job.source) if job.source else None, line=job.key_line("forward_outsz"),
+                           group="parameters", key="forward_outsz", expected=expected,
+                           found="auto" if run.outsz == "auto" else ",".join(map(str, run.outsz)))
+
+    dtype = np.dtype(run.dtype)
+    volume_bytes = 0
+    volume: Triple | None = None
+    for source in forward_input_shapes(job, sample_id, spec.input_names).values():
+        shape = triple(source.shape[-3:])
+        mirrored = triple(n + f - 1 for n, f in zip(shape, fov)) if run.mirror else shape
+        if any(n < f for n, f in zip(mirrored, fov)):
+            after = f" ({_shape_text(mirrored)} after mirroring)" if run.mirror else ""
+            raise refuse(f"forward_outsz is shrunk to fit a volume, but even one output voxel needs an input window "
+                         f"of the field of view {_shape_text(fov)}, larger than the image {source.file} of shape "
+                         f"{source.shape}{after} in [sample{sample_id}]",
+                         "a larger volume" + ("" if run.mirror else ", or 'is_bd_mirror = yes'"))
+        volume = volume or mirrored
+        volume_bytes += int(np.prod(mirrored)) * dtype.itemsize
+    if run.outsz == "auto" or volume is None:
+        return  # the planner chooses a tile that fits its budget
+    tile = fit_tile(volume, run.outsz, fov)
+    maps = sum(spec.nodes[name].size for name in spec.output_names)
+    volume_bytes += maps * int(np.prod(output_shape(volume, fov))) * dtype.itemsize
+    shortfall = memory_shortfall(NetworkGraph(spec, tile), dtype=run.dtype, conv_mode=run.conv_mode,
+                                 num_threads=num_threads, training=False, volume_bytes=volume_bytes)
+    if shortfall is None:
+        return
+    advice = ("a smaller forward_outsz or 'forward_outsz = auto', "
+              + ("" if run.conv_mode == "direct" else "'forward_conv_mode = direct' (no spectra), ")
+              + "or a network with fewer maps")
+    if volume_bytes > shortfall.available:
+        advice = "a blockwise forward pass (znn forward --blockwise), which holds only blocks of the volumes"
+    raise refuse(shortfall.describe(f"the forward pass of [sample{sample_id}] ({_shape_text(tile)} tiles of a "
+                                    f"{_shape_text(volume)} volume, {run.conv_mode}, {run.dtype})"), advice)
+
+
 def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_ids: Iterable[int] | None = None,
                 num_threads: int | None = None, stop: threading.Event | None = None
                 ) -> Generator[ForwardEvent, None, None]:
@@ -103,11 +159,15 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
     (the sample in progress is not written). `num_threads` overrides the job's (0 = all cores)."""
     run = job.require_forward()
     spec = read_znn(run.network_file)
+    job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
+                          training=False)
     saved = load_network(forward_network_file(job, run, net_path))
     dtype = np.dtype(run.dtype)
     threads = num_threads if num_threads is not None else run.num_threads
     fov = NetworkGraph(spec, (1, 1, 1)).fov
     ids = tuple(sample_ids) if sample_ids is not None else run.forward_range
+    for sample_id in ids:
+        check_sample(job, run, spec, sample_id, fov, effective_num_threads(threads))
     networks: dict[Triple, Network] = {}
     written: list[int] = []
     try:

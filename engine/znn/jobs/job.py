@@ -18,6 +18,7 @@ which only coincides for configs kept in `python/`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -185,6 +186,29 @@ class JobConfig:
             group="parameters", key="fnet_spec",
             expected="a .znn path (relative to the .cfg) or a bundled network name such as N4",
             found=written)
+
+    def check_output_maps(self, output_maps: Mapping[str, int], network_file: Path | str, *, training: bool) -> None:
+        """ConfigError naming out_type unless every output of the network (name -> maps) has the
+        maps out_type calls for: 3 for affinity (x, y, z), 2 for boundary (object, boundary),
+        whose forward pass also accepts a single map."""
+        kind = self.network.output_kind
+        if kind is None:
+            return
+        allowed = (3,) if kind == "affinity" else (2,) if training else (1, 2)
+        for name, maps in output_maps.items():
+            if maps in allowed:
+                continue
+            need = " or ".join(map(str, allowed))
+            fits = "affinity" if maps == 3 else "boundary" if maps == 2 or (maps == 1 and not training) else None
+            suggestion = f"out_type = {fits}" if fits not in (None, kind) else None
+            raise ConfigError(
+                f"the network {network_file} has {maps} map{'s' if maps != 1 else ''} at output '{name}', but "
+                f"{'training ' if training and kind == 'boundary' else ''}{kind} outputs need {need}",
+                file=str(self.source) if self.source else None, line=self.key_line("out_type"),
+                group="parameters", key="out_type",
+                expected=(f"'{suggestion}' for this network, or a network with {need} output maps" if suggestion
+                          else f"a network with {need} output maps"),
+                found=self.network.out_type)
 
     def require_network(self) -> None:
         """Raise ConfigError unless fnet_spec is set."""

@@ -33,7 +33,8 @@ from znn.netspec.graph import NetworkGraph
 
 INDEX_BYTES = 8  # maxout winners are stored as int64
 
-__all__ = ["MemoryEstimate", "estimate_memory", "fft_shape", "fft_size", "spectrum_elements", "uses_fft"]
+__all__ = ["MemoryEstimate", "estimate_memory", "fft_shape", "fft_size", "largest_layer", "spectrum_elements",
+           "uses_fft"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,34 @@ def estimate_memory(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
             gemm_scratch = max(gemm_scratch, thread_bytes)  # one buffer per thread, grown to the largest
     return MemoryEstimate(activations, gradients, edge_buffers, parameters, spectra, products,
                           num_threads * (per_thread + gemm_scratch))
+
+
+def largest_layer(graph: NetworkGraph, *, dtype: str | np.dtype = "float32",
+                  conv_mode: ConvMode | Mapping[str, ConvMode] = "fft", training: bool = True,
+                  cache_spectra: bool = True) -> tuple[str, str, int]:
+    """(name, what, bytes) of the layer that holds the most of `estimate_memory`'s total: a node's
+    maps ('activations', with their 'gradients' when training) or an FFT convolution's 'spectra'
+    (its share as counted there, the input spectra with the first edge of a source)."""
+    real = np.dtype(dtype).itemsize
+    best = ("", "activations", -1)
+    for name, node in graph.nodes.items():
+        with_grads = training and node.type != "input"
+        held = node.voxels * real * (2 if with_grads else 1)
+        if held > best[2]:
+            best = (name, "activations and gradients" if with_grads else "activations", held)
+    sources_done: set[str] = set()
+    for name, e in graph.edges.items():
+        if not uses_fft(graph, name, conv_mode):
+            continue
+        n_in, n_out = graph.nodes[e.source].maps, graph.nodes[e.target].maps
+        maps = n_out + (n_out + n_in if training else 0) + (n_in * n_out if cache_spectra else n_out)
+        if e.source not in sources_done:
+            maps += n_in
+            sources_done.add(e.source)
+        held = maps * spectrum_elements(e.in_size) * 2 * real
+        if held > best[2]:
+            best = (name, "spectra", held)
+    return best
 
 
 def gemm_memory(graph: NetworkGraph, name: str, itemsize: int, training: bool, n_threads: int) -> tuple[int, int]:

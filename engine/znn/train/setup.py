@@ -4,6 +4,10 @@
 with `-s`, else `<prefix>_current.h5` if it exists, else a fresh initialisation, as ZNN's
 `train.py` does, §6.3), restores momentum, learning curve, iteration and random seed, and
 loads the training and validation samples.
+
+Everything that can be checked is checked before the network is built: the network's output
+maps against out_type, its memory estimate against the memory available, the saved network it
+starts from, and every volume of the samples (`znn.data.dataset`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from znn.data.sampling import SampleSet
 from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, apply_saved, load_network
+from znn.jobs import values as v
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedTraining
+from znn.memory_fit import memory_shortfall
 from znn.modes import CostFn, OutputKind
+from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
@@ -87,6 +94,21 @@ def _resume_source(job: JobConfig, prefix: Path, seed_network: str | Path | None
     return current if current.exists() else None
 
 
+def _check_memory(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph, threads: int) -> None:
+    """Refuse a training whose network would not fit in the memory available now."""
+    shortfall = memory_shortfall(graph, dtype=run.dtype, conv_mode=run.conv_mode, num_threads=threads, training=True)
+    if shortfall is None:
+        return
+    patch = "x".join(map(str, graph.outsz))
+    advice = "a smaller train_outsz, " + ("" if run.conv_mode == "direct" else "'train_conv_mode = direct' "
+                                          "(no spectra), ") + "or a network with fewer maps"
+    raise ConfigError(
+        shortfall.describe(f"training {run.network_file.name} with {patch} output patches ({run.conv_mode}, "
+                           f"{run.dtype}, {threads} thread{'s' if threads != 1 else ''})"),
+        file=str(job.source) if job.source else None, line=job.key_line("train_outsz"), group="parameters",
+        key="train_outsz", expected=advice, found=",".join(map(str, run.train_outsz)))
+
+
 def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
                      num_threads: int | None = None) -> TrainingSetup:
     """Build the network and data of `job` (which must hold every training key).
@@ -94,6 +116,11 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     run = job.require_training()
     train = job.training
     spec = read_znn(run.network_file)
+    job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
+                          training=True)
+    threads = num_threads if num_threads is not None else run.num_threads
+    graph = NetworkGraph(spec, run.train_outsz)  # the geometry the network will be built with
+    _check_memory(job, run, graph, v.effective_num_threads(threads))
     notes: list[str] = []
     source = _resume_source(job, run.train_net_prefix, seed_network)
     saved = load_network(source) if source is not None else None
@@ -102,14 +129,26 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     if seed is None:
         seed = secrets.randbits(31)
         notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
-    threads = num_threads if num_threads is not None else run.num_threads
+    # The samples before the network: a bad volume is refused before anything is built.
+    fov = graph.fov
+    input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
+    common: dict[str, Any] = dict(fov=fov, input_sizes=input_sizes, output_size=graph.outsz,
+                                  kind=run.output_kind, output_names=spec.output_names,
+                                  augment=run.augment, mirror=run.mirror)
+    rebalance = None if run.rebalance == "off" else run.rebalance  # the loaders' spelling of off
+    train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run), **common)
+    test_set = load_sample_set(job, run.test_range, rebalance=None, **common)
     net = Network(spec, run.train_outsz, dtype=run.dtype, conv_mode=run.conv_mode, seed=seed,
                   num_threads=threads, phase="train")
     report = None
     curve = LearningCurve()
     first = 1
     if saved is not None:
-        report = apply_saved(spec, saved, net.params)
+        try:
+            report = apply_saved(spec, saved, net.params)
+        except SavedNetworkError:
+            net.close()
+            raise
         net.invalidate_kernel_spectra()
         if saved.learning_curve is not None:
             curve = saved.learning_curve
@@ -122,15 +161,6 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     if any(g.eta is not None or g.momentum is not None or g.weight_decay is not None for g in groups):
         notes.append("per-layer eta/momentum/weight_decay in the .znn are replaced by the .cfg values "
                      "(as in ZNN's train.py)")
-    graph = net.graph  # the geometry the network was built with
-    fov = graph.fov
-    input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
-    common: dict[str, Any] = dict(fov=fov, input_sizes=input_sizes, output_size=graph.outsz,
-                                  kind=run.output_kind, output_names=spec.output_names,
-                                  augment=run.augment, mirror=run.mirror)
-    rebalance = None if run.rebalance == "off" else run.rebalance  # the loaders' spelling of off
-    train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run), **common)
-    test_set = load_sample_set(job, run.test_range, rebalance=None, **common)
     return TrainingSetup(job=job, settings=run, spec=spec, net=net, seed=seed, first_iteration=first, curve=curve,
                          train_set=train_set, test_set=test_set, resumed_from=source, load_report=report,
                          notes=notes)
