@@ -376,3 +376,21 @@ def test_load_errors_name_the_spec_section_and_node(job, sample_id, options, mat
 def test_job_without_data_spec():
     with pytest.raises(ConfigError, match="fdata_spec"):
         load_sample_set(JobConfig(), [1], **LOAD)
+
+
+@pytest.mark.parametrize("auto_crop", ["yes", "no"])
+def test_images_and_labels_of_different_shapes_need_is_auto_crop(tmp_path, auto_crop):
+    """A larger image around its label is aligned at the centres only when is_auto_crop asks for it."""
+    write_volume(tmp_path / "img.h5", coord_image((4, 14, 14)).astype(np.float32))
+    write_volume(tmp_path / "lab.h5", coord_labels((4, 10, 10)).astype(np.uint32))
+    (tmp_path / "data.spec").write_text(
+        f"[image1]\nfnames = img.h5\npp_types = none\nis_auto_crop = {auto_crop}\n"
+        "[label1]\nfnames = lab.h5\npp_types = auto\nis_auto_crop = no\n[sample1]\ninput = 1\noutput = 1\n")
+    (tmp_path / "job.cfg").write_text("[parameters]\nfdata_spec = data.spec\ndtype = float32\nout_type = boundary\n")
+    job = read_cfg(tmp_path / "job.cfg")
+    if auto_crop == "yes":
+        sample = load_sample_set(job, [1], **LOAD).samples[0]
+        assert sample.images["input"].shape == (4, 16, 16) and sample.labels["output"].shape == (4, 10, 10)
+    else:
+        with pytest.raises(ConfigError, match=r"group 'sample1',.*\(4, 14, 14\).*\(4, 10, 10\).*is_auto_crop"):
+            load_sample_set(job, [1], **LOAD)
