@@ -19,7 +19,7 @@ import numpy as np
 
 from znn.data.dataset import load_forward_inputs
 from znn.errors import ConfigError
-from znn.forward.outputs import output_paths, write_outputs
+from znn.forward.outputs import check_outputs, output_paths, write_outputs
 from znn.forward.planning import BudgetError, plan_tile
 from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
@@ -103,11 +103,13 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
     (the sample in progress is not written). `num_threads` overrides the job's (0 = all cores)."""
     run = job.require_forward()
     spec = read_znn(run.network_file)
-    saved = load_network(forward_network_file(job, run, net_path))
+    network_file = forward_network_file(job, run, net_path)
+    saved = load_network(network_file)
     dtype = np.dtype(run.dtype)
     threads = num_threads if num_threads is not None else run.num_threads
     fov = NetworkGraph(spec, (1, 1, 1)).fov
     ids = tuple(sample_ids) if sample_ids is not None else run.forward_range
+    check_outputs(job, run, spec, fov, ids, network_file)
     networks: dict[Triple, Network] = {}
     written: list[int] = []
     try:
