@@ -134,6 +134,7 @@ class Kit:
     def tif(self, name: str, array: np.ndarray) -> str:
         import tifffile
 
+        (self.tmp / name).parent.mkdir(parents=True, exist_ok=True)
         tifffile.imwrite(self.tmp / name, array, photometric="minisblack")
         return name
 
@@ -537,6 +538,14 @@ def _(kit: Kit):
     return ["forward", "-c", cfg, "--quiet"], ["output_prefix", "img_sample2_output.h5"]
 
 
+@case("output-is-input/forward-tif-output-is-a-sample-image")
+def _(kit: Kit):
+    image = np.random.default_rng(3).integers(0, 255, (2, 64, 64)).astype(np.uint8)
+    kit.tif("job/data/img_sample2_output_1.tif", image)
+    cfg = kit.job(image2="data/img_sample2_output_1.tif", output_prefix="data/img")
+    return ["forward", "-c", cfg, "--tif", "--quiet"], ["output_prefix", "img_sample2_output_1.tif"]
+
+
 @case("output-is-input/blockwise-output-is-a-sample-image")
 def _(kit: Kit):
     kit.zarr("job/data/em_sample2.zarr", np.random.default_rng(3).integers(0, 255, (2, 64, 64)).astype(np.uint8))
@@ -625,7 +634,7 @@ def _(kit: Kit):
 @case("scheduler/timeout-zero")
 def _(kit: Kit):
     return (blockwise(kit, "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "0"),
-            ["--scheduler-timeout", "0"])
+            ["--scheduler-timeout 0", "positive"])
 
 
 # ---------------------------------------------------------------- 7. NaN or infinite input voxels

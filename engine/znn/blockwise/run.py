@@ -8,8 +8,9 @@ Steps: `prepare_blockwise` checks everything that can be checked without a clust
 network, the input, the output path, the store a resumed run reopens, free disk space), then
 section statistics for the normalisation (tasks over z-slabs; an input with NaN or infinite
 voxels is refused there), the output store (created, or reopened to resume), then one task
-per block not yet flagged done. Tasks are retried a capped number of times (a lost worker's blocks go to others);
-the first block that still fails cancels the rest and its traceback is raised.
+per block not yet flagged done. Tasks are retried a capped number of times (a lost worker's
+blocks go to others); the first block that still fails cancels the rest and its traceback is
+raised.
 """
 
 from __future__ import annotations
@@ -150,9 +151,8 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
     from distributed import Client, LocalCluster
 
     if quiet:
-        for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker",
-                     "distributed.client", "distributed.comm"):
-            logging.getLogger(name).setLevel(logging.CRITICAL if scheduler else logging.ERROR)
+        for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
         with connect(scheduler, connect_timeout) as client:
             yield client

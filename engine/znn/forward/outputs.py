@@ -55,10 +55,12 @@ def check_outputs(job: JobConfig, run: ResolvedForward, spec: NetSpec, fov: tupl
             continue  # reading the sample reports it, with the .spec's file and line
         needed += maps * math.prod(out) * np.dtype(run.dtype).itemsize * (2 if run.tif else 1)
     for sample_id in ids:
-        for path in output_paths(run.output_prefix, sample_id, spec.output_names).values():
-            refuse_overwriting_inputs(path, origin, inputs)
-            if path.is_dir():
-                raise origin.error(f"{path} is a folder", expected="a free name, or a file, for each output")
+        for name, path in output_paths(run.output_prefix, sample_id, spec.output_names).items():
+            tifs = [tif_path(path, index) for index in range(spec.nodes[name].size)] if run.tif else []
+            for target in (path, *tifs):
+                refuse_overwriting_inputs(target, origin, inputs)
+                if target.is_dir():
+                    raise origin.error(f"{target} is a folder", expected="a free name, or a file, for each output")
     require_free_space(run.output_prefix.parent, needed, origin, what="the forward outputs")
 
 
