@@ -27,13 +27,17 @@ class SectionStats:
     high: tuple[float, ...]
     total: tuple[float, ...]  # sum of the section's values
     squares: tuple[float, ...]  # sum of squared differences from `centre` (0 when not given)
+    nonfinite: tuple[int, ...] = ()  # NaN or infinite voxels of each section
 
 
 def section_stats(volume: np.ndarray, z0: int, centre: float | None = None) -> SectionStats:
-    """Statistics of each section of `volume` (z, y, x), the first being section `z0`."""
-    means, stds, lows, highs, totals, squares = [], [], [], [], [], []
+    """Statistics of each section of `volume` (z, y, x), the first being section `z0`; also
+    counts each section's NaN and infinite voxels (an input to refuse, see `first_nonfinite_section`)."""
+    means, stds, lows, highs, totals, squares, nonfinite = [], [], [], [], [], [], []
     for section in np.asarray(volume):
         values = section.astype(np.float64)
+        nonfinite.append(int(values.size - np.count_nonzero(np.isfinite(values))) if section.dtype.kind in "fc"
+                         else 0)
         means.append(float(values.mean()))
         stds.append(float(values.std()))
         lows.append(float(values.min()))
@@ -44,7 +48,17 @@ def section_stats(volume: np.ndarray, z0: int, centre: float | None = None) -> S
             squares.append(float(np.sum(diff * diff)))
         else:
             squares.append(0.0)
-    return SectionStats(z0, tuple(means), tuple(stds), tuple(lows), tuple(highs), tuple(totals), tuple(squares))
+    return SectionStats(z0, tuple(means), tuple(stds), tuple(lows), tuple(highs), tuple(totals), tuple(squares),
+                        tuple(nonfinite))
+
+
+def first_nonfinite_section(parts: list[SectionStats]) -> tuple[int, int] | None:
+    """(section, count) of the first section holding NaN or infinite voxels, else None."""
+    for part in sorted(parts, key=lambda p: p.z0):
+        for k, count in enumerate(part.nonfinite):
+            if count:
+                return part.z0 + k, count
+    return None
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,13 @@
         for event in iter_blockwise(request, client):
             ...  # BlockwiseStarted, BlockDone..., BlockwiseFinished
 
-Steps: section statistics for the normalisation (tasks over z-slabs), the output store
-(created, or reopened and checked when resuming), then one task per block not yet flagged
-done. Tasks are retried a capped number of times (a lost worker's blocks go to others);
-the first block that still fails cancels the rest and its traceback is raised.
+Steps: `prepare_blockwise` checks everything that can be checked without a cluster (the
+network, the input, the output path, the store a resumed run reopens, free disk space), then
+section statistics for the normalisation (tasks over z-slabs; an input with NaN or infinite
+voxels is refused there), the output store (created, or reopened to resume), then one task
+per block not yet flagged done. Tasks are retried a capped number of times (a lost worker's
+blocks go to others); the first block that still fails cancels the rest and its traceback is
+raised.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ import numpy as np
 
 from znn.blockwise import store
 from znn.blockwise.geometry import BlockGrid, Triple, output_shape_for
-from znn.blockwise.normalise import SectionStats, global_mean, needs_second_pass, normalisation_from
+from znn.blockwise.normalise import (
+    SectionStats,
+    first_nonfinite_section,
+    global_mean,
+    needs_second_pass,
+    normalisation_from,
+)
 from znn.blockwise.task import BlockResult, BlockTask, open_input
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
-from znn.errors import ZnnError
+from znn.errors import FileFormatError, ZnnError
+from znn.io.space import require_free_space, volume_bytes
+from znn.io.volumes import parse_location, split_sections
+from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
 from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
@@ -44,6 +56,7 @@ GiB = 1 << 30
 # libraries, the block's input and output copies.
 NETWORK_SHARE = 0.5
 STATS_SLAB = 8  # sections per statistics task
+CONNECT_TIMEOUT_S = 5.0  # for --scheduler: an address that does not answer is refused this soon
 
 
 class BlockwiseError(ZnnError):
@@ -69,6 +82,29 @@ class BlockwiseRequest:
     threads_per_worker: int = 1  # engine threads inside each block
     retries: int = 2
     overwrite: bool = False
+    # How the user named the input and the output (a flag or a .cfg key), for refusals.
+    input_origin: Origin | None = None
+    output_origin: Origin | None = None
+
+    def origin_of_input(self) -> Origin:
+        return self.input_origin or Origin("input", self.input)
+
+    def origin_of_output(self) -> Origin:
+        return self.output_origin or Origin("output", self.output)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `prepare_blockwise` found: the geometry of the run and the record of its store."""
+
+    spec: NetSpec
+    volume: Triple
+    fov: Triple
+    output_shape: Triple
+    grid: BlockGrid
+    plan: str
+    outputs: dict[str, int]  # output node -> maps
+    description: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -108,16 +144,17 @@ BlockwiseEvent = BlockwiseStarted | BlockDone | BlockwiseFinished
 
 @contextmanager
 def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per_worker: int = 2 * GiB,
-                   quiet: bool = True) -> Iterator[Any]:
-    """A dask.distributed client: of the scheduler at `scheduler`, or of a new LocalCluster of
-    `workers` single-threaded worker processes with `memory_per_worker` each."""
+                   quiet: bool = True, connect_timeout: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
+    """A dask.distributed client: of the scheduler at `scheduler` (refused with a
+    `BlockwiseError` if it does not answer within `connect_timeout` seconds), or of a new
+    LocalCluster of `workers` single-threaded worker processes with `memory_per_worker` each."""
     from distributed import Client, LocalCluster
 
     if quiet:
         for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
             logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
-        with Client(scheduler) as client:
+        with connect(scheduler, connect_timeout) as client:
             yield client
         return
     with warnings.catch_warnings():
@@ -127,6 +164,24 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
                                memory_limit=memory_per_worker, dashboard_address=None)
     with cluster, Client(cluster) as client:
         yield client
+
+
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
+    """A client of the running scheduler at `scheduler`, or a one-line `BlockwiseError`."""
+    from distributed import Client
+    from distributed.comm import parse_address
+
+    expected = "the address of a running dask scheduler, such as tcp://192.168.1.10:8786"
+    try:
+        parse_address(scheduler)
+        return Client(scheduler, timeout=timeout)
+    except ValueError as error:
+        raise BlockwiseError(f"--scheduler {scheduler}: not a scheduler address ({error}); expected {expected}") \
+            from None
+    except (OSError, TimeoutError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise BlockwiseError(f"--scheduler {scheduler}: no dask scheduler answered within {timeout:g} s "
+                             f"({reason}); expected {expected}") from None
 
 
 def plan_block(request: BlockwiseRequest, spec: NetSpec, out: Triple) -> tuple[Triple, str]:
@@ -152,6 +207,12 @@ def _statistics(client: Any, request: BlockwiseRequest, depth: int, plane: int) 
         return client.gather(futures)
 
     parts = gather(None)
+    bad = first_nonfinite_section(parts)
+    if bad is not None:  # NaN would spread through every block it touches into finite-looking maps
+        section, count = bad
+        raise request.origin_of_input().error(
+            f"section {section} (counting from 0) holds {count} NaN or infinite voxel(s)",
+            expected="finite voxel values in every section (fill or crop the bad sections first)")
     squares = gather(global_mean(parts, plane)) if needs_second_pass(request.pp_type) else None
     return normalisation_from(request.pp_type, parts, plane, squares)
 
@@ -173,29 +234,75 @@ def _failure(future: Any, number: int, grid: BlockGrid, attempts: int) -> Blockw
                           f"{type(error).__name__}: {error}\n{''.join(lines)}")
 
 
-def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Event | None = None
-                   ) -> Generator[BlockwiseEvent, None, None]:
-    """Predict `request.input` block by block on `client`'s cluster; yields progress events.
+def input_file(location: str) -> Path | None:
+    """The file or store a volume location reads (None for generated `synthetic:` volumes)."""
+    if location.startswith("synthetic:"):
+        return None
+    return parse_location(split_sections(location)[0]).file
 
-    Setting `stop` ends the run after the blocks that are finishing (the rest stay unflagged
-    and a later run computes them).
-    """
-    from distributed import as_completed
 
-    began = time.perf_counter()
+def prepare_blockwise(request: BlockwiseRequest) -> Prepared:
+    """Everything checked before a cluster is needed: a dense one-input network, the input
+    volume, the output (a .zarr path that is not the input, in a writable folder, new or the
+    store of this very run), and free disk space for a new store."""
     spec = parse_znn(request.network_text, "network")
     graph = NetworkGraph(spec, (1, 1, 1))
     if not graph.is_dense:
         raise BlockwiseError("blockwise prediction needs a dense network (max_filter, not max_pool)")
     if len(spec.input_names) != 1:
         raise BlockwiseError(f"blockwise prediction needs a network with one input, not {len(spec.input_names)}")
-    volume = triple(int(n) for n in open_input(request.input).shape[-3:])
+    origin = request.origin_of_output()
+    output = Path(request.output)
+    try:
+        source = input_file(request.input)
+    except FileFormatError as error:
+        raise request.origin_of_input().naming(error) from None
+    inputs = [(path, f"the input volume {path}") for path in (source,) if path is not None]
+    inputs.append((Path(request.weights), f"the network file {request.weights}"))
+    refuse_overwriting_inputs(output, origin, inputs)
+    exists = output.exists() and not (output.is_dir() and not any(output.iterdir()))
+    if not exists and output.suffix.lower() != ".zarr":
+        raise origin.error("the blockwise output is a zarr store (a folder)",
+                           expected=f"a name ending in .zarr, found '{output.suffix or output.name}'")
+    check_output_folder(output.parent, origin, what="blockwise output store")
+    try:
+        volume = triple(int(n) for n in open_input(request.input).shape[-3:])
+    except FileFormatError as error:
+        raise request.origin_of_input().naming(error) from None
     fov = graph.fov
-    out_shape = output_shape_for(volume, fov, request.mirror)
+    try:
+        out_shape = output_shape_for(volume, fov, request.mirror)
+    except ValueError as error:
+        raise request.origin_of_input().error(str(error)) from None
     block, plan = plan_block(request, spec, out_shape)
     grid = BlockGrid(out_shape, block)
     outputs = {name: spec.nodes[name].size for name in spec.output_names}
-    store.create_or_open(request.output, _description(request, volume, grid.block_shape), outputs,
+    description = _description(request, volume, grid.block_shape)
+    try:
+        resumed = store.check_existing(output, description, overwrite=request.overwrite)
+    except store.StoreMismatch as error:  # still a StoreMismatch: the dock starts afresh on one
+        raise store.StoreMismatch(origin.describe(str(error))) from None
+    if not resumed:
+        maps = sum(outputs.values())
+        require_free_space(output.parent, volume_bytes((maps, *out_shape), "float32"), origin,
+                           what=f"the output store ({maps} float32 map(s) of {'x'.join(map(str, out_shape))})")
+    return Prepared(spec, volume, fov, out_shape, grid, plan, outputs, description)
+
+
+def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Event | None = None,
+                   prepared: Prepared | None = None) -> Generator[BlockwiseEvent, None, None]:
+    """Predict `request.input` block by block on `client`'s cluster; yields progress events.
+
+    `prepared` is `prepare_blockwise(request)` when the caller checked the request before
+    starting the cluster. Setting `stop` ends the run after the blocks that are finishing
+    (the rest stay unflagged and a later run computes them).
+    """
+    from distributed import as_completed
+
+    began = time.perf_counter()
+    ready = prepared if prepared is not None else prepare_blockwise(request)
+    volume, fov, out_shape, grid, plan = ready.volume, ready.fov, ready.output_shape, ready.grid, ready.plan
+    store.create_or_open(request.output, ready.description, ready.outputs,
                          out_shape, grid.block_shape, len(grid), overwrite=request.overwrite)
     todo = [int(n) for n in np.flatnonzero(~store.done_flags(request.output))]
     workers = len(client.scheduler_info().get("workers", {}))

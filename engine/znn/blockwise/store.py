@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,29 +30,43 @@ class StoreMismatch(ZnnError):
     """The output store holds a different run (other input, network, weights or blocks)."""
 
 
+def check_existing(path: str | Path, description: dict[str, Any], *, overwrite: bool = False) -> bool:
+    """Whether `path` holds this very run (`description` equals its record), to be resumed.
+    False for a new store (or an empty folder, or a run replaced with `overwrite`); a
+    `StoreMismatch` for anything else: a file, a folder that is not a znn blockwise store,
+    another run without `overwrite`. Reads only, so it can run before any work starts."""
+    path = Path(path)
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):  # an empty folder is free
+        return False
+    if not path.is_dir():
+        raise StoreMismatch(f"{path} is not a zarr group (it is a file); choose another output path")
+    group = _existing_group(path, mode="r")
+    recorded = group.attrs.get(ATTRIBUTE)
+    if recorded is None:  # somebody else's data: never overwritten, not even with --overwrite
+        raise StoreMismatch(f"{path} exists and is not a znn blockwise output; choose another output path")
+    if overwrite:
+        return False
+    wanted = json.loads(json.dumps(description))
+    if recorded != wanted:
+        differ = sorted(k for k in set(wanted) | set(recorded) if recorded.get(k) != wanted.get(k))
+        raise StoreMismatch(f"{path} holds another blockwise run (differs in: {', '.join(differ)}); "
+                            "use a new output path or --overwrite to start again")
+    return True
+
+
 def create_or_open(path: str | Path, description: dict[str, Any], outputs: dict[str, int],
                    output_shape: tuple[int, int, int], block_shape: tuple[int, int, int], blocks: int,
                    *, overwrite: bool = False) -> Any:
     """The output group at `path`, created for this run or reopened to resume it.
 
     `description` must equal what the store records (JSON-comparable); otherwise a
-    `StoreMismatch` explains the difference, unless `overwrite` starts afresh.
+    `StoreMismatch` explains the difference, unless `overwrite` starts afresh (see
+    `check_existing`).
     """
     import zarr
 
-    path = Path(path)
-    if path.exists() and not (path.is_dir() and not any(path.iterdir())):  # an empty folder is free
-        group = _existing_group(path)
-        recorded = group.attrs.get(ATTRIBUTE)
-        if recorded is None:  # somebody else's data: never overwritten, not even with --overwrite
-            raise StoreMismatch(f"{path} exists and is not a znn blockwise output; choose another output path")
-        wanted = json.loads(json.dumps(description))
-        if not overwrite:
-            if recorded != wanted:
-                differ = sorted(k for k in set(wanted) | set(recorded) if recorded.get(k) != wanted.get(k))
-                raise StoreMismatch(f"{path} holds another blockwise run (differs in: {', '.join(differ)}); "
-                                    "use a new output path or --overwrite to start again")
-            return group
+    if check_existing(path, description, overwrite=overwrite):
+        return _existing_group(Path(path), mode="r+")
     group = zarr.open_group(store=str(path), mode="w")
     for name, maps in outputs.items():
         group.create_array(name, shape=(maps, *output_shape), chunks=(maps, *block_shape), dtype="float32",
@@ -62,11 +76,11 @@ def create_or_open(path: str | Path, description: dict[str, Any], outputs: dict[
     return group
 
 
-def _existing_group(path: Path) -> Any:
+def _existing_group(path: Path, mode: Literal["r", "r+"] = "r+") -> Any:
     import zarr
 
     try:
-        return zarr.open_group(store=str(path), mode="r+")
+        return zarr.open_group(store=str(path), mode=mode)
     except Exception as error:  # zarr raises several types for "not a group here"
         raise StoreMismatch(f"{path} exists and is not a zarr group ({type(error).__name__}); "
                             "choose another output path") from None

@@ -26,10 +26,29 @@ def _threads(values: list[str]) -> list[int]:
     try:
         counts = [int(v) for v in _names(values)]
     except ValueError:
-        raise ZnnError(f"thread counts must be whole numbers, found {' '.join(values)}") from None
+        raise ZnnError(f"--threads {' '.join(values)}: thread counts must be whole numbers") from None
     if any(c < 0 for c in counts):
-        raise ZnnError("thread counts must be >= 0 (0 = all cores)")
+        raise ZnnError(f"--threads {' '.join(values)}: thread counts must be >= 0 (0 = all cores)")
     return counts
+
+
+def _check_networks(flag: str, names: list[str]) -> None:
+    """Every network named on the command line exists (a bundled name or a .znn file)."""
+    from znn.errors import FileFormatError
+    from znn.io.writable import Origin
+    from znn.netspec.library import network_path
+
+    for name in names:
+        try:
+            network_path(name)
+        except FileFormatError as error:
+            raise Origin.flag(flag, name).naming(error) from None
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    from znn.io.writable import Origin, check_output_folder
+
+    check_output_folder(args.output, Origin.flag("--output", args.output), what="results")
 
 
 def _positive(text: str) -> int:
@@ -98,10 +117,16 @@ def run_patches(args: argparse.Namespace) -> int:
 
     from znn.bench.cases import all_cores
     from znn.bench.patches import compare
-    from znn.planner import budget_from_string
+    from znn.planner import PlanError, budget_from_string
 
     threads = (_threads(args.threads)[-1] or all_cores()) if args.threads else all_cores()
-    result = compare(args.patches, budget_from_string(args.budget), threads)
+    _check_networks("--patches", [args.patches])
+    try:
+        budget = budget_from_string(args.budget)
+    except PlanError as error:
+        raise ZnnError(f"--budget {args.budget}: {error}") from None
+    _check_output(args)
+    result = compare(args.patches, budget, threads)
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / f"patches-{args.patches}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2))
@@ -118,8 +143,11 @@ def run(args: argparse.Namespace) -> int:
     modes = _names(args.modes)
     unknown = [m for m in modes if m not in OUR_MODES]
     if unknown:
-        raise ZnnError(f"unknown conv mode {', '.join(unknown)}; expected some of {', '.join(OUR_MODES)}")
+        raise ZnnError(f"--modes: unknown conv mode {', '.join(unknown)}; expected some of {', '.join(OUR_MODES)}")
     threads = _threads(args.threads) if args.threads else None
+    if args.nets:
+        _check_networks("--nets", _names(args.nets))
+    _check_output(args)
     options = BenchOptions(nets=_names(args.nets) if args.nets else None, outsz=args.outsz,
                            threads=threads, modes=modes, repeats=args.repeats, warmup=args.warmup,
                            cap_s=args.cap, output=args.output, quick=args.quick, peer=not args.no_peer,

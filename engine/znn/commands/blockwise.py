@@ -13,8 +13,10 @@ import os
 import threading
 from typing import Any
 
+from znn.commands import checks
 from znn.commands.console import Console, stop_on_signals
 from znn.errors import ConfigError
+from znn.io.writable import Origin
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--softmax", choices=("auto", "yes", "no"), default="auto",
                    help="channel softmax of the outputs (auto: as the job's or checkpoint's cost function says)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="an existing dask scheduler (default: a LocalCluster)")
+    g.add_argument("--scheduler-timeout", type=float, default=None, metavar="SECONDS",
+                   help="how long to wait for --scheduler to answer (default 5)")
     g.add_argument("--workers", type=int, default=None, metavar="N",
                    help="LocalCluster worker processes (default: cores / --threads-per-worker)")
     g.add_argument("--threads-per-worker", type=int, default=1, metavar="T", help="engine threads per block")
@@ -43,9 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
     from znn.blockwise.run import BlockwiseRequest
+    from znn.errors import FileFormatError
     from znn.io.h5net import load_network
     from znn.jobs import values as v
-    from znn.netspec.library import network_path
     from znn.netspec.znnfile import format_znn, read_znn
 
     _check_counts(args)
@@ -61,16 +65,32 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
     if args.input:
         if not args.net or not args.output:
             raise ConfigError("--input needs --net NET.h5 and --output OUT.zarr", file="command line")
-        saved = load_network(args.net)
-        text = format_znn(read_znn(network_path(args.network)) if args.network else saved.spec)
+        checks.existing_file("--net", args.net, "saved network .h5 file")
+        try:
+            saved = load_network(args.net)
+        except FileFormatError as error:
+            raise Origin.flag("--net", args.net).naming(error) from None
+        text = format_znn(read_znn(_network_file(args)) if args.network else saved.spec)
         softmax = args.softmax == "yes" or (args.softmax == "auto" and
                                             "softmax" in str((saved.state or {}).get("cost_fn", "")))
         return [BlockwiseRequest(input=args.input, output=args.output, network_text=text, weights=args.net,
                                  pp_type=args.pp_type or "standard2D", mirror=not args.no_mirror,
-                                 softmax=softmax, **common)]
+                                 softmax=softmax, input_origin=Origin.flag("--input", args.input),
+                                 output_origin=Origin.flag("--output", args.output), **common)]
     if not args.config:
         raise ConfigError("give -c JOB.cfg, or --input VOLUME --net NET.h5 --output OUT.zarr", file="command line")
     return _job_requests(args, common)
+
+
+def _network_file(args: argparse.Namespace) -> Any:
+    """The --network description (a .znn path or a bundled name), its errors naming the flag."""
+    from znn.errors import FileFormatError
+    from znn.netspec.library import network_path
+
+    try:
+        return network_path(args.network)
+    except FileFormatError as error:
+        raise Origin.flag("--network", args.network).naming(error) from None
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -81,6 +101,7 @@ def _check_counts(args: argparse.Namespace) -> None:
                                ("--retries", args.retries, 0)):
         if value is not None and value < least:
             raise ConfigError(f"{flag} must be at least {least}", file="command line", key=flag, found=str(value))
+    checks.positive("--scheduler-timeout", args.scheduler_timeout, " (seconds)")
     if args.pp_type is not None:
         try:
             canonical_pp_type(args.pp_type)
@@ -88,36 +109,65 @@ def _check_counts(args: argparse.Namespace) -> None:
             raise ConfigError(str(error), file="command line", key="--pp-type", found=args.pp_type) from None
 
 
+def sample_ids(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """--range as sample ids (None: not given), a bad value refused naming the flag."""
+    from znn.jobs import values as v
+
+    if not args.range:
+        return None
+    try:
+        return tuple(v.parse_range(args.range))
+    except v.BadValue as bad:
+        raise ConfigError(bad.problem, file="command line", key="--range", expected=bad.expected,
+                          found=bad.found) from None
+
+
 def _job_requests(args: argparse.Namespace, common: dict[str, Any]) -> list[Any]:
     from znn.blockwise.run import BlockwiseRequest
     from znn.data.dataset import forward_input_location
     from znn.forward.job import forward_network_file
     from znn.jobs import read_cfg
-    from znn.jobs import values as v
-    from znn.netspec.library import network_path
     from znn.netspec.znnfile import read_znn
 
+    ids = sample_ids(args)
     job = read_cfg(args.config)
-    run = job.require_forward(network_file=network_path(args.network) if args.network else None)
+    run = job.require_forward(network_file=_network_file(args) if args.network else None)
     spec = read_znn(run.network_file)
     if len(spec.input_names) != 1:
         raise ConfigError("blockwise prediction needs a network with one input", file=str(run.network_file))
     weights = forward_network_file(job, run, args.net)
     softmax = args.softmax == "yes" or (args.softmax == "auto" and run.softmax)
-    ids = v.parse_range(args.range) if args.range else run.forward_range
+    output_origin = Origin.key(job, "output_prefix", job.forward.output_prefix)
     requests = []
-    for sample_id in ids:
+    for sample_id in ids if ids is not None else run.forward_range:
         location, pp_type = forward_input_location(job, sample_id, spec.input_names[0])
         output = f"{run.output_prefix}_sample{sample_id}.zarr"
         requests.append(BlockwiseRequest(input=location, output=output, network_text=run.network_file.read_text(),
                                          weights=str(weights), pp_type=args.pp_type or pp_type,
                                          mirror=run.mirror and not args.no_mirror, softmax=softmax,
-                                         dtype=run.dtype, **common))
+                                         dtype=run.dtype, output_origin=output_origin,
+                                         input_origin=_image_origin(job, sample_id, spec.input_names[0], location),
+                                         **common))
     return requests
 
 
+def _image_origin(job: Any, sample_id: int, node: str, location: str) -> Origin:
+    """Where the .spec names the volume of a sample's input, for refusals of its voxels."""
+    data = job.loaded_data_spec()
+    image_id = data.samples[sample_id].binding_for(node)
+    image = data.images[image_id]
+    return Origin("fnames", location, file=str(data.source), line=image.lines.get("fnames"),
+                  group=f"image{image_id}")
+
+
 def run_blockwise(args: argparse.Namespace) -> int:
-    from znn.blockwise.run import BlockwiseFinished, cluster_client, iter_blockwise
+    from znn.blockwise.run import (
+        CONNECT_TIMEOUT_S,
+        BlockwiseFinished,
+        cluster_client,
+        iter_blockwise,
+        prepare_blockwise,
+    )
     from znn.jobs import values as v
     from znn.planner import budget_from_string, total_ram_bytes
 
@@ -130,13 +180,16 @@ def run_blockwise(args: argparse.Namespace) -> int:
         raise ConfigError(bad.problem, file="command line", key="--memory-per-worker", expected=bad.expected,
                           found=bad.found) from None
     requests = _requests(args, memory)
+    prepared = [prepare_blockwise(request) for request in requests]  # refusals come before the cluster
     console = Console(quiet=args.quiet)
     stop = threading.Event()
     stopped = False
+    timeout = args.scheduler_timeout if args.scheduler_timeout is not None else CONNECT_TIMEOUT_S
     with stop_on_signals(stop.set, console, "after the blocks in progress"), \
-            cluster_client(args.scheduler, workers=workers, memory_per_worker=memory) as client:
-        for request in requests:
-            for event in iter_blockwise(request, client, stop=stop):
+            cluster_client(args.scheduler, workers=workers, memory_per_worker=memory,
+                           connect_timeout=timeout) as client:
+        for request, ready in zip(requests, prepared):
+            for event in iter_blockwise(request, client, stop=stop, prepared=ready):
                 console.blockwise_event(event)
                 stopped = stopped or (isinstance(event, BlockwiseFinished) and event.stopped)
             if stopped:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from znn.errors import FileFormatError
+from znn.io.writable import Origin
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a segmentation against ground truth",
@@ -28,16 +31,40 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _run(args)
+    except ZnnError:
+        raise
     except ValueError as error:  # bad volumes: one line naming the file, not a traceback
-        raise ZnnError(f"{args.segmentation}: {error}") from None
+        raise ZnnError(f"SEG {args.segmentation}: {error}") from None
+
+
+def _same_volume(a: str, b: str) -> bool:
+    from znn.io.volumes import DEFAULT_H5_DATASET, parse_location, split_sections
+    from znn.io.writable import overlaps
+
+    first, second = (parse_location(split_sections(text)[0]) for text in (a, b))
+    default = DEFAULT_H5_DATASET.strip("/") if first.kind == "h5" else None
+    return overlaps(first.file, second.file) and (first.inner or default) == (second.inner or default) \
+        and split_sections(a)[1] == split_sections(b)[1]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from znn.evaluate.report import ground_truth_segments, score_segmentation
+    from znn.commands.segment import ground_truth_for
+    from znn.evaluate.report import score_segmentation
     from znn.io.volumes import read_volume
 
-    segmentation = read_volume(args.segmentation)
-    truth, converted = ground_truth_segments(read_volume(args.ground_truth))
+    origin = Origin.flag("SEG", args.segmentation)
+    if _same_volume(args.segmentation, args.ground_truth):
+        raise Origin.flag("GT", args.ground_truth).error(
+            f"is the segmentation SEG {args.segmentation} itself; it would score perfectly",
+            expected="the ground truth in another file or dataset")
+    try:
+        segmentation = read_volume(args.segmentation)
+    except FileFormatError as error:
+        raise origin.naming(error) from None
+    truth, converted = ground_truth_for(args.ground_truth, segmentation.shape, Origin.flag("GT", args.ground_truth))
+    if segmentation.dtype.kind not in "iub":
+        raise origin.error(f"holds {segmentation.dtype} values, not labels; segment the maps first (znn segment)",
+                           expected="segment labels")
     scores = score_segmentation(segmentation, truth, per_section=args.per_section)
     if args.json:
         print(json.dumps(scores.as_dict()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import threading
 
-from znn.commands import blockwise
+from znn.commands import blockwise, checks
 from znn.commands.console import Console, stop_on_signals
 
 
@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from znn.errors import ConfigError
 
+    checks.at_least("--threads", args.threads, 0, " (0 = all cores)")
+    checks.existing_file("-c/--config", args.config, "job .cfg file")
+    checks.existing_file("-n/--net", args.net, "saved network .h5 file")
     if args.blockwise:
         return blockwise.run_blockwise(args)
     if not args.config or args.input:
@@ -45,15 +48,16 @@ def run(args: argparse.Namespace) -> int:
     from znn.jobs import read_cfg
     from znn.jobs import values as v
 
+    ids = blockwise.sample_ids(args)
     job = read_cfg(args.config)
-    try:
-        ids = v.parse_range(args.range) if args.range else None
-        if args.outsz:
-            job.forward.forward_outsz = v.parse_outsz_or_auto(args.outsz)
-        if args.budget:
-            job.forward.forward_ram_budget = v.parse_ram_budget(args.budget)
-    except v.BadValue as bad:
-        raise ConfigError(bad.problem, file="command line", expected=bad.expected, found=bad.found) from None
+    for flag, value, parse, setting in (("--outsz", args.outsz, v.parse_outsz_or_auto, "forward_outsz"),
+                                        ("--budget", args.budget, v.parse_ram_budget, "forward_ram_budget")):
+        if value:
+            try:
+                setattr(job.forward, setting, parse(value))
+            except v.BadValue as bad:
+                raise ConfigError(bad.problem, file="command line", key=flag, expected=bad.expected,
+                                  found=bad.found) from None
     if args.tif:
         job.forward.forward_tif = True
     console = Console(quiet=args.quiet)

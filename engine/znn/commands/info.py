@@ -37,6 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from znn.io.writable import Origin
+
+    if Path(args.network).is_dir():
+        raise Origin.flag("NETWORK", args.network).error("is a folder", expected="a .znn file or a bundled "
+                                                                                "network name such as N4")
     spec = read_znn(network_path(args.network))
     graph = NetworkGraph(spec, args.outsz)
     print(f"{args.network}  (output patch {'x'.join(map(str, args.outsz))})")

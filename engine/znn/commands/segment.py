@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.commands import checks
+from znn.errors import FileFormatError
+from znn.io.writable import Origin
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment", help="boundary maps or affinities to a label volume",
@@ -44,11 +48,16 @@ def load_maps(location: str) -> np.ndarray:
     return maps
 
 
-def output_for(output: str, threshold: float, several: bool) -> Path:
-    path = Path(output)
+def output_for(output: str, threshold: float, several: bool) -> str:
+    """The volume location of one threshold's labels: `output` itself, or with several thresholds
+    `SEG_t<threshold>` (the file renamed; an HDF5 dataset or zarr array path kept)."""
+    from znn.io.volumes import parse_location
+
     if not several:
-        return path
-    return path.with_name(f"{path.stem}_t{threshold:g}{path.suffix}")
+        return output
+    location = parse_location(output)
+    file = location.file.with_name(f"{location.file.stem}_t{threshold:g}{location.file.suffix}")
+    return str(file) + (f":{location.key}" if location.inner else "")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,26 +65,100 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return _run(args)
-    except ValueError as error:  # bad volumes: one line naming the file, not a traceback
-        raise ZnnError(f"{args.maps}: {error}") from None
+    except ZnnError:
+        raise
+    except ValueError as error:  # bad maps: one line naming the file, not a traceback
+        raise ZnnError(f"MAPS {args.maps}: {error}") from None
+
+
+def _check_values(args: argparse.Namespace) -> list[float]:
+    thresholds = args.threshold or [0.5]
+    for threshold in thresholds:
+        checks.within("-t/--threshold", threshold, 0.0, 1.0, " (a probability or mean affinity)")
+    checks.at_least("--min-size", args.min_size, 0, " (voxels)")
+    return thresholds
+
+
+def check_outputs(args: argparse.Namespace, thresholds: list[float]) -> dict[float, str]:
+    """The label volume(s) to write, refused before any work if they cannot be written or would
+    replace the maps or the ground truth."""
+    from znn.io.volumes import parse_location
+    from znn.io.writable import check_output_folder, refuse_overwriting_inputs
+
+    inputs = []
+    for flag, given, role in (("MAPS", args.maps, "the input"), ("--gt", args.gt, "the ground truth")):
+        if given:
+            try:
+                inputs.append((parse_location(given).file, f"{role} {flag} {given}"))
+            except FileFormatError as error:
+                raise Origin.flag(flag, given).naming(error) from None
+    several = len(thresholds) > 1
+    paths = {}
+    for threshold in thresholds:
+        origin = Origin.flag("-o/--output", args.output)
+        try:
+            location = parse_location(output_for(args.output, threshold, several))
+        except FileFormatError as error:
+            raise origin.naming(error) from None
+        refuse_overwriting_inputs(location.file, origin, inputs)
+        if location.kind != "zarr" and location.file.is_dir():
+            raise origin.error(f"{location.file} is an existing folder",
+                               expected=f"a file name for the label volume ({location.file.suffix})")
+        if location.kind == "zarr" and location.file.exists() and not _replaceable_zarr(location.file):
+            raise origin.error(f"{location.file} exists and is not a zarr store",
+                               expected="a new .zarr path, or a zarr store to replace")
+        check_output_folder(location.file.parent, origin, what="label volume")
+        paths[threshold] = output_for(args.output, threshold, several)
+    return paths
+
+
+def _replaceable_zarr(path: Path) -> bool:
+    """A zarr store (or an empty folder): what writing a zarr volume may replace."""
+    if not path.is_dir():
+        return False
+    return not any(path.iterdir()) or any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zarray"))
+
+
+def ground_truth_for(location: str, shape: tuple[int, ...], origin: Origin) -> tuple[np.ndarray, bool]:
+    """Ground-truth segment ids of the same (z, y, x) shape as the volume scored, or a one-line
+    refusal naming the file: another shape, or float voxels that are not a membrane image."""
+    from znn.evaluate.report import ground_truth_segments
+    from znn.io.volumes import read_volume
+
+    try:
+        labels = read_volume(location)
+    except FileFormatError as error:
+        raise origin.naming(error) from None
+    if labels.shape != shape:
+        raise origin.error(f"the ground truth and the volume it scores differ in shape: {labels.shape} vs {shape}",
+                           expected="the same z, y, x shape")
+    truth, converted = ground_truth_segments(labels)
+    if truth.dtype.kind not in "iub":
+        raise origin.error(f"holds {labels.dtype} voxels, not segment labels",
+                           expected="integer labels (or a membrane image: 0 and one other value)")
+    return truth, converted
 
 
 def _run(args: argparse.Namespace) -> int:
     from znn.evaluate.maps import kind_of, segment_maps
-    from znn.evaluate.report import ground_truth_segments, score_segmentation
-    from znn.io.volumes import read_volume, write_volume
+    from znn.evaluate.report import score_segmentation
+    from znn.io.volumes import write_volume
 
-    maps = load_maps(args.maps)
+    thresholds = _check_values(args)
+    paths = check_outputs(args, thresholds)
+    try:
+        maps = load_maps(args.maps)
+    except FileFormatError as error:
+        raise Origin.flag("MAPS", args.maps).naming(error) from None
     kind = kind_of(maps, args.kind)
-    thresholds = args.threshold or [0.5]
     truth = None
     if args.gt:
-        truth, converted = ground_truth_segments(read_volume(args.gt))
+        truth, converted = ground_truth_for(args.gt, maps.shape[1:], Origin.flag("--gt", args.gt))
         if converted:
             print(f"{args.gt}: a membrane image; its regions per section are the true segments")
     for threshold, labels in segment_maps(maps, kind, thresholds, per_section=not args.three_d,
-                                           min_size=args.min_size):
-        path = output_for(args.output, threshold, len(thresholds) > 1)
+                                          min_size=args.min_size):
+        path = paths[threshold]
         write_volume(path, labels.astype(np.uint32) if labels.max() < 2**32 else labels)
         count = len(np.unique(labels)) - (1 if (labels == 0).any() else 0)
         print(f"{kind} threshold {threshold:g}: {count} segments -> {path}")

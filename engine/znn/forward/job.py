@@ -23,7 +23,7 @@ import numpy as np
 
 from znn.data.dataset import forward_input_shapes, load_forward_inputs
 from znn.errors import ConfigError
-from znn.forward.outputs import output_paths, write_outputs
+from znn.forward.outputs import check_outputs, output_paths, write_outputs
 from znn.forward.planning import BudgetError, plan_tile
 from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
@@ -161,13 +161,15 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
     spec = read_znn(run.network_file)
     job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
                           training=False)
-    saved = load_network(forward_network_file(job, run, net_path))
+    network_file = forward_network_file(job, run, net_path)
+    saved = load_network(network_file)
     dtype = np.dtype(run.dtype)
     threads = num_threads if num_threads is not None else run.num_threads
     fov = NetworkGraph(spec, (1, 1, 1)).fov
     ids = tuple(sample_ids) if sample_ids is not None else run.forward_range
     for sample_id in ids:
         check_sample(job, run, spec, sample_id, fov, effective_num_threads(threads))
+    check_outputs(job, run, spec, fov, ids, network_file)
     networks: dict[Triple, Network] = {}
     written: list[int] = []
     try:

@@ -1,18 +1,67 @@
-"""Forward outputs on disk, named as ZNN named them (reference §8, step 6)."""
+"""Forward outputs on disk, named as ZNN named them (reference §8, step 6), and the checks
+made before a forward pass starts (`check_outputs`)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from znn.errors import ZnnError
 from znn.io.h5atomic import atomic_h5_file
-from znn.io.volumes import write_volume
+from znn.io.space import require_free_space
+from znn.io.volumes import parse_location, split_sections, write_volume
+from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
+from znn.jobs.job import JobConfig
+from znn.jobs.resolved import ResolvedForward
+from znn.netspec.spec import NetSpec
+from znn.triples import triple
 
 
-def output_paths(prefix: Path, sample_id: int, outputs: dict[str, np.ndarray]) -> dict[str, Path]:
-    """{output node: `<prefix>_sample<N>_<output>.h5`}, `prefix` the resolved output_prefix."""
+def output_paths(prefix: Path, sample_id: int, outputs: Iterable[str]) -> dict[str, Path]:
+    """{output node: `<prefix>_sample<N>_<output>.h5`}, `prefix` the resolved output_prefix
+    (`outputs` names the output nodes, e.g. the dict of their maps)."""
     return {name: prefix.with_name(f"{prefix.name}_sample{sample_id}_{name}.h5") for name in outputs}
+
+
+def check_outputs(job: JobConfig, run: ResolvedForward, spec: NetSpec, fov: tuple[int, int, int],
+                  sample_ids: Iterable[int], network_file: Path) -> None:
+    """Before any sample is read: output_prefix's folder can be written, no output file is a
+    folder or one of the pass's inputs (the samples' volumes, the network, the job files),
+    and the disk has room for every output (uncompressed, TIFFs included)."""
+    from znn.blockwise.geometry import output_shape_for
+    from znn.blockwise.task import open_input
+    from znn.data.dataset import forward_input_location
+
+    origin = Origin.key(job, "output_prefix", job.forward.output_prefix)
+    check_output_folder(run.output_prefix.parent, origin, what="forward outputs")
+    inputs: list[tuple[str | Path, str]] = [(network_file, f"the network file {network_file}")]
+    inputs += [(path, f"the job's file {path}") for path in (job.source, run.data_spec.source, run.network_file)
+               if path is not None]
+    maps = sum(spec.nodes[name].size for name in spec.output_names)
+    needed = 0
+    ids = tuple(sample_ids)
+    for sample_id in ids:
+        for node in spec.input_names:
+            location, _ = forward_input_location(job, sample_id, node)
+            if not location.startswith("synthetic:"):
+                file = parse_location(split_sections(location)[0]).file
+                inputs.append((file, f"the input volume {file} of sample {sample_id}"))
+        try:
+            out = output_shape_for(triple(int(n) for n in open_input(location).shape[-3:]), fov, run.mirror)
+        except (ZnnError, ValueError):
+            continue  # reading the sample reports it, with the .spec's file and line
+        needed += maps * math.prod(out) * np.dtype(run.dtype).itemsize * (2 if run.tif else 1)
+    for sample_id in ids:
+        for name, path in output_paths(run.output_prefix, sample_id, spec.output_names).items():
+            tifs = [tif_path(path, index) for index in range(spec.nodes[name].size)] if run.tif else []
+            for target in (path, *tifs):
+                refuse_overwriting_inputs(target, origin, inputs)
+                if target.is_dir():
+                    raise origin.error(f"{target} is a folder", expected="a free name, or a file, for each output")
+    require_free_space(run.output_prefix.parent, needed, origin, what="the forward outputs")
 
 
 def tif_path(h5_path: Path, map_index: int) -> Path:

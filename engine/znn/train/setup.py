@@ -24,6 +24,8 @@ from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, apply_saved, load_network
 from znn.jobs import values as v
+from znn.io.space import checkpoint_room, require_free_space
+from znn.io.writable import Origin, check_output_folder
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedTraining
 from znn.memory_fit import memory_shortfall
@@ -32,7 +34,7 @@ from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
-from znn.train.checkpoint import current_path
+from znn.train.checkpoint import checkpoint_path, current_path, curve_png_path
 
 
 @dataclass
@@ -109,6 +111,22 @@ def _check_memory(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph, th
         key="train_outsz", expected=advice, found=",".join(map(str, run.train_outsz)))
 
 
+def check_checkpoint_folder(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph,
+                            resume_from: Path | None = None) -> None:
+    """Refuse, before any work, a train_net_prefix whose folder cannot take the next checkpoint:
+    a file on its path, a folder that cannot be written, too little free space."""
+    origin = Origin.key(job, "train_net_prefix", job.training.train_net_prefix)
+    prefix = run.train_net_prefix
+    check_output_folder(prefix.parent, origin, what="checkpoints")
+    for path in (checkpoint_path(prefix, "init"), current_path(prefix), curve_png_path(prefix)):
+        if path.is_dir():
+            raise origin.error(f"{path} is a folder", expected="a prefix whose checkpoint names are free or files")
+    layers = len(graph.spec.nodes) + len(graph.spec.edges)
+    resumed = resume_from.stat().st_size if resume_from is not None and resume_from.is_file() else 0
+    needed = checkpoint_room(graph.parameter_count, run.dtype, layers=layers, at_least=resumed)
+    require_free_space(prefix.parent, needed, origin, what="the next checkpoint and its copy")
+
+
 def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
                      num_threads: int | None = None) -> TrainingSetup:
     """Build the network and data of `job` (which must hold every training key).
@@ -129,6 +147,7 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     if seed is None:
         seed = secrets.randbits(31)
         notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
+    check_checkpoint_folder(job, run, graph, source)
     # The samples before the network: a bad volume is refused before anything is built.
     fov = graph.fov
     input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
