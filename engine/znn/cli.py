@@ -42,6 +42,7 @@ def _show_warning(command: str):  # noqa: ANN202
 
 
 EXIT_ERROR = 2  # the input or the system refused the work: one `error:` line says why
+EXIT_INTERRUPTED = 130  # a second Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         for problem in getattr(error, "problems", [error]):
             print(f"znn {args.command}: error: {problem}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"znn {args.command}: interrupted; files being written were discarded, finished ones are kept",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as error:
         # The last resort for the system refusing something (a full disk, a vanished folder):
         # one line. Other exceptions are bugs and keep their traceback.

@@ -2,8 +2,8 @@
 
 Training starts from `-s SEED.h5` if given, else resumes from `<train_net_prefix>_current.h5`
 if it exists, else from a fresh network. Ctrl-C (or SIGTERM) finishes the current update,
-saves a checkpoint and exits with status 0; a second Ctrl-C aborts at once (the last
-checkpoint is intact: every file is written under a temporary name first).
+saves a checkpoint and exits with status 0; a second Ctrl-C aborts at once with status 130
+(the last checkpoint is intact: every file is written under a temporary name first).
 
 One training run at a time per train_net_prefix: a second one is refused (status 2) with
 the PID of the first. A save that fails (disk full, folder made read-only) ends the run
