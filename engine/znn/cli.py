@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from znn import __version__
-from znn.errors import ZnnError
+from znn.errors import ZnnError, describe_os_error
 from znn.jobs.ini import ConfigWarning
 
 SUBCOMMANDS = ("train", "forward", "demo", "info", "bench")
@@ -41,6 +41,10 @@ def _show_warning(command: str):  # noqa: ANN202
     return show
 
 
+EXIT_ERROR = 2  # the input or the system refused the work: one `error:` line says why
+EXIT_INTERRUPTED = 130  # a second Ctrl-C (128 + SIGINT, as shells report it)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,7 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     except ZnnError as error:
         for problem in getattr(error, "problems", [error]):
             print(f"znn {args.command}: error: {problem}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"znn {args.command}: interrupted; files being written were discarded, finished ones are kept",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as error:
+        # The last resort for the system refusing something (a full disk, a vanished folder):
+        # one line. Other exceptions are bugs and keep their traceback.
+        if error.errno is None and error.filename is None:
+            raise
+        print(f"znn {args.command}: error: {describe_os_error(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError as error:
+        print(f"znn {args.command}: error: out of memory{f' ({error})' if str(error) else ''}; use a smaller "
+              "patch, fewer threads or a blockwise forward pass", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,10 @@ expected versus found, so that a lab member can fix the file without reading cod
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Self
 
 
 class ZnnError(Exception):
@@ -87,6 +90,34 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else " " if char == "\t" else repr(char)[1:-1] for char in text)
+
+
+class WriteFailed(ZnnError):
+    """A file could not be written (a full disk, a read-only folder, no permission): the
+    message names the file and the operating system's reason, then what was kept."""
+
+    def __init__(self, file: str | Path, reason: str, *, context: str = "") -> None:
+        self.file = str(file)
+        self.reason = reason
+        self.context = context
+        super().__init__(f"cannot write {self.file}: {reason}" + (f"; {context}" if context else ""))
+
+    @classmethod
+    def from_os_error(cls, error: OSError, *, file: str | Path | None = None, context: str = "") -> Self:
+        return cls(file if file is not None else (error.filename or "a file"), os_reason(error), context=context)
+
+
+def os_reason(error: BaseException) -> str:
+    """An OSError's reason in words, such as 'no space left on device'."""
+    number = getattr(error, "errno", None)
+    text = os.strerror(number) if number else (getattr(error, "strerror", None) or str(error) or type(error).__name__)
+    return text[:1].lower() + text[1:]
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an OSError: the file(s) it is about and the reason."""
+    files = [str(f) for f in (error.filename, error.filename2) if f is not None]
+    return f"{' -> '.join(files)}: {os_reason(error)}" if files else os_reason(error)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

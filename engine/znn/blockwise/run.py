@@ -16,6 +16,7 @@ raised.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 import traceback
@@ -38,7 +39,14 @@ from znn.blockwise.normalise import (
     normalisation_from,
 )
 from znn.blockwise.task import BlockResult, BlockTask, open_input
-from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
+from znn.blockwise.worker import (
+    QUIET_ENV,
+    QUIET_LOGGERS,
+    WORKER_PRELOAD,
+    BlockWorkerPlugin,
+    run_block,
+    slab_stats,
+)
 from znn.data.preprocess import canonical_pp_type
 from znn.errors import FileFormatError, ZnnError
 from znn.io.space import require_free_space, volume_bytes
@@ -151,19 +159,70 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
     from distributed import Client, LocalCluster
 
     if quiet:
-        for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
+        for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
     if scheduler:
         with connect(scheduler, connect_timeout) as client:
             yield client
         return
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigint_blocked():
         # The scheduler's small HTTP server (health, metrics) moves to a free port if 8787 is taken.
         warnings.filterwarnings("ignore", message="Port .* is already in use")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               memory_limit=memory_per_worker, dashboard_address=None)
-    with cluster, Client(cluster) as client:
+                               memory_limit=memory_per_worker, dashboard_address=None, preload=[WORKER_PRELOAD],
+                               env={QUIET_ENV: "1"} if quiet else {})
+    client = None
+    try:
+        client = Client(cluster)
         yield client
+    finally:
+        with _sigint_held():
+            if client is not None:
+                client.close()
+            cluster.close()
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while a LocalCluster starts.
+
+    Ctrl-C in a terminal reaches every process of its process group, the worker processes
+    too; they must not die of it (the driver stops them after the blocks in flight). The
+    cluster's threads started meanwhile inherit the blocked signal, and so do the worker
+    processes they spawn, restarted ones included; each worker also ignores SIGINT once it
+    runs (`znn.blockwise.worker.dask_setup`). Blocked in the driver's helper threads, the
+    signal reaches its main thread, where Python handles it; one that arrives while the
+    cluster starts is delivered when this block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Ctrl-C while the LocalCluster closes waits until it has closed, then goes to the handler
+    it was meant for: a close cut short leaves threads and processes that take far longer
+    to go (and log as they do)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    for signum in held:
+        if callable(previous):
+            previous(signum, None)
+        elif previous != signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
@@ -227,9 +286,12 @@ def _description(request: BlockwiseRequest, volume: Triple, block: Triple) -> di
 
 def _failure(future: Any, number: int, grid: BlockGrid, attempts: int) -> BlockwiseError:
     block = grid.block(number)
+    where = f"{tuple(block.start)}..{tuple(block.stop)}"
+    if future.status == "cancelled":  # no error of its own: the cluster dropped it
+        return BlockwiseError(f"block {number} (output {where}) was cancelled by the cluster (its workers or "
+                              "scheduler went away); run the same command again to compute the remaining blocks")
     error = future.exception()
     lines = traceback.format_tb(future.traceback()) if future.traceback() is not None else []
-    where = f"{tuple(block.start)}..{tuple(block.stop)}"
     return BlockwiseError(f"block {number} (output {where}) failed after {attempts} attempt(s): "
                           f"{type(error).__name__}: {error}\n{''.join(lines)}")
 
@@ -313,6 +375,9 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
 
     client.register_plugin(BlockWorkerPlugin())  # each worker's network and input, kept between blocks
     normalisation = _statistics(client, request, volume[0], volume[1] * volume[2])
+    if stop is not None and stop.is_set():  # asked during the statistics: no block started
+        yield BlockwiseFinished(0, len(grid) - len(todo), time.perf_counter() - began, 0.0, True)
+        return
     task = BlockTask(request.input, request.output, request.network_text, request.weights, out_shape,
                      grid.block_shape, fov, request.mirror, request.softmax, normalisation, request.dtype,
                      request.conv_mode, request.threads_per_worker)
@@ -342,6 +407,9 @@ def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Ev
         for future in completed:
             _, number = in_flight.pop(future.key)
             if future.status != "finished":
+                if stop is not None and stop.is_set():
+                    stopping = True  # stopping anyway: the block stays unflagged, a rerun computes it
+                    continue
                 raise _failure(future, number, grid, request.retries + 1)
             result: BlockResult = future.result()
             block_now = grid.block(result.number)

@@ -8,6 +8,10 @@ below find it through `distributed.get_worker()`.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -17,6 +21,20 @@ from znn.blockwise.normalise import SectionStats, section_stats
 from znn.blockwise.task import BlockResult, BlockTask, BlockWorker
 
 PLUGIN_NAME = "znn-blockwise"
+WORKER_PRELOAD = __name__  # a worker preload module: see dask_setup
+QUIET_ENV = "ZNN_QUIET_WORKER_LOGS"  # set in a worker's environment: warnings of dask not shown
+QUIET_LOGGERS = ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker")
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by each worker process of a LocalCluster as it starts (preload=[WORKER_PRELOAD]):
+    ignore SIGINT, since Ctrl-C in a terminal reaches the workers too and the driver decides
+    what it means (it stops them itself); and with QUIET_ENV set, log errors only."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.environ.get(QUIET_ENV):
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class BlockWorkerPlugin(WorkerPlugin):

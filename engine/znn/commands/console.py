@@ -18,16 +18,18 @@ def _fmt(value: float | None, digits: int = 5) -> str:
 
 @contextmanager
 def stop_on_signals(request_stop: Callable[[], object], console: Console, doing: str) -> Iterator[None]:
-    """SIGINT/SIGTERM call `request_stop` (the work ends at its next safe point, `doing` says
-    which); a second Ctrl-C aborts at once."""
+    """The first SIGINT or SIGTERM calls `request_stop` (the work ends at its next safe point,
+    `doing` says which) and prints one line; a second Ctrl-C raises KeyboardInterrupt, which
+    `znn.cli.main` turns into one line and status 130. Further SIGTERMs change nothing."""
     asked = {"count": 0}
 
     def handler(signum: int, frame: Any) -> None:
         asked["count"] += 1
-        if asked["count"] > 1 and signum == signal.SIGINT:
+        if asked["count"] == 1:
+            console.note(f"{signal.Signals(signum).name}: stopping {doing} (Ctrl-C again aborts)")
+            request_stop()
+        elif signum == signal.SIGINT:
             raise KeyboardInterrupt
-        console.note(f"{signal.Signals(signum).name}: stopping {doing} (Ctrl-C again aborts)")
-        request_stop()
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -153,7 +155,7 @@ class Console:
         elif isinstance(event, ForwardFinished):
             self._close_bar()
             if event.stopped:
-                self.note("forward pass stopped; the sample in progress was not written")
+                self.line("forward pass stopped on request; the sample in progress was not written")
 
     # ------------------------------------------------------------------ blockwise forward
 
@@ -174,4 +176,4 @@ class Console:
             self.line(f"computed {event.computed} block(s), {event.skipped} already done, in {event.seconds:.1f} s: "
                       f"{event.voxels_per_s:,.0f} voxels/s")
             if event.stopped:
-                self.note("stopped; run the same command again to compute the remaining blocks")
+                self.line("stopped on request; run the same command again to compute the remaining blocks")

@@ -4,7 +4,8 @@ With --blockwise: block by block on a dask.distributed cluster into zarr stores 
 Outputs go to `<output_prefix>_sample<N>_<output>.h5` (dataset /main; boundary maps after
 a channel softmax, affinities as the network gives them). `forward_outsz = auto` lets the
 planner choose the tile under `forward_ram_budget` (default 50% of RAM). Ctrl-C stops
-between tiles; finished samples stay written.
+between tiles (status 0; finished samples stay written), a second Ctrl-C aborts (status
+130). One forward pass at a time per output_prefix: a second one is refused (status 2).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
         return blockwise.run_blockwise(args)
     if not args.config or args.input:
         raise ConfigError("znn forward needs -c JOB.cfg (--input VOLUME works with --blockwise)", file="command line")
-    from znn.forward.job import ForwardFinished, run_forward
+    from znn.forward.job import run_forward
+    from znn.forward.outputs import remove_stale_temporaries
+    from znn.io.runlock import RunLock
     from znn.jobs import read_cfg
     from znn.jobs import values as v
 
@@ -62,10 +65,15 @@ def run(args: argparse.Namespace) -> int:
         job.forward.forward_tif = True
     console = Console(quiet=args.quiet)
     stop = threading.Event()
-    stopped = False
-    with stop_on_signals(stop.set, console, "after this tile"):
+    prefix = job.require_forward().output_prefix
+    with RunLock(prefix, "forward") as lock, stop_on_signals(stop.set, console, "after this tile"):
+        if lock.note:
+            console.note(f"note: {lock.note}")
+        if lock.held:
+            removed = remove_stale_temporaries(prefix)
+            if removed:
+                console.note(f"note: removed {len(removed)} temporary file(s) that an interrupted write left "
+                             f"in {prefix.parent}")
         for event in run_forward(job, net_path=args.net, sample_ids=ids, num_threads=args.threads, stop=stop):
             console.forward_event(event)
-            if isinstance(event, ForwardFinished):
-                stopped = event.stopped
-    return 1 if stopped else 0
+    return 0  # also after a stop on request: the samples written are complete

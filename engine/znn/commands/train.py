@@ -2,15 +2,24 @@
 
 Training starts from `-s SEED.h5` if given, else resumes from `<train_net_prefix>_current.h5`
 if it exists, else from a fresh network. Ctrl-C (or SIGTERM) finishes the current update,
-saves a checkpoint and exits with status 0; a second Ctrl-C aborts at once (the last
-checkpoint is intact: every file is written under a temporary name first).
+saves a checkpoint and exits with status 0; a second Ctrl-C aborts at once with status 130
+(the last checkpoint is intact: every file is written under a temporary name first).
+
+One training run at a time per train_net_prefix: a second one is refused (status 2) with
+the PID of the first. A save that fails (disk full, folder made read-only) ends the run
+with status 2 and the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from znn.commands.console import Console, stop_on_signals
+
+if TYPE_CHECKING:
+    from znn.io.runlock import RunLock
 
 EXIT_FAILED = 1
 
@@ -39,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from znn.jobs import read_cfg
+    from znn.train.checkpoint import training_lock
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer
 
@@ -50,14 +60,34 @@ def run(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     console.note(f"reading {args.config}: network {job.network.fnet_spec}, samples "
                  f"{job.training.train_range} (validation {job.training.test_range})")
-    setup = prepare_training(job, seed_network=args.seed, num_threads=args.threads)
-    if args.is_check == "yes":
-        job.training.max_iter = setup.first_iteration
-    trainer = Trainer(setup, time_limit_s=None if args.minutes is None else args.minutes * 60)
-    status = 0
-    with stop_on_signals(trainer.request_stop, console, "after this update and saving"):
-        for event in trainer.run():
-            if console.training_event(event) == "failed":
-                status = EXIT_FAILED
-    setup.net.close()
+    prefix = job.require_training().train_net_prefix
+    with training_lock(prefix) as lock:  # before anything reads the prefix's checkpoints
+        _clean_up(lock, prefix, console)
+        setup = prepare_training(job, seed_network=args.seed, num_threads=args.threads)
+        try:
+            if args.is_check == "yes":
+                job.training.max_iter = setup.first_iteration
+            trainer = Trainer(setup, time_limit_s=None if args.minutes is None else args.minutes * 60)
+            status = 0
+            with stop_on_signals(trainer.request_stop, console, "after this update and saving"):
+                for event in trainer.run():
+                    if console.training_event(event) == "failed":
+                        status = EXIT_FAILED
+        finally:
+            setup.net.close()
     return status
+
+
+def _clean_up(lock: RunLock, prefix: Path, console: Console) -> None:
+    """Under the run's lock: remove what killed runs of this prefix left in the middle of a save."""
+    from znn.train.checkpoint import remove_stale_temporaries
+
+    if lock.note:
+        console.note(f"note: {lock.note}")
+    if not lock.held:
+        return
+    removed = remove_stale_temporaries(prefix)
+    if removed:
+        names = ", ".join(p.name for p in removed[:3]) + (", ..." if len(removed) > 3 else "")
+        console.note(f"note: removed {len(removed)} temporary file(s) that an interrupted save left in "
+                     f"{prefix.parent} ({names})")

@@ -1,40 +1,105 @@
 """Writing HDF5 files atomically and reproducibly.
 
-A file is written under a temporary name in the target directory, flushed to disk and
-then renamed over the target, so a crash or an error never leaves a half-written file
-where a network or curve is expected. Files use the oldest HDF5 format (as the h5py of
-ZNN's time wrote them), no link-creation-order tracking and no timestamps, so the same
-content always gives the same bytes.
+A file is written under a temporary name in the target directory (`.<name>.<8 hex>.tmp`),
+flushed to disk and then renamed over the target, so a crash or an error never leaves a
+half-written file where a network or curve is expected. Files use the oldest HDF5 format
+(as the h5py of ZNN's time wrote them), no link-creation-order tracking and no timestamps,
+so the same content always gives the same bytes.
+
+The HDF5 library never sees a failed write: a full disk (or an interrupt) while it writes
+leaves its caches in a state that later calls in the same process turn into a stream of
+errors or a crash. HDF5 therefore writes through `_GuardedFile`, which keeps what it cannot
+write in memory until the file is closed, and the first failure is raised after that.
+A failure names the target file, not the temporary one (`OSError.filename`).
+
+A process killed during a save leaves its temporary file behind; `remove_temporaries`
+deletes those of given targets (call it only while no other process may be writing them,
+e.g. under a run lock).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
+
+# `.<target name>.<8 hex digits>.tmp`: what atomic_path writes before the rename.
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{8}\.tmp$")
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name beside `path`."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def temporary_target(name: str) -> str | None:
+    """The target file name of a temporary file name of atomic_path, else None."""
+    match = _TEMPORARY.match(name)
+    return match.group("target") if match else None
+
+
+def remove_temporaries(folder: str | Path, owned: Callable[[str], bool]) -> list[Path]:
+    """Delete the temporary files in `folder` left by interrupted writes of targets whose file
+    name `owned` accepts; returns them. Only for when no other process can be writing them."""
+    removed: list[Path] = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return removed
+    for name in names:
+        target = temporary_target(name)
+        if target is None or not owned(target):
+            continue
+        path = Path(folder) / name
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove after all
+            os.unlink(path)
+            removed.append(path)
+    return removed
+
+
+def _naming_target(error: OSError, temporary: Path, path: Path) -> OSError:
+    """The OS error of a write to `temporary`, told as one about `path` (what the user knows)."""
+    if error.errno is None or (error.filename is not None and
+                               str(temporary) not in (str(error.filename), str(error.filename2))):
+        return error
+    return OSError(error.errno, error.strerror or os.strerror(error.errno), str(path))
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A fresh temporary path beside `path`; when the block succeeds the file written there is
-    flushed to disk and renamed over `path`, and on any error it is removed."""
+    flushed to disk and renamed over `path`, and on any error it is removed. An OS error
+    about the temporary file is raised as one about `path`."""
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide permissions.
-    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    temporary = temporary_path(path)
+    try:
+        # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide permissions.
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as error:
+        renamed = _naming_target(error, temporary, path)
+        if renamed is not error:
+            raise renamed from error
+        raise
     try:
         yield temporary
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as error:
+        # A folder that became read-only keeps the file; the next run under a lock removes it.
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            renamed = _naming_target(error, temporary, path)
+            if renamed is not error:
+                raise renamed from error
         raise
     _fsync_directory(path.parent)
 
@@ -43,8 +108,112 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_h5_file(path: str | Path) -> Iterator[h5py.File]:
     """An empty HDF5 file open for writing that replaces `path` only when the block succeeds."""
     with atomic_path(path) as temporary:
-        with h5py.File(temporary, "w", libver="earliest", track_order=False) as handle:
-            yield handle
+        guarded = _GuardedFile(temporary)
+        try:
+            with h5py.File(guarded, "w", libver="earliest", track_order=False) as handle:
+                yield handle
+        finally:
+            guarded.close()
+        guarded.raise_failure()
+
+
+class _GuardedFile:
+    """A binary file for h5py's file-object driver whose methods never raise into HDF5.
+
+    Writes go to the file until one fails (a full disk, a file system gone read-only); from
+    then on what HDF5 writes is kept in memory, reads see it, and HDF5 closes the file
+    normally. An exception of a signal handler (KeyboardInterrupt) is held the same way
+    while the writing goes on. `raise_failure` then raises the first of them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR)
+        self._position = 0
+        self._size = 0  # the file's size as HDF5 sees it
+        self._kept: list[tuple[int, bytes]] = []  # (offset, data) not written to the file
+        self.failure: BaseException | None = None
+        self._broken = False  # a write failed: the rest stays in memory
+
+    # The file-object protocol h5py's driver uses: seek, tell, read/readinto, write, truncate, flush.
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        start, size = self._position, len(view)
+        done = 0
+        while not self._broken and done < size:
+            try:
+                done += os.pwrite(self._fd, view[done:], start + done)
+            except OSError as error:
+                self._broken = True
+                self.failure = self.failure or error
+            except BaseException as error:  # noqa: BLE001 - an interrupt: finish the write, raise it later
+                self.failure = self.failure or error
+        if done < size:
+            self._kept.append((start + done, bytes(view[done:])))
+        self._position = start + size
+        self._size = max(self._size, self._position)
+        return size
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        start = self._position
+        size = max(0, min(len(view), self._size - start))
+        data = b""
+        for _ in range(3):
+            try:
+                data = os.pread(self._fd, size, start) if size else b""
+                break
+            except OSError as error:  # what cannot be read reads as zeros; the save fails anyway
+                self._broken = True
+                self.failure = self.failure or error
+                break
+            except BaseException as error:  # noqa: BLE001 - an interrupt: read again, raise it later
+                self.failure = self.failure or error
+        view[:len(data)] = data
+        view[len(data):size] = bytes(size - len(data))
+        for offset, kept in self._kept:
+            low, high = max(offset, start), min(offset + len(kept), start + size)
+            if low < high:
+                view[low - start:high - start] = kept[low - offset:high - offset]
+        self._position = start + size
+        return size
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = bytearray(self._size - self._position if size < 0 else size)
+        return bytes(buffer[:self.readinto(buffer)])
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._position if size is None else size
+        if not self._broken:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError as error:
+                self._broken = True
+                self.failure = self.failure or error
+        self._size = size
+        self._kept = [(offset, data[:size - offset]) for offset, data in self._kept if offset < size]
+        return size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -23,9 +23,9 @@ from znn.data.sampling import SampleSet
 from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, apply_saved, load_network
-from znn.jobs import values as v
 from znn.io.space import checkpoint_room, require_free_space
 from znn.io.writable import Origin, check_output_folder
+from znn.jobs import values as v
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedTraining
 from znn.memory_fit import memory_shortfall

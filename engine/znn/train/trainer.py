@@ -29,7 +29,7 @@ from znn.errors import ZnnError
 from znn.forward.predict import predict_volume
 from znn.modes import FinishReason
 from znn.parallel.optimize import format_report
-from znn.train.checkpoint import save_checkpoint
+from znn.train.checkpoint import CheckpointWriteFailed, save_checkpoint
 from znn.train.costs import compute_cost, malis_bce_metrics, pixel_error_count
 from znn.train.events import (
     Checkpoint,
@@ -78,6 +78,7 @@ class Trainer:
         self.plot_every_save = plot_every_save
         self.iteration = setup.first_iteration - 1  # the last update done
         self.last_checkpoint: str | None = str(setup.resumed_from) if setup.resumed_from else None
+        self._last_saved = self.iteration  # the iteration of last_checkpoint
         # Commands may also come from a queue the caller owns (a GUI thread puts into it).
         self._commands: queue.SimpleQueue[TrainingCommand] = commands if commands is not None else queue.SimpleQueue()
         self._validation: list[Patch] | None = None
@@ -107,11 +108,38 @@ class Trainer:
                 "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, t.train_outsz))}
 
     def _save(self, label: int | str, *, current: bool = True, final: bool = False) -> Checkpoint:
-        saved = save_checkpoint(self.setup.prefix, label, self.setup.spec, self.net.params, self.curve,
-                                self._state(), update_current=current, plot=self.plot_every_save or final)
+        try:
+            saved = save_checkpoint(self.setup.prefix, label, self.setup.spec, self.net.params, self.curve,
+                                    self._state(), update_current=current, plot=self.plot_every_save or final)
+        except CheckpointWriteFailed as failed:
+            raise self._save_failed(failed) from failed
         self.last_checkpoint = str(saved.current or saved.path)
+        self._last_saved = self.iteration
         return Checkpoint(self.iteration, str(saved.path), str(saved.current) if saved.current else None,
                           str(saved.curve_png) if saved.curve_png else None)
+
+    def _save_failed(self, failed: CheckpointWriteFailed) -> CheckpointWriteFailed:
+        """The failure of a save, told with where the run stands (one line): training ends."""
+        if failed.saved is not None:  # only the curve PNG failed
+            self.last_checkpoint = str(failed.saved.current or failed.saved.path)
+            self._last_saved = self.iteration
+            kept = f"{self.last_checkpoint} (iteration {self.iteration}) was saved"
+        elif self.last_checkpoint is not None:
+            kept = f"{self.last_checkpoint} (iteration {self._last_saved}) is unchanged"
+        else:
+            kept = "nothing was saved"
+        if failed.reason.startswith(("no space", "disk quota")):
+            advice = "make room on the disk"
+        elif failed.reason.startswith(("read-only", "permission", "operation not permitted")):
+            advice = "make the folder writable"
+        else:
+            advice = "fix that"
+        context = (f"training stopped at iteration {self.iteration}; {kept}; {advice} and run the same command "
+                   "to resume" if self.last_checkpoint else
+                   f"training stopped at iteration {self.iteration}; {kept}; {advice} and start again")
+        again = CheckpointWriteFailed(failed.file, failed.reason, context=context)
+        again.saved = failed.saved
+        return again
 
     def _started(self) -> Started:
         s, report = self.setup, self.setup.load_report
