@@ -853,6 +853,37 @@ def _(kit: Kit):
     return ["info", "nets"], ["NETWORK nets", "folder"]
 
 
+@case("flags/train-threads-negative")
+def _(kit: Kit):
+    return ["train", "-c", kit.job(), "--threads=-2"], ["--threads", "-2"]
+
+
+@case("flags/train-max-iter-negative")
+def _(kit: Kit):
+    return ["train", "-c", kit.job(), "--max-iter=-5"], ["--max-iter", "-5"]
+
+
+@case("flags/train-minutes-negative")
+def _(kit: Kit):
+    return ["train", "-c", kit.job(), "--minutes=-1"], ["--minutes", "-1"]
+
+
+@case("flags/train-config-missing")
+def _(kit: Kit):
+    return ["train", "-c", "nothing.cfg"], ["-c/--config nothing.cfg", "no such file"]
+
+
+@case("flags/train-config-is-a-folder")
+def _(kit: Kit):
+    kit.folder("jobs")
+    return ["train", "-c", "jobs"], ["-c/--config jobs", "folder"]
+
+
+@case("flags/train-seed-missing")
+def _(kit: Kit):
+    return ["train", "-c", kit.job(), "-s", "none.h5"], ["-s/--seed none.h5", "no such file"]
+
+
 @case("flags/demo-minutes-zero")
 def _(kit: Kit):
     return ["demo", "--output", "demo", "--minutes", "0"], ["--minutes", "0"]

@@ -288,7 +288,7 @@ def _(tmp: Path) -> Built:
 @case("znn-directory")
 def _(tmp: Path) -> Built:
     (tmp / "net.znn").mkdir()
-    return info("{tmp}/net.znn"), ["{tmp}/net.znn", "directory"]
+    return info("{tmp}/net.znn"), ["{tmp}/net.znn", "is a folder"]
 
 
 @case("znn-missing")
@@ -544,7 +544,8 @@ SPEC_EDITS = {
     "bad-auto-crop": ("is_auto_crop = no\n\n[label1]", "is_auto_crop = maybe\n\n[label1]", 4, "key 'is_auto_crop'"),
     "sample-binds-missing-image": ("input = 1", "input = 5", 12, "key 'input'"),
     "sample-binds-text": ("input = 1", "input = raw", 12, "key 'input'"),
-    "input-not-bound": ("input = 1", "inptu = 1", 11, "sample1"),
+    "input-not-bound": ("input = 1", "inptu = 1", 12, "did you mean 'input'"),
+    "binds-unknown-node": ("output = 1", "outptu = 1", 13, "key 'outptu'"),
     "two-image-files": ("fnames = raw.tif\npp_types = standard2D",
                         "fnames = raw.tif,\n    lab.tif\npp_types = standard2D,standard2D", 2, "group 'image1'"),
 }
@@ -1152,7 +1153,7 @@ def _(tmp: Path) -> Built:
 @case("net-option-missing")
 def _(tmp: Path) -> Built:
     job(tmp)
-    return [*FORWARD, "--net", "{tmp}/none.h5"], ["{tmp}/none.h5", "not found"]
+    return [*FORWARD, "--net", "{tmp}/none.h5"], ["--net {tmp}/none.h5", "no such file"]
 
 
 @case("net-seed-garbage")

@@ -160,6 +160,7 @@ mount -t tmpfs -o size="$size" tmpfs "$run" || exit 97
 cp -a "$saved"/. "$run"/ || exit 98
 "$@"
 status=$?
+rm -f "$run"/filler
 cp -a "$run"/. "$after"/
 exit $status
 """
@@ -187,15 +188,16 @@ def test_a_full_disk_during_a_save_ends_with_one_line_and_keeps_the_previous_che
     before = _by_name(run)
     argv = ["train", "-c", "job.cfg", "--quiet", "--max-iter", "20"]
     if _tmpfs_works(tmp_path):
-        # A tmpfs over run/ holding the checkpoints so far and room for half of another one.
+        # A tmpfs over run/ with room for the checkpoints so far and a few more (the check made
+        # before the run passes); the disk fills up just before the save of iteration 15.
         saved, after = tmp_path / "saved", tmp_path / "after"
         shutil.copytree(run, saved)
         after.mkdir()
         pages = sum(-(-p.stat().st_size // 4096) for p in run.iterdir()) + 1  # + the lock file
-        room = (run / "net_10.h5").stat().st_size // 2 // 4096
+        room = 4 * -(-(run / "net_10.h5").stat().st_size // 4096) + 64
         size = f"{(pages + room) * 4}k"
-        result = _znn(argv, job, prefix=["unshare", "-m", "sh", "-c", TMPFS_RUN, "sh", str(run), str(saved),
-                                         str(after), size])
+        result = _znn(argv, job, {"ZNN_TEST_WRITE_FAULT": r"FILL:^net_15\.h5$"},
+                      prefix=["unshare", "-m", "sh", "-c", TMPFS_RUN, "sh", str(run), str(saved), str(after), size])
         assert result[0] not in (97, 98), result
         shutil.rmtree(run)
         shutil.copytree(after, run)  # what the full disk held, back where there is room

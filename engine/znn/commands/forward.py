@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from znn.forward.job import run_forward
     from znn.forward.outputs import remove_stale_temporaries
     from znn.io.runlock import RunLock
+    from znn.io.writable import Origin, check_output_folder
     from znn.jobs import read_cfg
     from znn.jobs import values as v
 
@@ -66,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     stop = threading.Event()
     prefix = job.require_forward().output_prefix
+    # The folder first, so that a refusal names output_prefix rather than the lock file.
+    check_output_folder(prefix.parent, Origin.key(job, "output_prefix", job.forward.output_prefix),
+                        what="forward outputs")
     with RunLock(prefix, "forward") as lock, stop_on_signals(stop.set, console, "after this tile"):
         if lock.note:
             console.note(f"note: {lock.note}")

@@ -47,11 +47,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from znn.commands import checks
+    from znn.io.writable import Origin, check_output_folder
     from znn.jobs import read_cfg
     from znn.train.checkpoint import training_lock
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer
 
+    checks.existing_file("-c/--config", args.config, "job .cfg file")
+    checks.existing_file("-s/--seed", args.seed, "saved network .h5 file")
+    checks.at_least("--threads", args.threads, 0, " (0 = all cores)")
+    checks.at_least("--max-iter", args.max_iter, 1)
+    checks.positive("--minutes", args.minutes)
     job = read_cfg(args.config)
     if args.dtype:
         job.network.dtype = "float64" if args.dtype in ("float64", "double") else "float32"
@@ -61,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     console.note(f"reading {args.config}: network {job.network.fnet_spec}, samples "
                  f"{job.training.train_range} (validation {job.training.test_range})")
     prefix = job.require_training().train_net_prefix
+    # The folder first, so that a refusal names train_net_prefix rather than the lock file.
+    check_output_folder(prefix.parent, Origin.key(job, "train_net_prefix", job.training.train_net_prefix),
+                        what="checkpoints")
     with training_lock(prefix) as lock:  # before anything reads the prefix's checkpoints
         _clean_up(lock, prefix, console)
         setup = prepare_training(job, seed_network=args.seed, num_threads=args.threads)

@@ -161,6 +161,7 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
     spec = read_znn(run.network_file)
     job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
                           training=False)
+    run.data_spec.check_against_network(spec.input_names, spec.output_names)
     network_file = forward_network_file(job, run, net_path)
     saved = load_network(network_file)
     dtype = np.dtype(run.dtype)

@@ -136,6 +136,7 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     spec = read_znn(run.network_file)
     job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
                           training=True)
+    run.data_spec.check_against_network(spec.input_names, spec.output_names)
     threads = num_threads if num_threads is not None else run.num_threads
     graph = NetworkGraph(spec, run.train_outsz)  # the geometry the network will be built with
     _check_memory(job, run, graph, v.effective_num_threads(threads))

@@ -6,6 +6,8 @@ ZNN_TEST_WRITE_FAULT = KIND:REGEX
     the operating system would fail (through the `os` module that znn.io.h5atomic uses):
     ENOSPC  the first write past 4 KiB fails with "no space left on device" (a full disk);
     EROFS, EACCES  creating the temporary file fails (a folder made read-only mid-run);
+    FILL  just before the first matching temporary is created, a file named `filler` fills its
+          folder's file system (on a small tmpfs: a real full disk in the middle of a run);
     HANG  the first write past 4 KiB prints `fault hook: hanging in <temporary>` on stderr
           and sleeps for 10 minutes, once per process (for a SIGKILL or a Ctrl-C mid-save).
 ZNN_TEST_SLOW_TILE = SECONDS   each tile of the in-memory forward pass takes that much longer.
@@ -38,6 +40,9 @@ def _write_fault(spec: str) -> None:
         return target is not None and wanted.search(target) is not None
 
     def open_(path, flags, mode=0o777, *args, **kwargs):  # noqa: ANN001, ANN202
+        if kind == "FILL" and flags & os.O_CREAT and matches(path) and not hung:
+            hung.append(True)
+            _fill(Path(path).parent / "filler")
         if kind in ("EROFS", "EACCES") and flags & os.O_CREAT and matches(path):
             code = getattr(errno, kind)
             raise OSError(code, os.strerror(code), str(path))
@@ -64,6 +69,20 @@ def _write_fault(spec: str) -> None:
     proxy.__dict__.update(os.__dict__)
     proxy.__dict__.update(open=open_, pwrite=pwrite, close=close)
     h5atomic.os = proxy
+
+
+def _fill(path: Path) -> None:
+    """Write zeros to `path` until its file system is full."""
+    import errno
+
+    chunk = bytes(4096)
+    with open(path, "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(chunk)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
 
 
 def _slow_tiles(seconds: float) -> None:
