@@ -26,7 +26,22 @@ def open_viewer() -> object:
     viewer.open_sample(PLUGIN, SAMPLE)
     for widget_name in plugin_widget_names():
         viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
+    left, top, width, height = window_geometry()
+    viewer.window.set_geometry(left, top, width, height)
     return viewer
+
+
+def window_geometry(share: float = 0.9) -> tuple[int, int, int, int]:
+    """Most of the screen, centred: the dock is tall and the canvas needs room beside it
+    (napari's default window leaves a sliver of canvas next to the dock)."""
+    from qtpy.QtWidgets import QApplication
+
+    screen = QApplication.primaryScreen()
+    if screen is None:
+        return 0, 0, 1400, 900
+    area = screen.availableGeometry()
+    width, height = int(area.width() * share), int(area.height() * share)
+    return area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2, width, height
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QScrollArea,
     QSpinBox,
@@ -25,54 +26,19 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_znn._job_fields import FORM_KEYS, TIPS, form_defaults, readable
 from znn.jobs import values as v
 from znn.jobs.cfg import CFG_KEYS
-from znn.jobs.job import DataConfig, ForwardConfig, JobConfig, NetworkConfig, TrainingConfig
+from znn.jobs.job import JobConfig
 from znn.modes import DTYPES, OUTPUT_KINDS
 
-# Tooltip text per key (what it does, its effect); the order is the order of the form.
-_TIPS: dict[str, str] = {
-    "out_type": "What the network predicts: 'boundary' (object/boundary maps) or 'affinity' "
-                "(x/y/z voxel connections); sets the targets and the 'auto' cost.",
-    "dtype": "Precision of all arrays: float32 is faster and halves memory; float64 checks numerics.",
-    "num_threads": "Worker threads for training and the forward pass; 0 uses every CPU core.",
-    "train_conv_mode": "How training convolves: 'fft' (fast for big kernels), 'direct', or "
-                       "'optimize' (times both per layer and keeps the faster).",
-    "forward_conv_mode": "How the forward pass convolves: fft, direct or optimize.",
-    "is_data_aug": "Random flips in z, y, x and a y/x swap per patch (16 variants): more varied data.",
-    "is_bd_mirror": "Mirrors the image at the volume border so patches reach the edge voxels.",
-    "rebalance_mode": "Weights gradients so boundary and object voxels count equally; 'global' "
-                      "computes the weights once per sample, 'patch' per patch; 'off' omits the key.",
-    "em_aug_missing_section": "napari-znn: chance per section of a training patch that it is "
-                              "blanked, like a lost EM section; 0 = off.",
-    "em_aug_misalignment": "napari-znn: chance per patch that one section slips by up to 8 pixels, "
-                           "like a misaligned EM section; 0 = off.",
-    "em_aug_intensity": "napari-znn: amplitude of a random per-section contrast and brightness "
-                        "change (0.1 = ±10%); 0 = off.",
-    "train_outsz": "Output patch z,y,x of one update: larger gives steadier gradients, slower updates.",
-    "cost_fn": "The loss; 'auto' = softmax_loss for boundary, binomial_cross_entropy for affinity.",
-    "eta": "Learning rate, the step of each update: too high diverges, too low learns slowly.",
-    "anneal_factor": "eta is multiplied by this every Num_iter_per_annealing updates; 1 keeps it.",
-    "Num_iter_per_annealing": "Updates between two annealing steps of eta.",
-    "momentum": "Share of the previous update added to the next (0-1); smooths and speeds SGD.",
-    "weight_decay": "Pulls weights towards zero at every update (L2); 0 turns it off.",
-    "is_malis": "MALIS: weights affinity errors by the merges and splits they cause (affinity only).",
-    "malis_norm_type": "How MALIS normalises its pair counts (used with MALIS only).",
-    "is_constrained_malis": "Separate merger and splitter MALIS passes, constrained by the labels.",
-    "Num_iter_per_show": "Updates per training point of the learning curve (mean cost, pixel error).",
-    "Num_iter_per_test": "Updates between two validation tests on the test samples.",
-    "test_num": "Validation patches per test; more gives a steadier curve but takes longer.",
-    "Num_iter_per_save": "Updates between checkpoints (<prefix>_<it>.h5, _current.h5 to resume).",
-    "Max_iter": "Training stops (and saves) after this many updates; must exceed Num_iter_per_save.",
-    "seed": "napari-znn: a fixed seed repeats initial weights, patches and dropout; unticked, a "
-            "random seed is drawn and kept in the checkpoint.",
-    "forward_outsz": "Output tile z,y,x of the forward pass; 'auto' lets the planner pick the "
-                     "fastest tile that fits in forward_ram_budget.",
-    "forward_ram_budget": "napari-znn: RAM for forward_outsz auto, e.g. 8GiB, 500MB or 50% of RAM.",
-    "forward_tif": "napari-znn: also write one TIFF per output map beside the .h5, as ZNN did.",
-}
 _CFG = {key.znn_name: key for key in CFG_KEYS}
-FORM_KEYS: tuple[str, ...] = tuple(_TIPS)
+ERROR_STYLE = "border: 1px solid #d9534f;"
+DOCK_CONV_MODES = ("optimize", "direct", "fft")  # gemm is what direct means; loop is for tests
+ETA_HIGH = 0.1  # above this a warning, above ETA_MAX an error: SGD on a patch diverges
+ETA_MAX = 1.0
+
+
 # Fields the forward pass reads when it starts, so they stay editable while training runs.
 _LIVE_KEYS = frozenset({"forward_conv_mode", "forward_outsz", "forward_ram_budget", "forward_tif"})
 # Keys whose None is a setting of its own (off, random seed), not "unset": shown as such.
@@ -80,22 +46,6 @@ _NONE_MEANS = frozenset({"rebalance_mode", "seed", "em_aug_missing_section", "em
                          "em_aug_intensity"})
 _SECTIONS = {"network": "Network", "data": "Data", "training": "Training", "forward": "Forward pass"}
 _W = TypeVar("_W", bound=QWidget)
-
-
-def form_defaults() -> JobConfig:
-    """The settings a new napari job starts from (ZNN's own where they suit a desktop)."""
-    return JobConfig(
-        network=NetworkConfig(num_threads=0, dtype="float32", out_type="boundary",
-                              train_conv_mode="fft", forward_conv_mode="fft"),
-        data=DataConfig(is_data_aug=True, is_bd_mirror=True, rebalance_mode="global"),
-        # 1,64,64 instead of ZNN's 1,100,100: 2.4x fewer output voxels per update, so updates
-        # are quick and the learning curve moves on a laptop; a server user can raise it.
-        training=TrainingConfig(
-            train_outsz=(1, 64, 64), cost_fn="auto", eta=0.01, anneal_factor=0.997,
-            num_iter_per_annealing=100, momentum=0.9, weight_decay=0.0,
-            num_iter_per_show=10, num_iter_per_test=100, test_num=10, num_iter_per_save=500,
-            max_iter=100_000, seed=None),
-        forward=ForwardConfig(forward_outsz="auto", forward_ram_budget="50%", forward_tif=False))
 
 
 def _cost_choice(text: str) -> str:
@@ -161,8 +111,12 @@ class JobSettingsForm(QWidget):
         self.widgets: dict[str, QWidget] = {}
         self.fixed_seed = QCheckBox("fixed seed")
         self.forward_auto = QCheckBox("auto")
+        self.messages = QLabel()  # errors (red) and warnings of the current values
+        self.messages.setWordWrap(True)
+        self.messages.setVisible(False)
         content = QWidget()
         column = QVBoxLayout(content)
+        column.addWidget(self.messages)
         forms: dict[str, QFormLayout] = {}
         for group, title in _SECTIONS.items():
             column.addWidget(box := QGroupBox(title))
@@ -170,13 +124,13 @@ class JobSettingsForm(QWidget):
             # A narrow dock puts the field under its label instead of scrolling sideways.
             forms[group].setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         column.addStretch(1)
-        for key, tip in _TIPS.items():
+        for key, tip in TIPS.items():
             widget = self._make(key)
             self.widgets[key] = widget
             extra = {"seed": self.fixed_seed, "forward_outsz": self.forward_auto}.get(key)
             for target in (widget, extra) if extra else (widget,):
-                target.setToolTip(f"{key}: {tip}")
-            forms[_CFG[key].group].addRow(key, self._row(widget, extra))
+                target.setToolTip(f"{readable(key)} ({key} in job.cfg): {tip}")
+            forms[_CFG[key].group].addRow(readable(key), self._row(widget, extra))
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(content)
@@ -196,10 +150,10 @@ class JobSettingsForm(QWidget):
 
     def _make(self, key: str) -> QWidget:
         combos = {"out_type": OUTPUT_KINDS, "dtype": DTYPES,
-                  "train_conv_mode": v.CONV_MODES, "forward_conv_mode": v.CONV_MODES,
+                  "train_conv_mode": DOCK_CONV_MODES, "forward_conv_mode": DOCK_CONV_MODES,
                   "rebalance_mode": ("off", "global", "patch"), "cost_fn": v.COST_FUNCTIONS,
                   "malis_norm_type": v.MALIS_NORM_TYPES}
-        floats = {"eta": (10.0, 0.001), "anneal_factor": (1.0, 0.001), "momentum": (1.0, 0.05),
+        floats = {"eta": (100.0, 0.001), "anneal_factor": (1.0, 0.001), "momentum": (1.0, 0.05),
                   "weight_decay": (1.0, 0.0001), "em_aug_missing_section": (1.0, 0.01),
                   "em_aug_misalignment": (1.0, 0.01), "em_aug_intensity": (1.0, 0.05)}
         if key in combos:
@@ -209,7 +163,7 @@ class JobSettingsForm(QWidget):
         if key in floats:
             return _FloatBox(*floats[key])
         if key in ("train_outsz", "forward_outsz"):
-            return _Triple(f"{key}: {_TIPS[key]}")
+            return _Triple(f"{key}: {TIPS[key]}")
         if key == "forward_ram_budget":
             edit = QLineEdit()
             edit.setPlaceholderText("50%")
@@ -254,8 +208,20 @@ class JobSettingsForm(QWidget):
 
     def _edited(self, *_args: Any) -> None:
         self._sync_enabled()
+        self._show_problems()
         if not self._loading:
             self.changed.emit()
+
+    def _show_problems(self) -> None:
+        """Mark fields with invalid values red and list every problem above the fields."""
+        problems = self.problems()
+        bad_budget = any(p.startswith(f"Error: {readable('forward_ram_budget')}") for p in problems)
+        self._field("forward_ram_budget", QLineEdit).setStyleSheet(ERROR_STYLE if bad_budget else "")
+        bad_eta = any(p.startswith(f"Error: {readable('eta')}") for p in problems)
+        self._field("eta", QDoubleSpinBox).setStyleSheet(ERROR_STYLE if bad_eta else "")
+        lines = [f"<span style='color:#d9534f'>{p}</span>" if p.startswith("Error") else p for p in problems]
+        self.messages.setText("<br>".join(lines))
+        self.messages.setVisible(bool(problems))
 
     def _sync_enabled(self) -> None:
         needs = {"seed": self.fixed_seed.isChecked(), "forward_outsz": not self.forward_auto.isChecked()}
@@ -278,6 +244,8 @@ class JobSettingsForm(QWidget):
         finally:
             self._loading = False
         self._sync_enabled()
+        self._show_problems()
+        self.changed.emit()  # once for the whole job, not per field
 
     def _show(self, key: str, value: Any) -> None:
         widget = self.widgets[key]
@@ -314,7 +282,7 @@ class JobSettingsForm(QWidget):
             return None if mode == "off" else mode
         if key == "forward_ram_budget":
             text = self._field(key, QLineEdit).text().strip()
-            return v.parse_ram_budget(text) if text else None
+            return v.parse_ram_budget(text) if text else None  # BadValue while typing: see problems()
         if isinstance(widget, QComboBox):
             return widget.currentText()
         if isinstance(widget, QCheckBox):
@@ -325,13 +293,15 @@ class JobSettingsForm(QWidget):
         return (value or None) if key.startswith("em_aug_") else value
 
     def values_into(self, job: JobConfig) -> JobConfig:
-        """Write the form into `job` (file and range keys untouched) and return it.
-        Raises ValueError for a RAM budget the engine cannot read (see `problems`)."""
+        """Write the form into `job` (file and range keys untouched) and return it. A value
+        still being typed that the engine cannot read (a RAM budget such as '8Gi') is left
+        unset; `errors()` lists it and the dock keeps Train disabled meanwhile."""
         for key in FORM_KEYS:
             try:
-                setattr(getattr(job, _CFG[key].group), _CFG[key].field, self._read(key))
-            except v.BadValue as bad:
-                raise ValueError(f"{key}: {bad}") from None
+                value = self._read(key)
+            except v.BadValue:
+                value = None
+            setattr(getattr(job, _CFG[key].group), _CFG[key].field, value)
         return job
 
     def errors(self) -> list[str]:
@@ -355,25 +325,32 @@ class JobSettingsForm(QWidget):
         errors, warnings = [], []
         save, max_iter = count("Num_iter_per_save"), count("Max_iter")
         if max_iter <= save:
-            errors.append(f"Max_iter ({max_iter}) must be larger than Num_iter_per_save ({save}).")
+            errors.append(f"{readable('Max_iter')} ({max_iter}) must be larger than {readable('Num_iter_per_save')} "
+                          f"({save}).")
         affinity = text("out_type") == "affinity"
         if checked("is_malis") and not affinity:
-            errors.append("MALIS needs out_type affinity (it weighs errors on the affinity graph).")
+            errors.append(f"MALIS needs {readable('out_type')} affinity (it weighs errors on the affinity graph).")
         try:
             self._read("forward_ram_budget")
         except v.BadValue as bad:
-            errors.append(f"forward_ram_budget: {bad.problem}; expected {bad.expected}.")
+            errors.append(f"{readable('forward_ram_budget')}: {bad.problem}.")
+        if real("eta") > ETA_MAX:
+            errors.append(f"{readable('eta')} {real('eta'):g} makes every update overshoot (training diverges); "
+                          f"expected at most {ETA_MAX:g}, usually 0.001-0.05.")
         if affinity and text("cost_fn") == "softmax_loss":
             warnings.append("softmax_loss with affinity outputs is unusual: it makes the x/y/z "
                             "affinities compete; binomial_cross_entropy (auto) treats each alone.")
         if checked("is_constrained_malis") and not checked("is_malis"):
-            warnings.append("is_constrained_malis has no effect while MALIS is off.")
+            warnings.append(f"{readable('is_constrained_malis')} has no effect while MALIS is off.")
         if count("Num_iter_per_test") > max_iter:
-            warnings.append("Num_iter_per_test exceeds Max_iter: no validation test will run.")
+            warnings.append(f"{readable('Num_iter_per_test')} exceeds {readable('Max_iter')}: no validation test "
+                            "will run.")
         if real("eta") == 0:
-            warnings.append("eta is 0: the weights will never change.")
+            warnings.append(f"{readable('eta')} is 0: the weights will never change.")
+        elif ETA_HIGH < real("eta") <= ETA_MAX:
+            warnings.append(f"{readable('eta')} {real('eta'):g} is high; training may diverge (usually 0.001-0.05).")
         if real("anneal_factor") == 0:
-            warnings.append("anneal_factor 0 sets eta to 0 after the first annealing step.")
+            warnings.append(f"{readable('anneal_factor')} 0 sets the learning rate to 0 after the first decay step.")
         return [f"Error: {e}" for e in errors] + [f"Warning: {m}" for m in warnings]
 
     def set_enabled_for_run(self, running: bool) -> None:

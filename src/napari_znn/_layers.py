@@ -21,7 +21,10 @@ AFFINITY_AXES = ("x", "y", "z")
 
 class LayerChoice(QComboBox):
     """A combo box of the viewer's image or labels layers that follows the layer list; the
-    chosen layer stays chosen when it is renamed."""
+    chosen layer stays chosen when it is renamed.
+
+    The labels choice also lists image layers of whole numbers: napari opens a labels .tif
+    as an Image layer, and its values are labels all the same."""
 
     changed = Signal()
 
@@ -30,7 +33,8 @@ class LayerChoice(QComboBox):
         super().__init__()
         self.viewer, self.kind, self.extra = viewer, kind, list(extra or [])
         self._chosen: Any = None  # the picked layer itself, followed through renames
-        self.setToolTip(f"Any {kind} layer (also ones opened from tif, h5 or zarr)")
+        self.setToolTip("Any image layer (also ones opened from tif, h5 or zarr)" if kind == "image" else
+                        "A Labels layer, or an image layer of whole numbers (a labels .tif opens as one)")
         for event in (viewer.layers.events.inserted, viewer.layers.events.removed,
                       viewer.layers.events.reordered):
             event.connect(lambda _e: self.refresh())
@@ -50,8 +54,17 @@ class LayerChoice(QComboBox):
     def _candidates(self) -> list[Any]:
         from napari.layers import Image, Labels
 
-        wanted = Image if self.kind == "image" else Labels
-        return [layer for layer in self.viewer.layers if isinstance(layer, wanted)]
+        if self.kind == "image":
+            return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+        from napari_znn._reader import LABEL_NAMES
+
+        labels = [layer for layer in self.viewer.layers if isinstance(layer, Labels)]
+        whole = [layer for layer in self.viewer.layers if isinstance(layer, Image)
+                 and not getattr(layer, "rgb", False) and np.issubdtype(np.dtype(layer.data.dtype), np.integer)]
+        # Labels layers first, the natural pick; then images named like labels ("truth.tif"):
+        # EM stacks are often uint8 too, and must not be the first choice.
+        named = [layer for layer in whole if LABEL_NAMES.search(layer.name)]
+        return labels + named + [layer for layer in whole if layer not in named]
 
     def refresh(self) -> None:
         still_there = self._chosen is not None and self._chosen in self.viewer.layers
@@ -83,14 +96,14 @@ def view_slab(viewer: napari.viewer.Viewer, layer: Any, spec: NetSpec | None
     (section, its index in the slab, y start, x start)."""
     from znn.netspec.graph import NetworkGraph
 
-    data = layer.data
+    data = layer.data if np.ndim(layer.data) >= 3 else layer.data[np.newaxis]  # a 2-D image: one section
     fov_z = NetworkGraph(spec, (1, 1, 1)).fov[0] if spec is not None else 1
     point = list(viewer.dims.point)
     scene = getattr(viewer, "scene", None)  # napari >= 0.9 moved the camera to viewer.scene
     camera = scene.camera if scene is not None else viewer.camera
     centre = list(camera.center)[-2:]
     point[-2:] = centre
-    z, y, x = (int(round(v)) for v in layer.world_to_data(point)[-3:])
+    z, y, x = (int(round(v)) for v in [0, *layer.world_to_data(point)][-3:])
     depth, height, width = data.shape[-3:]
     z = min(max(z, 0), depth - 1)
     z0, z1 = max(0, z - fov_z + 1), min(depth, z + fov_z)
@@ -128,16 +141,35 @@ def update_live_layer(viewer: napari.viewer.Viewer, image: Any, outputs: dict[st
     z, index, y0, x0 = section
     values = _display_map(next(iter(outputs.values())), kind)[index]
     layer = ensure_live_layer(viewer, image, kind)
-    layer.data[z, y0:y0 + values.shape[0], x0:x0 + values.shape[1]] = values
+    target = layer.data if layer.data.ndim == 3 else layer.data[np.newaxis]  # a view: writes reach the layer
+    target[z, y0:y0 + values.shape[0], x0:x0 + values.shape[1]] = values
     layer.refresh()
 
 
 def show_outputs(viewer: napari.viewer.Viewer, image: Any, outputs: dict[str, np.ndarray],
                  kind: OutputKind) -> list[Any]:
-    """Add predicted maps as layers with the image's scale and translate, contrast 0-1."""
+    """Show predicted maps with the image's scale and translate, contrast 0-1: in the layers of
+    an earlier prediction of this image when there are (new data in a layer takes a few
+    milliseconds; adding a layer, about a hundred), else in new layers."""
     maps = next(iter(outputs.values()))
-    geometry = dict(scale=image.scale[-3:], translate=image.translate[-3:], contrast_limits=(0.0, 1.0))
+    if np.ndim(image.data) == 2:  # predicted as one section: shown as the 2-D image it came from
+        maps = maps[:, 0]
     if kind == "boundary":
-        return [viewer.add_image(maps[1], name=f"ZNN boundary ({image.name})", **geometry)]
-    return [viewer.add_image(maps[c], name=f"ZNN affinity {axis} ({image.name})", **geometry)
-            for c, axis in enumerate(AFFINITY_AXES[:maps.shape[0]])]
+        shown = [(f"ZNN boundary ({image.name})", maps[1])]
+    else:
+        shown = [(f"ZNN affinity {axis} ({image.name})", maps[c])
+                 for c, axis in enumerate(AFFINITY_AXES[:maps.shape[0]])]
+    return [_show_map(viewer, image, name, values) for name, values in shown]
+
+
+def _show_map(viewer: napari.viewer.Viewer, image: Any, name: str, values: np.ndarray) -> Any:
+    scale, translate = image.scale[-values.ndim:], image.translate[-values.ndim:]
+    if name in viewer.layers and np.shape(viewer.layers[name].data) == values.shape:
+        layer = viewer.layers[name]
+        layer.scale, layer.translate = scale, translate
+        layer.data = values
+        layer.contrast_limits = (0.0, 1.0)
+        return layer
+    if name in viewer.layers:
+        viewer.layers.remove(name)
+    return viewer.add_image(values, name=name, scale=scale, translate=translate, contrast_limits=(0.0, 1.0))

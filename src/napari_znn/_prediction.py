@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.qt.threading import thread_worker
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
+from superqt.utils import GeneratorWorker, create_worker
 
+from napari_znn._data_tab import as_volume
 from napari_znn._layers import AFFINITY_AXES, show_outputs
 from napari_znn._reader import LOCATION_KEY
-from napari_znn._workers import predict_worker
+from napari_znn._workers import pause_full_collections, predict_worker
 
 if TYPE_CHECKING:
     import napari
@@ -74,8 +75,16 @@ class ChannelView:
         return self.shape[0]
 
 
-@thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
-def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Event):
+def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Event) -> GeneratorWorker:
+    """A worker (not started) running `predict_blockwise`; errors are left to the dock."""
+    worker = create_worker(predict_blockwise, request, workers, memory, stop, _start_thread=False,
+                           _ignore_errors=True)
+    assert isinstance(worker, GeneratorWorker)  # a generator function makes a generator worker
+    pause_full_collections(worker)
+    return worker
+
+
+def predict_blockwise(request: Any, workers: int, memory: int, stop: threading.Event) -> Generator[Any, None, None]:
     from dataclasses import replace
 
     from znn.blockwise.run import cluster_client, iter_blockwise
@@ -91,9 +100,11 @@ def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Ev
 
 
 class PredictionRunner(QObject):
-    """Runs one prediction at a time; `maps_ready(image layer, maps, kind)` when it succeeds."""
+    """Runs one prediction at a time; `progressed(done, total)` per tile or block,
+    `maps_ready(image layer, maps, kind)` when it succeeds, `done` when it ends either way."""
 
     maps_ready = Signal(object, object, str)
+    progressed = Signal(int, int)
     done = Signal()
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -102,12 +113,13 @@ class PredictionRunner(QObject):
         self.worker: Any = None
         self._blockwise = False  # Cancel stops a blockwise run after its blocks in flight
         self._stop = threading.Event()
-        self._bar: Any = None
+        self._done = self._total = 0
         self._layers: list[Any] = []
         self._last_refresh = 0.0
 
     def start(self, layer: Any, network_text: str, weights: Path, job: JobConfig, out_folder: Path) -> None:
         settings = job.forward_settings()
+        self._done = self._total = 0
         location = zarr_location(layer)
         self._blockwise = location is not None
         if location is not None:
@@ -124,9 +136,6 @@ class PredictionRunner(QObject):
             self.worker.quit()
 
     def _finished(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
         self.worker = None
         self.done.emit()
 
@@ -134,13 +143,13 @@ class PredictionRunner(QObject):
 
     def _start_in_memory(self, layer: Any, network_text: str, weights: Path, settings: ForwardSettings) -> None:
         kind = settings.output_kind
-        self.worker = predict_worker(np.asarray(layer.data), network_text, str(weights), **predict_options(settings))
-        self._bar = progress(desc=f"ZNN predicting {layer.name}")
-        bar = self._bar
+        # np.asarray of lazy data is read in the worker, not here
+        self.worker = predict_worker(as_volume(layer.data), network_text, str(weights), **predict_options(settings))
 
         def advance(tile: Any) -> None:
-            bar.total = tile.total
-            bar.update(1)
+            self._done += 1
+            self._total = tile.total
+            self.progressed.emit(self._done, self._total)
 
         self.worker.yielded.connect(advance)
         self.worker.returned.connect(lambda outputs: self._show_in_memory(layer, outputs, kind))
@@ -167,17 +176,18 @@ class PredictionRunner(QObject):
         kind = settings.output_kind
         self._stop = threading.Event()
         self.worker = blockwise_worker(request, workers, memory, self._stop)
-        self._bar = progress(desc=f"ZNN predicting {layer.name} blockwise")
         self.worker.yielded.connect(lambda event: self._blockwise_event(layer, output, kind, event))
 
     def _blockwise_event(self, layer: Any, output: Path, kind: OutputKind, event: Any) -> None:
         from znn.blockwise.run import BlockDone, BlockwiseFinished, BlockwiseStarted
 
         if isinstance(event, BlockwiseStarted):
-            self._bar.total = event.todo
+            self._total = event.todo
+            self.progressed.emit(0, self._total)
             self._layers = self._add_store_layers(layer, output, kind)
         elif isinstance(event, BlockDone):
-            self._bar.update(1)
+            self._done += 1
+            self.progressed.emit(self._done, self._total)
             if time.monotonic() - self._last_refresh > REFRESH_EVERY_S:
                 self._refresh_layers()
         elif isinstance(event, BlockwiseFinished):

@@ -20,7 +20,7 @@ LOCATION_KEY = "znn_location"  # layer metadata: the volume's address, file[:dat
 ReaderFunction = Callable[[Any], list[LayerDataTuple]]
 
 # Names say more than dtypes: ZNN images are often uint8, and masks are labels whatever their type.
-_LABEL_NAMES = re.compile(r"label|seg|gt|truth|mask|ids", re.IGNORECASE)
+LABEL_NAMES = re.compile(r"label|seg|gt|truth|mask|ids", re.IGNORECASE)
 _IMAGE_NAMES = re.compile(r"raw|image|img|input", re.IGNORECASE)
 
 
@@ -77,7 +77,7 @@ def _layer_type(name: str, dtype: np.dtype) -> str:
     unnamed 8-bit data, which is far more often an EM image than a segmentation.
     """
     leaf = name.rsplit("/", 1)[-1]
-    if _LABEL_NAMES.search(leaf):
+    if LABEL_NAMES.search(leaf):
         return "labels" if np.dtype(dtype).kind in "iu" else "image"
     if _IMAGE_NAMES.search(leaf):
         return "image"

@@ -68,7 +68,7 @@ class TrainingState:
             self.seconds_per_update = event.seconds if math.isnan(previous) else 0.9 * previous + 0.1 * event.seconds
         elif isinstance(event, Show):
             self.message = (f"iteration {event.iteration}: cost {event.cost:.4g}, pixel error "
-                            f"{event.pixel_error:.4g}, eta {event.eta:.3g}")
+                            f"{event.pixel_error:.4g}, learning rate {event.eta:.3g}")
         elif isinstance(event, Validation):
             self.message = (f"validation at {event.iteration}: cost {event.cost:.4g}, pixel error "
                             f"{event.pixel_error:.4g}")

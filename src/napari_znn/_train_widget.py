@@ -1,67 +1,53 @@
 """The ZNN training dock: data, network and settings in tabs; Train, Stop, Resume, Predict,
 Export and Import buttons; a live learning curve; a live boundary (or affinity) layer.
 
-The dock arranges things; the engine does the work. Train writes a job folder (what `znn train
--c` runs headless) and starts a worker on it; the worker's events update `TrainingState`, the
-plot, napari's progress bar and the live layer, all on the main thread.
+The dock arranges things; the engine does the work. Every Train starts a new run folder (what
+`znn train -c` runs headless), written by the worker, never beside another run's
+checkpoints; Resume and Predict use the current run's own network and checkpoint. The
+worker's events update `TrainingState`, the plot, the progress line and the live layer, all
+on the main thread. Closing napari while training waits for the last update to be saved.
 """
 
 from __future__ import annotations
 
-import math
 import queue
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QSize
+from qtpy.QtGui import QShowEvent
 from qtpy.QtWidgets import (
     QApplication,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QProgressBar,
     QPushButton,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from napari_znn._close_guard import CloseGuard
 from napari_znn._curve_plot import LiveCurvePlot
+from napari_znn._data_tab import DataTab, as_volume
 from napari_znn._job_form import JobSettingsForm
-from napari_znn._layers import (
-    LayerChoice,
-    ensure_live_layer,
-    live_layer_name,
-    update_live_layer,
-    view_slab,
-)
+from napari_znn._layers import LayerChoice, ensure_live_layer, live_layer_name
+from napari_znn._live_preview import LivePreview
 from napari_znn._network_editor import NetworkEditor
-from napari_znn._prediction import PredictionRunner
+from napari_znn._predict_panel import PredictPanel
+from napari_znn._progress_panel import ProgressPanel
+from napari_znn._runs import Run, holds_checkpoints, new_run_folder
 from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
-from napari_znn._workers import training_worker
+from napari_znn._workers import NewRun, RunWritten, training_worker
 from znn.errors import ZnnError
 from znn.jobs import JobConfig
 from znn.jobs.folder import read_job_folder, write_job_folder
 from znn.modes import OutputKind
-from znn.train.events import (
-    Checkpoint,
-    Failed,
-    Finished,
-    PredictNow,
-    Preview,
-    Show,
-    Started,
-    Step,
-    Stop,
-    Validation,
-)
+from znn.train.events import Checkpoint, Failed, Finished, Preview, Show, Started, Step, Stop, Validation
 
 if TYPE_CHECKING:
     import napari
@@ -69,10 +55,6 @@ if TYPE_CHECKING:
 
 READY = "Ready: press Train, or Export job… to train on a server with `znn train -c`."
 NEEDS = "Train needs: "
-
-
-def default_run_folder() -> Path:
-    return Path.home() / "napari-znn" / time.strftime("run-%Y%m%d-%H%M%S")
 
 
 class TrainingDock(QWidget):
@@ -83,64 +65,48 @@ class TrainingDock(QWidget):
         self.viewer = viewer
         self.state = TrainingState()
         self.worker: Any = None
+        self.run: Run | None = None  # what Resume continues and Predict uses
         self._commands: queue.SimpleQueue = queue.SimpleQueue()  # to the running trainer
-        self._progress: progress | None = None
-        self._live_sections: dict[str, tuple[int, int, int, int]] = {}  # preview tag -> where it goes
+        self._close_guard: CloseGuard | None = None
 
-        self.image = LayerChoice(viewer, "image")
-        self.labels = LayerChoice(viewer, "labels")
-        self.predict_on = LayerChoice(viewer, "image")
-        self.folder = QLineEdit(str(default_run_folder()))
-        self.folder.setToolTip("The job folder: network.znn, data.spec, job.cfg, checkpoints (net/) and "
-                               "predictions (out/). `znn train -c <folder>/job.cfg` runs the same job headless.")
-        self.preview_every = QSpinBox()
-        self.preview_every.setRange(0, 100000)
-        self.preview_every.setValue(20)
-        self.preview_every.setToolTip("Update the live layer on the section in view every N updates (0 = never)")
+        self.data = DataTab(viewer)
+        self.image, self.labels, self.preview_every = self.data.image, self.data.labels, self.data.preview_every
         self.editor = NetworkEditor()
         self.form = JobSettingsForm()
         self.plot = LiveCurvePlot(vertical=True)  # the dock is tall and narrow
-        self.runner = PredictionRunner(viewer)
+        self.predictor_panel = PredictPanel(viewer, lambda: self.run, self._forward_job)
+        self.predict_on: LayerChoice = self.predictor_panel.layer_choice
+        self.predict_button = self.predictor_panel.button
+        self.runner = self.predictor_panel.runner
         self.segmenter = SegmentPanel(viewer)
+        self.live = LivePreview(viewer, self.image.layer, lambda: self.editor.spec, self._output_kind)
+        self.progress = ProgressPanel()
         self.status = QLabel(READY)
         self.status.setWordWrap(True)
-        self.bar = QProgressBar()
-        self.bar.setFormat("%v / %m updates")
 
         self.train_button = QPushButton("Train")
         self.stop_button = QPushButton("Stop")
         self.resume_button = QPushButton("Resume")
-        self.predict_button = QPushButton("Predict")
-        self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export job…")
         self.import_button = QPushButton("Import job…")
-        tips = {self.train_button: "Write the job folder and train from scratch (or resume if it has a checkpoint)",
-                self.stop_button: "Finish the current update, save a checkpoint and stop",
-                self.resume_button: "Continue training from the job folder's last checkpoint",
-                self.predict_button: "Run the latest checkpoint over the chosen image layer",
-                self.cancel_button: "Cancel the prediction (nothing is added)",
-                self.export_button: "Write the job folder without training (for `znn train -c` on a server)",
-                self.import_button: "Load a job folder's network, settings and data"}
+        tips = {self.stop_button: "Finish the current update, save a checkpoint and stop",
+                self.export_button: "Write a job folder without training (for `znn train -c` on a server)",
+                self.import_button: "Open a job or run folder: its network, settings and data; Resume and "
+                                    "Predict then use it"}
         for button, tip in tips.items():
             button.setToolTip(tip)
         self._build_layout()
         self._connect()
         self._refresh_buttons()
         app = QApplication.instance()
-        if app is not None:  # closing napari mid-training saves a checkpoint first
+        if app is not None:  # quitting napari mid-training saves a checkpoint first
             app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ layout
 
     def _build_layout(self) -> None:
-        data = QWidget()
-        form = QFormLayout(data)
-        form.addRow("Image", self.image)
-        form.addRow("Labels", self.labels)
-        form.addRow("Job folder", self.folder)
-        form.addRow("Live preview every", self.preview_every)
         tabs = QTabWidget()
-        tabs.addTab(data, "Data")
+        tabs.addTab(self.data, "Data")
         tabs.addTab(self.editor, "Network")
         tabs.addTab(self.form, "Settings")
         tabs.addTab(self.plot, "Curve")
@@ -148,108 +114,143 @@ class TrainingDock(QWidget):
         run = QHBoxLayout()
         for button in (self.train_button, self.stop_button, self.resume_button):
             run.addWidget(button)
-        predict = QHBoxLayout()
-        predict.addWidget(QLabel("Predict on"))
-        predict.addWidget(self.predict_on, 1)
-        predict.addWidget(self.predict_button)
-        predict.addWidget(self.cancel_button)
         jobs = QHBoxLayout()
         jobs.addWidget(self.export_button)
         jobs.addWidget(self.import_button)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs, 1)
         layout.addLayout(run)
-        layout.addLayout(predict)
-        layout.addLayout(jobs)
-        layout.addWidget(self.bar)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        layout.addWidget(self.predictor_panel)
+        layout.addLayout(jobs)
         self.tabs = tabs
 
     def _connect(self) -> None:
-        self.runner.done.connect(self._refresh_buttons)
+        self.predictor_panel.changed.connect(self._work_changed)
         self.runner.maps_ready.connect(self.segmenter.set_maps)
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume)
-        self.predict_button.clicked.connect(self.predict)
-        self.cancel_button.clicked.connect(self.cancel_prediction)
         self.export_button.clicked.connect(self._export_dialog)
         self.import_button.clicked.connect(self._import_dialog)
         self.editor.validity_changed.connect(lambda _valid: self._refresh_buttons())
         self.form.changed.connect(self._settings_changed)
-        self.image.changed.connect(self._refresh_buttons)
-        self.labels.changed.connect(self._refresh_buttons)
+        self.data.changed.connect(self._refresh_buttons)
         # evented fields emit (new value, old value)
         self.state.events.status.connect(lambda *_: self._refresh_buttons())
         self.state.events.message.connect(lambda text, *_: self.status.setText(text))
-        self.state.events.iteration.connect(lambda iteration, *_: self._show_progress(iteration))
+        self.state.events.iteration.connect(lambda iteration, *_: self.progress.step(iteration))
 
     def _settings_changed(self) -> None:
-        job = self.form.values_into(JobConfig())
-        self.editor.set_outsz(job.training.train_outsz)
+        self.editor.set_outsz(self._job_settings().training.train_outsz)
         self._refresh_buttons()
+
+    def sizeHint(self) -> QSize:
+        # napari sizes its dock area from this: leave most of the window to the canvas
+        return QSize(460, 800)
+
+    def showEvent(self, event: QShowEvent | None) -> None:
+        super().showEvent(event)
+        window = self.window()
+        if self._close_guard is None and window is not None and window is not self:  # docked: guard napari's window
+            self._close_guard = CloseGuard(window, self.busy, self._stop_everything, parent=self)
 
     # ------------------------------------------------------------------ what can be pressed
 
     def problems(self) -> list[str]:
-        """Why Train cannot start now (empty when it can)."""
-        found = []
-        if not self.editor.valid:
-            found.append("the network is invalid (see the Network tab)")
-        if self.image.layer() is None or self.labels.layer() is None:
-            found.append("pick an image layer and a labels layer")
-        elif np.shape(self.image.layer().data) != np.shape(self.labels.layer().data):
-            found.append("image and labels differ in shape")
+        """Why Train cannot start now (empty when it can), in terms of layers and settings."""
+        found = [] if self.editor.valid else ["the network is invalid (see the Network tab)"]
+        found += self.data.problems(self.editor.spec if self.editor.valid else None, self._job_settings())
         return found + list(self.form.errors())
+
+    def busy(self) -> bool:
+        return self.worker is not None or self.runner.worker is not None
 
     def _refresh_buttons(self) -> None:
         running = self.worker is not None
         problems = self.problems()
         self.train_button.setEnabled(not running and not problems)
-        self.train_button.setToolTip("; ".join(problems) if problems else "Write the job folder and train")
-        has_job = (Path(self.folder.text()) / "job.cfg").exists()
-        self.resume_button.setEnabled(not running and has_job)
+        self.train_button.setToolTip("Cannot train: " + "; ".join(problems) if problems else
+                                     "Train a new run (a new folder under the runs folder)")
+        resumable = self.run is not None and self.run.checkpoint is not None
+        self.resume_button.setEnabled(not running and resumable)
+        self.resume_button.setToolTip(
+            f"Continue {self.run.folder.name} from its last checkpoint" if resumable and self.run else
+            "Nothing to resume yet: Train (or Import job…) a run first")
         self.stop_button.setEnabled(running and self.state.status != STOPPING)
-        predicting = self.predictor is not None
-        self.predict_button.setEnabled(not predicting and self._weights() is not None and self.editor.valid)
-        self.cancel_button.setEnabled(predicting)
+        self.predictor_panel.refresh()
         self.form.set_enabled_for_run(running)
         self.editor.setEnabled(not running)
+        self.data.show_run(self.run)
         if problems and not running:
             self.status.setText(NEEDS + "; ".join(problems))
         elif self.status.text().startswith(NEEDS):
             self.status.setText(READY)
+
+    def _work_changed(self) -> None:
+        self._refresh_buttons()
+        if self._close_guard is not None:
+            self._close_guard.released()
 
     # ------------------------------------------------------------------ jobs
 
     def _job_settings(self) -> JobConfig:
         return self.form.values_into(JobConfig())
 
-    def _source(self, layer: Any) -> Any:
-        """A file path for layers read from a plain volume file, else the array."""
+    def _forward_job(self, run: Run) -> JobConfig:
+        """The run's own job (network, output kind, dtype) with the form's forward settings."""
+        from znn.jobs import read_cfg
+
+        job = read_cfg(run.cfg)
+        form = self._job_settings()
+        job.forward = form.forward
+        job.network.forward_conv_mode = form.network.forward_conv_mode
+        job.network.num_threads = form.network.num_threads
+        return job
+
+    @staticmethod
+    def _source(layer: Any) -> Path | Any:
+        """The file a plain image layer was read from (a 3-D tif or h5), else its data: a copy
+        for in-memory arrays (the user may paint on while training runs), lazy data as it is
+        (the worker reads it)."""
+        from napari.layers import Labels
+
         path = getattr(getattr(layer, "source", None), "path", None)
-        if path and Path(path).suffix.lower() in (".tif", ".tiff", ".h5", ".hdf5") and Path(path).is_file():
+        data = layer.data
+        if (path and not isinstance(layer, Labels) and np.ndim(data) == 3 and Path(path).is_file()
+                and Path(path).suffix.lower() in (".tif", ".tiff", ".h5", ".hdf5")):
             return Path(path)
-        return np.asarray(layer.data)
+        return as_volume(np.array(data) if isinstance(data, np.ndarray) else data)
+
+    def _new_run(self, folder: Path) -> NewRun:
+        return NewRun(folder, self.editor.network_text(), self._source(self.image.layer()),
+                      self._source(self.labels.layer()), self._job_settings())
 
     def export_job(self, folder: str | Path) -> Path:
-        """Write the job folder for the current choices; returns the .cfg path."""
+        """Write a job folder for the current choices (not into a trained run); returns the .cfg."""
+        folder = Path(folder)
         problems = self.problems()
         if problems:
             raise ZnnError("cannot write the job: " + "; ".join(problems))
-        return write_job_folder(folder, network_text=self.editor.network_text(),
-                                image=self._source(self.image.layer()), labels=self._source(self.labels.layer()),
-                                job=self._job_settings(), name="net")
+        if holds_checkpoints(folder):
+            raise ZnnError(f"{folder} holds a trained run's checkpoints; export into a new or empty folder "
+                           "(its checkpoints would no longer fit the job)")
+        request = self._new_run(folder)
+        image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (request.image, request.labels))
+        return write_job_folder(folder, network_text=request.network_text, image=image, labels=labels,
+                                job=request.job, name="net")
 
     def import_job(self, folder: str | Path) -> None:
-        """Load a job folder: settings, network text, and its image and labels as layers."""
+        """Open a job or run folder: settings, network text, its image and labels as layers; it
+        becomes the current run (Resume continues it, Predict uses its checkpoint)."""
         from znn.io.volumes import read_volume
 
         found = read_job_folder(folder)
         self.form.load_from(found.job)
         self.editor.set_text(found.network_text)
         assert found.job.source is not None  # a job read from its .cfg file knows its path
-        self.folder.setText(str(Path(found.job.source).parent))
+        self.run = Run(Path(found.job.source).parent)
         image = self.viewer.add_image(read_volume(found.image), name=Path(found.image).stem)
         self.image.select(image)
         if found.labels:
@@ -258,12 +259,13 @@ class TrainingDock(QWidget):
         self._refresh_buttons()
 
     def _export_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the job into this folder", self.folder.text())
+        folder = QFileDialog.getExistingDirectory(self, "Export the job into this folder",
+                                                  self.data.runs_root.text())
         if folder:
             self._guard(lambda: show_info(f"wrote {self.export_job(folder)}"))
 
     def _import_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a job folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open a job or run folder", self.data.runs_root.text())
         if folder:
             self._guard(lambda: self.import_job(folder))
 
@@ -276,20 +278,34 @@ class TrainingDock(QWidget):
     # ------------------------------------------------------------------ training
 
     def train(self) -> None:
-        """Write the job folder and train (a folder with a checkpoint resumes)."""
-        self._guard(lambda: self._start(self.export_job(self.folder.text())))
+        """Train a new run, in a new folder under the runs folder."""
+        problems = self.problems()
+        if problems or self.worker is not None:
+            self.status.setText(NEEDS + "; ".join(problems) if problems else "a run is already training")
+            return
+        root = Path(self.data.runs_root.text()).expanduser()
+        self._start(self._new_run(new_run_folder(root, self.editor.choice.currentText())))
 
     def resume(self) -> None:
-        self._guard(lambda: self._start(Path(self.folder.text()) / "job.cfg"))
+        """Continue the current run from its last checkpoint, with its own network."""
+        if self.run is not None and self.run.checkpoint is not None and self.worker is None:
+            self._start(self.run.cfg)
 
-    def _start(self, cfg: Path) -> None:
+    def _start(self, request: NewRun | Path) -> None:
+        fresh = isinstance(request, NewRun)
+        if isinstance(request, NewRun):
+            self.run = Run(request.folder)
+            self.plot.clear()
         if self.preview_every.value() and self.image.layer() is not None:
             ensure_live_layer(self.viewer, self.image.layer(), self._output_kind())
-        self.state.job_cfg = str(cfg)
+        budget = self.data.run_budget()
         self.state.status = STARTING
-        self.state.message = "starting: loading data and compiling kernels…"
+        self.state.message = ""
+        self.progress.begin(budget, ("writing the run folder, " if fresh else "") +
+                            "loading the data and the compiled kernels…")
         self._commands = queue.SimpleQueue()
-        self.worker = training_worker(str(cfg), self._commands)
+        self.live.reset(self._commands)
+        self.worker = training_worker(request, self._commands, max_updates=budget.updates, minutes=budget.minutes)
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
@@ -299,79 +315,51 @@ class TrainingDock(QWidget):
     def stop(self) -> None:
         if self.worker is not None:
             self.state.status = STOPPING
-            self.state.message = "stopping after this update and saving…"
+            self.progress.stopping()
             self._commands.put(Stop())
 
-    def shutdown(self, timeout_s: float = 120.0) -> None:
-        """Stop training (saving a checkpoint) and cancel prediction, waiting for both workers.
-
-        Called when napari quits, so no worker thread outlives the application and no
-        update that was trained is lost.
-        """
+    def _stop_everything(self) -> None:
         self.stop()
         self.cancel_prediction()
+
+    def shutdown(self, timeout_s: float = 120.0) -> None:
+        """Stop training (saving a checkpoint) and cancel prediction, waiting for both workers
+        (called when napari quits, so no update that was trained is lost)."""
+        self._stop_everything()
         deadline = time.monotonic() + timeout_s
-        while (self.worker is not None or self.predictor is not None) and time.monotonic() < deadline:
+        while self.busy() and time.monotonic() < deadline:
             QApplication.processEvents()  # delivers the workers' finished signals
             time.sleep(0.01)
 
     def _on_event(self, event: object) -> None:
+        if isinstance(event, RunWritten):
+            self.data.show_run(self.run)
+            return
         self.state.apply(event)
         if isinstance(event, Started):
             self._started(event)
         elif isinstance(event, Step):
-            self._maybe_preview(event.iteration)
+            self.live.maybe_request(event.iteration, self.preview_every.value(), self.state.status == STOPPING)
         elif isinstance(event, Show):
             self.plot.add_train_point(event.iteration, event.cost, event.pixel_error)
         elif isinstance(event, Validation):
             self.plot.add_validation_point(event.iteration, event.cost, event.pixel_error)
         elif isinstance(event, Preview):
-            self._show_preview(event)
+            self.live.show(event, self.state)
         elif isinstance(event, Failed):
             show_error(f"{event.message}. {event.suggestion}")
         elif isinstance(event, Finished | Checkpoint):
-            self._refresh_buttons()  # a checkpoint makes Predict possible
+            self._refresh_buttons()  # a checkpoint makes Predict and Resume possible
 
     def _started(self, event: Started) -> None:
         from znn.io.h5net import load_network
 
-        self.plot.clear()
         if event.resumed_from:  # continue the stored curve
             curve = load_network(event.resumed_from).learning_curve
             if curve is not None:
                 self.plot.set_curve(curve.train_it, curve.train_err, curve.train_cls,
                                     curve.test_it, curve.test_err, curve.test_cls)
-        self._close_progress()
-        self._progress = progress(total=event.max_iter, desc="ZNN training")
-        self._progress.n = event.first_iteration - 1
-        self.bar.setRange(0, event.max_iter)
-
-    def _show_progress(self, iteration: int) -> None:
-        self.bar.setValue(min(iteration, self.bar.maximum()))
-        if self._progress is not None:
-            self._progress.update(max(0, iteration - self._progress.n))
-            eta = self.state.eta_seconds
-            left = "" if math.isnan(eta) else f", {eta / 60:.0f} min left"
-            self._progress.set_description(f"ZNN training: {self.state.seconds_per_update:.2f} s/update{left}")
-
-    def _maybe_preview(self, iteration: int) -> None:
-        every = self.preview_every.value()
-        layer = self.image.layer()
-        if not every or iteration % every or layer is None or self.state.status == STOPPING:
-            return
-        slab, section = view_slab(self.viewer, layer, self.editor.spec)
-        tag = f"live-{iteration}"  # the view may move before the preview comes back
-        self._live_sections[tag] = section
-        self._commands.put(PredictNow(slab, pp_type="standard2D", tag=tag))
-
-    def _show_preview(self, event: Preview) -> None:
-        section = self._live_sections.pop(event.tag, None)
-        if event.error:
-            self.state.message = f"live preview skipped: {event.error}"
-            return
-        if section is None or self.image.layer() is None:
-            return
-        update_live_layer(self.viewer, self.image.layer(), event.outputs, section, kind=self._output_kind())
+        self.progress.started(event.first_iteration, event.max_iter)
 
     def _on_error(self, error: Exception) -> None:
         show_error(f"ZNN training stopped: {error}")
@@ -382,30 +370,14 @@ class TrainingDock(QWidget):
         self.worker = None
         if self.state.status != IDLE:
             self.state.status = IDLE
-        self._close_progress()
-        self._refresh_buttons()
-
-    def _close_progress(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        self.progress.idle(f"last update: iteration {self.state.iteration:,}" if self.state.iteration else "")
+        self._work_changed()
 
     # ------------------------------------------------------------------ prediction
 
-    def _weights(self) -> Path | None:
-        current = Path(self.folder.text()) / "net" / "net_current.h5"
-        return current if current.exists() else None
-
     def predict(self) -> None:
-        """Predict the chosen image layer with the latest checkpoint (blockwise for zarr layers)."""
-        layer, weights = self.predict_on.layer(), self._weights()
-        if layer is None or weights is None:
-            show_error("Predict needs an image layer and a trained checkpoint (train first)")
-            return
-        out = Path(self.folder.text()) / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        self._guard(lambda: self.runner.start(layer, self.editor.network_text(), weights, self._job_settings(), out))
-        self._refresh_buttons()
+        """Predict the chosen image layer with the current run's network and last checkpoint."""
+        self.predictor_panel.predict()
 
     @property
     def predictor(self) -> Any:

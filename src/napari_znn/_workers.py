@@ -1,20 +1,50 @@
-"""Background workers of the training dock (napari thread workers around engine generators).
+"""Background workers of the training dock (thread workers around engine generators).
 
-They receive plain values (a job file path, an image array), never widgets, and run the
-engine's generators unchanged: training events and tile progress come back through the
-worker's `yielded` signal on the main thread; commands go in with `worker.send`.
+They receive plain values (a job file path, arrays, network text), never widgets, and run
+the engine's generators unchanged: training events and tile progress come back through the
+worker's `yielded` signal on the main thread; commands go in through a queue.
+
+They are superqt workers, not napari's `thread_worker`: napari registers its workers as
+tasks, asks "Executing <function …>?" when the window closes and cancels them, which would
+end training without its last checkpoint. The dock holds the window's close itself until
+training has stopped and saved (`_close_guard`).
 """
 
 from __future__ import annotations
 
 import queue
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from napari.qt.threading import thread_worker
+from superqt.utils import GeneratorWorker, create_worker
 
+from napari_znn import _gc_pause
+from znn.jobs import JobConfig
 from znn.modes import Dtype
+
+UNBOUNDED = 10**12  # "until stopped": an update count no run reaches
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run folder to write before training: what Train hands the worker, so that writing
+    the data (arrays become .h5 files) never holds napari's main thread."""
+
+    folder: Path
+    network_text: str
+    image: Path | Any  # a file the layer was read from, a copy of its data, or lazy data
+    labels: Path | Any
+    job: JobConfig
+
+
+@dataclass(frozen=True)
+class RunWritten:
+    """The worker's first event for a NewRun: its folder is on disk."""
+
+    cfg: Path
 
 
 def _warm_up(dtype: Dtype) -> None:
@@ -24,31 +54,73 @@ def _warm_up(dtype: Dtype) -> None:
     warm_up(np.dtype(dtype))
 
 
-@thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
-def training_worker(cfg_path: str, commands: queue.SimpleQueue, seed_network: str | None = None
-                    ) -> Generator[Any, Any, None]:
-    """Train the job at `cfg_path` (resuming from its checkpoint if there is one).
+def training_worker(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: int | None = None,
+                    minutes: float | None = None) -> GeneratorWorker:
+    """A worker (not started) that trains `run`; see `train_run`. Errors are left to the dock."""
+    return _worker(train_run, run, commands, max_updates=max_updates, minutes=minutes)
+
+
+def predict_worker(image: Any, network_text: str, weights: str, **options: Any) -> GeneratorWorker:
+    """A worker (not started) that predicts `image`; see `predict_image`."""
+    return _worker(predict_image, image, network_text, weights, **options)
+
+
+def _worker(function: Callable[..., Generator[Any, Any, Any]], *args: Any, **kwargs: Any) -> GeneratorWorker:
+    worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
+    assert isinstance(worker, GeneratorWorker)  # a generator function makes a generator worker
+    pause_full_collections(worker)
+    return worker
+
+
+def pause_full_collections(worker: GeneratorWorker) -> None:
+    """Freeze the session's objects out of garbage collection while `worker` runs (`_gc_pause`)."""
+    worker.started.connect(lambda *_: _gc_pause.hold())
+    worker.finished.connect(lambda *_: _gc_pause.release())
+
+
+def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: int | None = None,
+              minutes: float | None = None) -> Generator[Any, Any, None]:
+    """Train a run: write it first if it is a NewRun, else resume the job at the .cfg path.
 
     Commands (Stop, PredictNow) are read from `commands`, a thread-safe queue: unlike the
-    worker's `send`, which keeps only the latest value, nothing put there is lost.
+    worker's `send`, which keeps only the latest value, nothing put there is lost. The run
+    ends after `max_updates` more updates or `minutes`, whichever comes first, or when
+    stopped (neither given: until stopped); it saves a checkpoint either way. The run
+    folder is locked while it trains, as `znn train` locks it.
     """
     from znn.jobs import read_cfg
+    from znn.jobs.folder import write_job_folder
+    from znn.train.checkpoint import remove_stale_temporaries, training_lock
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer
 
-    job = read_cfg(cfg_path)
-    _warm_up(job.require_training().dtype)  # the same checks prepare_training starts with
-    setup = prepare_training(job, seed_network=seed_network)
-    try:
-        # the dock plots the curve live; the PNG is drawn once, with the last checkpoint
-        yield from Trainer(setup, commands=commands, plot_every_save=False).run()
-    finally:
-        setup.net.close()
+    if isinstance(run, NewRun):
+        image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (run.image, run.labels))
+        cfg = write_job_folder(run.folder, network_text=run.network_text, image=image, labels=labels,
+                               job=run.job, name="net")
+        yield RunWritten(cfg)
+    else:
+        cfg = run
+    job = read_cfg(cfg)
+    settings = job.require_training()
+    with training_lock(settings.train_net_prefix) as lock:
+        if lock.held:
+            remove_stale_temporaries(settings.train_net_prefix)
+        _warm_up(settings.dtype)
+        setup = prepare_training(job)
+        # The budget belongs to this session, not to the job: Max_iter in job.cfg stays as set.
+        job.training.max_iter = setup.first_iteration - 1 + max_updates if max_updates else UNBOUNDED
+        try:
+            # the dock plots the curve live; the PNG is drawn once, with the last checkpoint
+            trainer = Trainer(setup, commands=commands, plot_every_save=False,
+                              time_limit_s=minutes * 60 if minutes else None)
+            yield from trainer.run()
+        finally:
+            setup.net.close()
 
 
-@thread_worker(start_thread=False, ignore_errors=True)  # the dock shows errors itself
-def predict_worker(image: np.ndarray, network_text: str, weights: str, **options: Any
-                   ) -> Generator[Any, None, dict[str, np.ndarray]]:
+def predict_image(image: Any, network_text: str, weights: str, **options: Any
+                  ) -> Generator[Any, None, dict[str, np.ndarray]]:
     """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps.
     `options` are `iter_predict_image`'s, as `_prediction.predict_options` makes them (dtype included)."""
     from znn.forward.image import iter_predict_image

@@ -27,9 +27,11 @@ class SegmentationScores:
     def lines(self) -> list[str]:
         where = f"mean over {self.sections} sections" if self.sections else "whole volume"
         return [f"adapted Rand error {self.adapted_rand_error:.4f} (precision {self.rand_precision:.4f}, "
-                f"recall {self.rand_recall:.4f})",
-                f"VI split {self.vi_split:.4f} bits, merge {self.vi_merge:.4f} bits",
-                f"ISBI 2012 foreground-restricted: V_rand {self.v_rand:.4f}, V_info {self.v_info:.4f}",
+                f"recall {self.rand_recall:.4f}; lower is better, 0 = perfect)",
+                f"VI split {self.vi_split:.4f} bits, merge {self.vi_merge:.4f} bits (lower is better, "
+                "0 = perfect)",
+                f"ISBI 2012 foreground-restricted: V_rand {self.v_rand:.4f}, V_info {self.v_info:.4f} "
+                "(higher is better, 1 = perfect)",
                 f"({where}; ground-truth label 0 is not scored)"]
 
 

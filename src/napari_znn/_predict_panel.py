@@ -1,0 +1,145 @@
+"""The dock's Predict row: which layer, Predict and Cancel (each saying why when it cannot be
+pressed), and the prediction's own progress line.
+
+Predict always uses the current run: its network as trained (not whatever the Network tab
+shows now) and its last checkpoint; outputs go to the run's `out/` folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from napari.utils.notifications import show_error
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from napari_znn._data_tab import RunBudget, volume_of
+from napari_znn._layers import LayerChoice
+from napari_znn._prediction import PredictionRunner
+from napari_znn._progress_panel import ProgressPanel
+from napari_znn._runs import Run
+from znn.errors import ZnnError
+
+if TYPE_CHECKING:
+    import napari
+
+    from znn.jobs import JobConfig
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+class PredictPanel(QWidget):
+    """Predict the chosen image layer with the current run; `changed` when a prediction
+    starts or ends."""
+
+    changed = Signal()
+
+    def __init__(self, viewer: napari.viewer.Viewer, current_run: Callable[[], Run | None],
+                 forward_job: Callable[[Run], JobConfig]) -> None:
+        super().__init__()
+        self.current_run, self.forward_job = current_run, forward_job
+        self.layer_choice = LayerChoice(viewer, "image")
+        self.runner = PredictionRunner(viewer)
+        self.button = QPushButton("Predict")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the prediction (nothing is added)")
+        self.progress = ProgressPanel()
+        self.progress.setVisible(False)
+        self._geometry: dict[Path, tuple[tuple[int, int, int], bool]] = {}  # run -> (fov, mirror)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Predict on"))
+        row.addWidget(self.layer_choice, 1)
+        row.addWidget(self.button)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        self.button.clicked.connect(self.predict)
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        self.layer_choice.changed.connect(self.refresh)
+        self.runner.progressed.connect(self._progressed)
+        self.runner.done.connect(self._done)
+
+    def problems(self) -> list[str]:
+        """Why Predict cannot run now (empty when it can)."""
+        if self.runner.worker is not None:
+            return ["a prediction is running (Cancel stops it)"]
+        run = self.current_run()
+        if run is None:
+            return ["no run yet: Train one, or Import job… a trained run folder"]
+        if run.checkpoint is None:
+            return [f"run {run.folder.name} has no checkpoint yet (training saves one every Num_iter_per_save "
+                    "updates and when it stops)"]
+        layer = self.layer_choice.layer()
+        if layer is None:
+            return ["pick an image layer to predict"]
+        volume = volume_of(layer)
+        if volume is None:
+            return [f"image layer '{layer.name}' is {_shape(np.shape(layer.data))}"
+                    f"{' RGB' if getattr(layer, 'rgb', False) else ''}; prediction needs one channel, as "
+                    "sections (z, y, x) or a single 2-D image"]
+        fov, mirror = self._run_geometry(run)
+        if not mirror and any(n < f for n, f in zip(volume, fov)):
+            return [f"image '{layer.name}' is {_shape(volume)}, smaller than the field of view {_shape(fov)} of "
+                    f"the run's network; use a larger image or turn on Mirror borders in Settings"]
+        return []
+
+    def _run_geometry(self, run: Run) -> tuple[tuple[int, int, int], bool]:
+        if run.folder not in self._geometry:
+            from znn.jobs import read_cfg
+            from znn.netspec.graph import NetworkGraph
+            from znn.netspec.znnfile import parse_znn
+
+            try:
+                fov = NetworkGraph(parse_znn(run.network_text(), str(run.network_file)), (1, 1, 1)).fov
+                mirror = bool(read_cfg(run.cfg).data.is_bd_mirror)
+            except (ZnnError, OSError):
+                return (1, 1, 1), True  # Predict reports what is wrong with the run
+            self._geometry[run.folder] = (fov, mirror)
+        return self._geometry[run.folder]
+
+    def refresh(self) -> None:
+        problems = self.problems()
+        predicting = self.runner.worker is not None
+        self.button.setEnabled(not problems)
+        run = self.current_run()
+        self.button.setToolTip("Cannot predict: " + "; ".join(problems) if problems else
+                               f"Predict with the last checkpoint of {run.folder.name if run else ''} and the "
+                               "network it was trained with")
+        self.cancel_button.setEnabled(predicting)
+
+    def predict(self) -> None:
+        problems = self.problems()
+        run, layer = self.current_run(), self.layer_choice.layer()
+        if problems or run is None or run.checkpoint is None:
+            show_error("Cannot predict: " + "; ".join(problems))
+            return
+        try:
+            job = self.forward_job(run)
+            out = run.folder / "out"
+            out.mkdir(parents=True, exist_ok=True)
+            self.progress.setVisible(True)
+            self.progress.begin(RunBudget(), f"predicting '{layer.name}': loading the kernels and planning "
+                                             "the tiles…")
+            self.runner.start(layer, run.network_text(), run.checkpoint, job, out)
+        except (ZnnError, OSError, ValueError) as error:
+            self.progress.setVisible(False)
+            show_error(f"Cannot predict: {error}")
+        self.refresh()
+        self.changed.emit()
+
+    def _progressed(self, done: int, total: int) -> None:
+        layer = self.layer_choice.layer()
+        self.progress.count(done, total, f"predicting '{layer.name if layer else ''}': tiles")
+
+    def _done(self) -> None:
+        self.progress.setVisible(False)
+        self.refresh()
+        self.changed.emit()
