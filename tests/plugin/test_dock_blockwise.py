@@ -36,6 +36,12 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
 
     em = make_em_volume((3, 90, 100), seed=4)
     write_volume(tmp_path / "em.zarr", em.raw, dataset="raw")
+    from napari_znn._job_fields import form_defaults
+    from znn.jobs.folder import write_job_folder
+
+    # a trained run of tiny2d: its job folder and a checkpoint in it
+    write_job_folder(tmp_path / "run", network_text=network_path("tiny2d").read_text(), image=em.raw,
+                     labels=em.labels, job=form_defaults())
     weights = tmp_path / "run" / "net" / "net_current.h5"
     weights.parent.mkdir(parents=True)
     spec = read_znn(network_path("tiny2d"))
@@ -47,7 +53,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
     viewer.add_labels(em.labels, name="truth")
     dock = TrainingDock(viewer)
     viewer.window.add_dock_widget(dock, name="ZNN training")  # owned by the window, closed with it
-    dock.folder.setText(str(tmp_path / "run"))
+    dock.import_job(tmp_path / "run")  # Predict uses the current run's network and checkpoint
     dock.predict_on.setCurrentText(image.name)
     dock._refresh_buttons()
     assert dock.predict_button.isEnabled()

@@ -24,7 +24,7 @@ EXCLUDED = {
 # form forgets to write fails) and, but for two booleans checked with FLIPPED, from the form's.
 NON_DEFAULT = {
     "num_threads": "3", "dtype": "float64", "out_type": "affinity", "train_conv_mode": "direct",
-    "forward_conv_mode": "optimize", "is_data_aug": "yes", "is_bd_mirror": "yes",
+    "forward_conv_mode": "fft", "is_data_aug": "yes", "is_bd_mirror": "yes",
     "rebalance_mode": "patch", "em_aug_missing_section": "0.05", "em_aug_misalignment": "0.1",
     "em_aug_intensity": "0.2", "train_outsz": "3,40,48", "cost_fn": "square-square",
     "eta": "0.0005", "anneal_factor": "0.99", "Num_iter_per_annealing": "250", "momentum": "0.5",
@@ -108,7 +108,7 @@ def test_unset_fields_get_the_form_defaults(form, tmp_path):
     form.load_from(JobConfig())  # unset fields → form defaults; set ones and None-as-off are kept
     out = form.values_into(JobConfig())
     assert (out.network.num_threads, out.network.dtype, out.network.out_type) == (0, "float32", "boundary")
-    assert out.network.train_conv_mode == out.network.forward_conv_mode == "fft"
+    assert out.network.train_conv_mode == out.network.forward_conv_mode == "optimize"
     assert out.forward.forward_outsz == "auto" and out.forward.forward_ram_budget == "50%"
     assert out.training.seed is None and out.data.rebalance_mode is None
     assert out.training.momentum == 0.0 and out.training.eta == 0.01
@@ -125,7 +125,7 @@ def test_legacy_spellings_are_shown_by_what_znn_does(form, tmp_path):
 
 
 def test_every_input_has_a_tooltip_naming_its_key(form):
-    from napari_znn._job_form import FORM_KEYS
+    from napari_znn._job_form import FORM_KEYS, readable
 
     inputs = [w for kind in (QAbstractSpinBox, QComboBox, QCheckBox, QLineEdit)
               for w in form.findChildren(kind)
@@ -133,10 +133,11 @@ def test_every_input_has_a_tooltip_naming_its_key(form):
     assert len(inputs) >= len(FORM_KEYS)
     assert all(w.toolTip().strip() for w in inputs), [w for w in inputs if not w.toolTip()]
     for key in FORM_KEYS:
-        assert form.widgets[key].toolTip().startswith(f"{key}: "), key
+        assert form.widgets[key].toolTip().startswith(f"{readable(key)} ({key} in job.cfg): "), key
+    assert readable("Num_iter_per_annealing") == "Decay every"  # names a user reads, not .cfg keys
 
 
-def test_changed_fires_once_per_edit_and_not_on_load(form, qtbot):
+def test_changed_fires_once_per_edit_and_once_per_load(form, qtbot):
     seen: list[int] = []
     form.changed.connect(lambda: seen.append(1))
     with qtbot.waitSignal(form.changed, timeout=1000):
@@ -146,7 +147,7 @@ def test_changed_fires_once_per_edit_and_not_on_load(form, qtbot):
     form.widgets["rebalance_mode"].setCurrentText("patch")
     assert len(seen) == 3
     form.load_from(JobConfig())
-    assert len(seen) == 3
+    assert len(seen) == 4
 
 
 def test_problems_name_the_conflicts(form):
@@ -155,8 +156,8 @@ def test_problems_name_the_conflicts(form):
     form.widgets["Max_iter"].setValue(1000)
     form.widgets["is_malis"].setChecked(True)
     problems = form.problems()
-    assert any("Max_iter (1000) must be larger than Num_iter_per_save (1000)" in p for p in problems)
-    assert any("MALIS needs out_type affinity" in p for p in problems)
+    assert any("Max updates (job file) (1000) must be larger than Checkpoint every (1000)" in p for p in problems)
+    assert any("MALIS needs Output affinity" in p for p in problems)
     assert len(form.errors()) == 2
     form.widgets["Max_iter"].setValue(2000)
     form.widgets["out_type"].setCurrentText("affinity")
@@ -164,9 +165,11 @@ def test_problems_name_the_conflicts(form):
     assert form.errors() == []
     assert any(p.startswith("Warning: softmax_loss with affinity") for p in form.problems())
     form.widgets["forward_ram_budget"].setText("lots")
-    assert any("forward_ram_budget" in p for p in form.errors())
-    with pytest.raises(ValueError, match="forward_ram_budget"):
-        form.values_into(JobConfig())
+    assert any(p.startswith("Prediction memory: RAM budget 'lots' is not understood") for p in form.errors())
+    assert form.values_into(JobConfig()).forward.forward_ram_budget is None  # left unset while invalid
+    assert form.widgets["forward_ram_budget"].styleSheet()  # and shown in red
+    form.widgets["eta"].setValue(10)
+    assert any("Learning rate 10 makes every update overshoot" in p for p in form.errors())
 
 
 def test_a_run_locks_what_it_has_read(form):

@@ -2,74 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
+from tests.helpers.dock import EventLoopProbe, small_settings
 from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gui
 
 ARTIFACTS = REPO / "artifacts"
-
-
-def _small_settings(dock):
-    from znn.jobs import JobConfig
-
-    job = dock.form.values_into(JobConfig())
-    job.training.train_outsz = (1, 32, 32)
-    job.training.num_iter_per_show, job.training.num_iter_per_test = 5, 10
-    job.training.test_num, job.training.num_iter_per_save, job.training.max_iter = 2, 10, 100000
-    job.forward.forward_outsz = (1, 64, 64)
-    dock.form.load_from(job)
-
-
-class EventLoopProbe:
-    """Records the longest gap between ticks of a 10 ms Qt timer (how long the event loop blocked)."""
-
-    def __init__(self):
-        from qtpy.QtCore import QTimer
-
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last = None
-        self.gaps = []
-
-    def _tick(self):
-        now = time.perf_counter()
-        if self.last is not None:
-            self.gaps.append(now - self.last)
-        self.last = now
-
-    def start(self):
-        self.last = None
-        self.timer.start()
-
-    def stop(self):
-        self.timer.stop()
-
-
-@pytest.fixture
-def new_dock(qtbot):
-    """Makes training docks; at teardown their workers are stopped before Qt objects go away."""
-    from napari_znn._train_widget import TrainingDock
-
-    made = []
-
-    def make(viewer, docked: bool = False):
-        dock = TrainingDock(viewer)
-        if docked:
-            viewer.window.add_dock_widget(dock, name="ZNN training")
-        else:
-            qtbot.addWidget(dock)  # closed and deleted while the QApplication still exists
-        made.append(dock)
-        return dock
-
-    yield make
-    for dock in made:
-        dock.shutdown(timeout_s=60)
 
 
 def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, tmp_path):
@@ -78,8 +19,8 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     viewer = make_napari_viewer()
     viewer.open_sample("napari-znn", "synthetic_em")
     dock = new_dock(viewer, docked=True)
-    dock.folder.setText(str(tmp_path / "run"))
-    _small_settings(dock)
+    dock.data.runs_root.setText(str(tmp_path / "runs"))
+    small_settings(dock)
     dock.preview_every.setValue(5)
     dock.image.setCurrentText("synthetic EM")
     dock.labels.setCurrentText("synthetic labels")
@@ -104,7 +45,8 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     dock.stop()
     qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
     stopped = dock.state.iteration
-    assert (tmp_path / "run/net/net_current.h5").exists()
+    run = dock.run.folder
+    assert run.parent == tmp_path / "runs" and (run / "net/net_current.h5").exists()
     assert max(probe.gaps) < 0.2, f"event loop blocked for {max(probe.gaps) * 1000:.0f} ms"
 
     dock.resume()
@@ -113,7 +55,8 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     assert min(p[0] for p in dock.plot.points()["train"]) <= 5  # the stored curve was loaded and goes on
     dock.shutdown()  # what quitting napari does: stop, save, wait for the worker
     assert dock.worker is None
-    saved = load_network(tmp_path / "run/net/net_current.h5")
+    assert dock.run.folder == run  # Resume continues the same run
+    saved = load_network(run / "net/net_current.h5")
     assert saved.state["iteration"] == dock.state.iteration > stopped
 
     dock.predict_on.setCurrentText("synthetic EM")
@@ -168,7 +111,7 @@ def test_export_then_import_restores_network_settings_and_data(make_napari_viewe
     dock = new_dock(viewer)
     dock.image.setCurrentText("synthetic EM")
     dock.labels.setCurrentText("synthetic labels")
-    _small_settings(dock)
+    small_settings(dock)
     dock.editor.choice.setCurrentText("N4")
     cfg = dock.export_job(tmp_path / "job")
 
@@ -181,29 +124,33 @@ def test_export_then_import_restores_network_settings_and_data(make_napari_viewe
     image = other.image.layer()
     np.testing.assert_array_equal(image.data, viewer.layers["synthetic EM"].data)
     np.testing.assert_array_equal(other.labels.layer().data, viewer.layers["synthetic labels"].data)
-    assert other.folder.text() == str(cfg.parent)
+    assert other.run.folder == cfg.parent  # the imported job is the current run
+    assert not other.resume_button.isEnabled()  # it holds no checkpoint yet
 
 
 def test_an_engine_error_becomes_a_notification_and_the_dock_recovers(make_napari_viewer, new_dock, qtbot,
                                                                      tmp_path):
+    """A run whose data file went missing (moved to another disk): Resume fails in the engine,
+    the toast names the file, and the dock is ready again."""
     from napari.utils.notifications import notification_manager
-
-    from znn.jobs import JobConfig
 
     viewer = make_napari_viewer()
     viewer.open_sample("napari-znn", "synthetic_em")
     dock = new_dock(viewer)
-    dock.folder.setText(str(tmp_path / "run"))
+    dock.data.runs_root.setText(str(tmp_path / "runs"))
+    small_settings(dock)
     dock.image.setCurrentText("synthetic EM")
     dock.labels.setCurrentText("synthetic labels")
-    job = dock.form.values_into(JobConfig())
-    job.training.train_outsz = (1, 4000, 4000)  # far larger than the sample: the engine refuses it
-    dock.form.load_from(job)
+    dock.data.budget.setCurrentText("updates")
+    dock.data.budget_updates.setValue(2)
+    dock.train()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=180_000)
+    assert dock.resume_button.isEnabled()
+    (dock.run.folder / "data/image.h5").unlink()
     messages = []
     notification_manager.notification_ready.connect(lambda note: messages.append(str(note.message)))
-    dock.train()
+    dock.resume()
     qtbot.waitUntil(lambda: dock.worker is None, timeout=120_000)
-    assert any("ZNN training stopped" in m and "smaller than its patch" in m and "data.spec" in m
-               for m in messages), messages
+    assert any("ZNN training stopped" in m and "image.h5" in m and "data.spec" in m for m in messages), messages
     assert dock.train_button.isEnabled() and not dock.stop_button.isEnabled()
     assert "error" in dock.status.text()
