@@ -27,6 +27,10 @@ RebalanceSetting = Literal["off", "global", "patch"]
 PpType = Literal["standard2D", "standard3D", "symetric_rescale", "none"]
 MalisNorm = Literal["none", "frac", "num", "pair", "constrain"]
 FinishReason = Literal["max_iter", "stopped", "time_limit"]
+# What the values of a label volume mean (a `[labelN]`'s `label_mode`, see znn.data.label_modes):
+# ZNN's 0 = membrane, napari's 0 = background with touching instance ids, or painted strokes
+# with 0 = unlabelled.
+LabelMode = Literal["dense_boundary", "dense_instances", "sparse_strokes"]
 
 CONV_MODES: tuple[ConvMode, ...] = get_args(ConvMode)
 CONV_IMPL_MODES: tuple[ConvImplMode, ...] = get_args(ConvImplMode)
@@ -37,10 +41,11 @@ OUTPUT_KINDS: tuple[OutputKind, ...] = get_args(OutputKind)
 COST_FNS: tuple[CostFn, ...] = get_args(CostFn)
 PP_TYPES: tuple[PpType, ...] = get_args(PpType)
 MALIS_NORMS: tuple[MalisNorm, ...] = get_args(MalisNorm)
+LABEL_MODES: tuple[LabelMode, ...] = get_args(LabelMode)
 
 __all__ = [
-    "COST_FNS", "CONV_IMPL_MODES", "CONV_MODES", "DTYPES", "EXECUTORS", "PHASES", "MALIS_NORMS", "OUTPUT_KINDS",
-    "PP_TYPES",
-    "ConvImplMode", "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "MalisNorm", "OutputKind",
-    "Phase", "PpType", "Rebalance", "RebalanceSetting",
+    "COST_FNS", "CONV_IMPL_MODES", "CONV_MODES", "DTYPES", "EXECUTORS", "LABEL_MODES", "PHASES", "MALIS_NORMS",
+    "OUTPUT_KINDS", "PP_TYPES",
+    "ConvImplMode", "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "LabelMode", "MalisNorm",
+    "OutputKind", "Phase", "PpType", "Rebalance", "RebalanceSetting",
 ]

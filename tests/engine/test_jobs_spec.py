@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from znn.errors import ConfigError
-from znn.jobs import ConfigWarning, DataSpec, ImageSpec, LabelSpec, SampleSpec, read_spec, write_spec
+from znn.jobs import ConfigWarning, DataSpec, ImageSpec, LabelSpec, SampleSpec, format_spec, read_spec, write_spec
 
 
 def write(tmp_path: Path, text: str, name: str = "data.spec") -> Path:
@@ -274,3 +274,48 @@ def test_resolve_is_relative_to_the_spec(tmp_path):
     spec = read_spec(write(tmp_path, IMAGE + "[sample1]\ninput = 1\n"))
     assert spec.resolve("a.tif") == tmp_path / "a.tif"
     assert spec.resolve("/abs/b.tif") == Path("/abs/b.tif")
+
+
+# --- label modes ---------------------------------------------------------------------------
+
+LABEL = "[label1]\nfnames = l.h5\npp_types = auto\nis_auto_crop = no\n"  # lines 1-4
+
+
+def test_label_mode_keys_round_trip_and_defaults_are_not_written(tmp_path):
+    spec = make_spec()
+    spec.labels[1].label_mode = "sparse_strokes"
+    spec.labels[1].stroke_membrane, spec.labels[1].stroke_cell = 7, 3
+    spec.labels[3].label_mode = "dense_instances"
+    text = format_spec(spec)
+    assert "label_mode = sparse_strokes\nstroke_membrane = 7\nstroke_cell = 3\n" in text
+    assert text.count("label_mode") == 2 and text.count("stroke_") == 2  # label3 keeps the default strokes
+    write_spec(spec, tmp_path / "out.spec")
+    back = read_spec(tmp_path / "out.spec")
+    assert back == spec
+    assert (back.labels[1].label_mode, back.labels[1].stroke_membrane, back.labels[1].stroke_cell) == (
+        "sparse_strokes", 7, 3)
+    assert "label_mode" not in format_spec(make_spec())  # a ZNN job stays a ZNN job
+
+
+def test_label_mode_is_read_in_any_case_and_keeps_its_line(tmp_path):
+    spec = read_spec(write(tmp_path, LABEL + "Label_Mode = Sparse_Strokes\nstroke_cell = 5\n"))
+    label = spec.labels[1]
+    assert (label.label_mode, label.stroke_membrane, label.stroke_cell) == ("sparse_strokes", 1, 5)
+    assert label.lines["label_mode"] == 5 and label.lines["stroke_cell"] == 6
+
+
+@pytest.mark.parametrize("extra, key, fragment", [
+    ("label_mode = sparse\n", "label_mode", "unknown label mode (did you mean 'sparse_strokes'?)"),
+    ("label_mode = strokes\n", "label_mode", "expected dense_boundary, dense_instances, sparse_strokes"),
+    ("stroke_cell = 0\n", "stroke_cell", "0 means unlabelled"),
+    ("stroke_membrane = -1\n", "stroke_membrane", "found '-1'"),
+    ("stroke_membrane = one\n", "stroke_membrane", "expected a positive integer"),
+    ("stroke_cell = 1\n", "stroke_cell", "stroke_membrane and stroke_cell are the same value"),
+])
+def test_bad_label_mode_values_are_refused_in_one_line(tmp_path, extra, key, fragment):
+    with pytest.raises(ConfigError) as caught:
+        read_spec(write(tmp_path, LABEL + extra))
+    error = caught.value
+    assert (error.line, error.group, error.key) == (5, "label1", key)
+    assert f"data.spec:5: group 'label1', key '{key}':" in str(error)
+    assert fragment in str(error) and "\n" not in str(error)

@@ -42,9 +42,22 @@ def check_parameter_gradients(net: Network, inputs, *, samples=5, eps=1e-6, rng_
     weights = probe_weights(net)
     probe_loss(net, inputs, weights, rng_seed)
     net.backward(weights)
+    analytic = parameter_gradients(net)
+    return finite_difference_error(net, analytic, lambda: probe_loss(net, inputs, weights, rng_seed),
+                                   samples=samples, eps=eps)
+
+
+def parameter_gradients(net: Network) -> dict[tuple[str, str], np.ndarray]:
+    """Copies of the gradients the last backward() left, keyed ("k", kernel) and ("b", bias)."""
     analytic = {("k", n): g.copy() for n, g in net.kernel_grads.items()}
     analytic.update({("b", n): g.copy() for n, g in net.bias_grads.items()})
     assert analytic, "the network has no parameters to check"
+    return analytic
+
+
+def finite_difference_error(net: Network, analytic, loss, *, samples=5, eps=1e-6) -> float:
+    """Largest relative error between `analytic` gradients (see `parameter_gradients`) and central
+    differences of `loss()`, at up to `samples` entries of each parameter array."""
     pick = np.random.default_rng(3)
     worst = 0.0
     for (kind, name), grad in analytic.items():
@@ -54,10 +67,10 @@ def check_parameter_gradients(net: Network, inputs, *, samples=5, eps=1e-6, rng_
             saved = array[index]
             array[index] = saved + eps
             net.invalidate_kernel_spectra()
-            plus = probe_loss(net, inputs, weights, rng_seed)
+            plus = loss()
             array[index] = saved - eps
             net.invalidate_kernel_spectra()
-            minus = probe_loss(net, inputs, weights, rng_seed)
+            minus = loss()
             array[index] = saved
             net.invalidate_kernel_spectra()
             numeric = (plus - minus) / (2 * eps)

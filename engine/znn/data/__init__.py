@@ -1,11 +1,12 @@
-"""Data for training and demos: synthetic EM volumes with exact ground truth, and the
-training-data pipeline (preprocessing, mirroring, targets, rebalancing, augmentation,
-patch sampling, loading from a job's .spec, background prefetching)."""
+"""Data for training and demos: synthetic EM volumes with exact ground truth (and painted strokes
+on them), and the training-data pipeline (label modes, preprocessing, mirroring, targets,
+rebalancing, augmentation, patch sampling, loading from a job's .spec, background prefetching)."""
 
 from __future__ import annotations
 
 from znn.data.augment import EMAugment, Flips
 from znn.data.dataset import load_forward_inputs, load_sample_set
+from znn.data.label_modes import convert_labels, guess_label_mode
 from znn.data.mirror import mirror_pad, mirror_widths
 from znn.data.prefetch import PatchPrefetcher, PrefetchError, draw_patch
 from znn.data.preprocess import IMAGE_PP_TYPES, preprocess
@@ -17,6 +18,7 @@ from znn.data.rebalance import (
     patch_weights,
 )
 from znn.data.sampling import Patch, SampleSet, TrainingSample
+from znn.data.strokes import paint_strokes, split_strokes
 from znn.data.synthetic import SyntheticEM, make_em_volume
 from znn.data.targets import (
     affinity_from_labels,
@@ -44,15 +46,19 @@ __all__ = [
     "boundary_mask",
     "boundary_target",
     "boundary_weight_map",
+    "convert_labels",
     "draw_patch",
     "global_affinity_weights",
     "global_boundary_weights",
+    "guess_label_mode",
     "load_forward_inputs",
     "load_sample_set",
     "make_em_volume",
     "mirror_pad",
     "mirror_widths",
     "one_class_target",
+    "paint_strokes",
     "patch_weights",
     "preprocess",
+    "split_strokes",
 ]

@@ -4,7 +4,9 @@
   after `standard2D`, or into NaN costs, without a word);
 * labels: whole-number object ids (a float label map such as 0.5 is a probability map or a
   resampled annotation, not ids);
-* masks: 0 (off) and 1 (on) only, and at least one voxel on.
+* masks: 0 (off) and 1 (on) only, and at least one voxel on;
+* painted strokes (`label_mode = sparse_strokes` of a boundary output): 0 (unlabelled) and the two
+  painted values only, and at least one voxel painted. A label that is mostly 0 is normal there.
 
 Each check raises a `VolumeError` naming the file, the first offending section or voxel and its
 value; the loader adds the `.spec` section and line. Volumes are scanned one section at a time,
@@ -71,3 +73,21 @@ def check_mask_values(volume: np.ndarray, file: str) -> None:
     if not any(volume[z].any() for z in range(volume.shape[0])):
         raise VolumeError("the mask is 0 everywhere: no voxel could be trained on", file=file,
                           expected="a mask with some voxels 1", found="only 0")
+
+
+def check_stroke_values(volume: np.ndarray, file: str, membrane: int | None = None, cell: int | None = None) -> None:
+    """Some voxels of the strokes painted and, given `membrane` and `cell` (a boundary output), no value
+    but 0 and those two; else name the first other value and where it is."""
+    def bad(section: np.ndarray) -> np.ndarray:
+        return (section != 0) & (section != membrane) & (section != cell)
+
+    count, first, flat = (0, (), -1) if membrane is None or cell is None else _first_bad(volume, bad)
+    if count:
+        value = volume.flat[flat]
+        raise VolumeError(f"painted strokes hold 0 (unlabelled), {membrane} (stroke_membrane) and {cell} (stroke_cell)"
+                          f" only, but section z={first[0]} has {value} at (z, y, x) = {first}", file=file,
+                          expected=f"0, {membrane} or {cell} (or set stroke_membrane / stroke_cell to the painted "
+                                   "values)", found=str(value))
+    if not any(volume[z].any() for z in range(volume.shape[0])):
+        raise VolumeError("no voxel is painted (label_mode = sparse_strokes): nothing to train on", file=file,
+                          expected="some painted strokes", found="only 0")

@@ -3,8 +3,9 @@
 For every `[sampleN]`: each network input reads its `[imageK]` volume, normalises it with
 the section's `pp_types` and, with `is_bd_mirror`, mirrors it by the network's field of
 view; each output reads the first file of its `[labelK]` (raw ids, not normalised) and the
-first of its `fmasks`, if any. Volumes are cached by path within one call, since the same
-file is often bound in many samples.
+first of its `fmasks`, if any, and turns them into ZNN's convention as the section's
+`label_mode` says (`znn.data.label_modes`; painted strokes become a mask of painted voxels).
+Volumes are cached by path within one call, since the same file is often bound in many samples.
 
 ZNN reads exactly one volume per `[imageN]` (it asserts a single channel), so several
 files in one image section are an error here too. Of a label section only the first file
@@ -29,12 +30,13 @@ from numpy.typing import DTypeLike
 
 from znn.data.augment import EMAugment
 from znn.data.checks import check_image_values, check_label_values, check_mask_values
+from znn.data.label_modes import convert_labels
 from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.sampling import SampleSet, TrainingSample
 from znn.errors import ConfigError, VolumeError
 from znn.io.volumes import open_volume_lazy, read_volume
-from znn.jobs.dataspec import DataSpec, ImageSpec, SampleSpec
+from znn.jobs.dataspec import DataSpec, ImageSpec, LabelSpec, SampleSpec
 from znn.jobs.job import JobConfig, job_dtype
 from znn.modes import OutputKind, Rebalance
 
@@ -67,6 +69,7 @@ class _Loader:
         self.dtype = np.dtype(dtype or job_dtype(job))
         self._raw: dict[tuple[Path, str], np.ndarray] = {}
         self._images: dict[tuple[Path, str, tuple[int, int, int] | None], np.ndarray] = {}
+        self._converted: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray | None]] = {}
 
     def error(self, message: str, *, group: str, key: str | None, expected: str,
               found: str, line: int | None = None) -> ConfigError:
@@ -149,8 +152,9 @@ class _Loader:
         return VolumeSource(str(path), tuple(shape), group, "fnames", line, image.is_auto_crop)
 
     def label(self, sample_id: int, sample: SampleSpec, node: str,
-              ) -> tuple[np.ndarray, VolumeSource, np.ndarray | None, VolumeSource | None]:
-        """Raw label ids and mask (None without `fmasks`) bound to output `node`, with their sources."""
+              ) -> tuple[np.ndarray, VolumeSource, np.ndarray | None, VolumeSource | None, LabelSpec]:
+        """Raw label ids and mask (None without `fmasks`) bound to output `node`, with their sources
+        and the `[labelK]` section."""
         label_id = self.binding(sample_id, sample, node, "output")
         if label_id not in self.spec.labels:
             raise self.error(f"output '{node}' is bound to [label{label_id}], which is not defined",
@@ -164,12 +168,26 @@ class _Loader:
         source = VolumeSource(str(self.spec.resolve(label.fnames[0])), ids.shape, group, "fnames", line,
                               label.is_auto_crop)
         if not label.fmasks:
-            return ids, source, None, None
+            return ids, source, None, None, label
         mask_line = label.lines.get("fmasks")
         mask = self.read(label.fmasks[0], role="mask", group=group, key="fmasks", line=mask_line)
         mask_source = VolumeSource(str(self.spec.resolve(label.fmasks[0])), mask.shape, group, "fmasks",
                                    mask_line, label.is_auto_crop)
-        return ids, source, mask, mask_source
+        return ids, source, mask, mask_source, label
+
+    def converted(self, label: LabelSpec, ids: np.ndarray, source: VolumeSource, mask: np.ndarray | None,
+                  mask_source: VolumeSource | None, kind: OutputKind) -> tuple[np.ndarray, np.ndarray | None]:
+        """Label and mask in ZNN's convention (`label_mode`), each combination converted once; a
+        value the mode does not allow is reported at the label's `fnames` line."""
+        key = (source.file, mask_source.file if mask_source else None, label.label_mode, label.stroke_membrane,
+               label.stroke_cell, kind)
+        if key not in self._converted:
+            try:
+                self._converted[key] = convert_labels(ids, mask, label.label_mode, kind, file=source.file,
+                                                      membrane=label.stroke_membrane, cell=label.stroke_cell)
+            except VolumeError as error:
+                raise self.volume_error(error, group=source.section, key=source.key, line=source.line) from error
+        return self._converted[key]
 
     def check_shapes(self, sample_id: int, images: Mapping[str, VolumeSource],
                      labels: Mapping[str, VolumeSource], masks: Mapping[str, VolumeSource]) -> None:
@@ -231,8 +249,10 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
         masks: dict[str, np.ndarray | None] = {}
         label_sources: dict[str, VolumeSource] = {}
         mask_sources: dict[str, VolumeSource] = {}
+        sections: dict[str, LabelSpec] = {}
         for node in _output_names(loader, sample, input_sizes, fixed_outputs):
-            labels[node], label_sources[node], masks[node], mask_source = loader.label(sample_id, sample, node)
+            labels[node], label_sources[node], masks[node], mask_source, sections[node] = \
+                loader.label(sample_id, sample, node)
             if mask_source is not None:
                 mask_sources[node] = mask_source
         if not labels:
@@ -241,6 +261,9 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
                                group=group, key=None, line=loader.spec.section_lines.get(group),
                                expected="a line '<output node> = <label id>'", found="nothing")
         loader.check_shapes(sample_id, image_sources, label_sources, mask_sources)
+        for node, section in sections.items():
+            labels[node], masks[node] = loader.converted(section, labels[node], label_sources[node], masks[node],
+                                                         mask_sources.get(node), kind)
         grow = 1 if kind == "affinity" else 0
         for node, source in image_sources.items():
             patch = tuple(n + grow for n in input_sizes[node])
@@ -251,7 +274,7 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
         samples.append(TrainingSample(
             sample_id, images, labels, masks, input_sizes=input_sizes, output_size=output_size,
             kind=kind, rebalance=rebalance, augment=augment, em_augment=em_augment,
-            source=loader.file or ""))
+            source=loader.file or "", label_modes={node: section.label_mode for node, section in sections.items()}))
     return SampleSet(samples)
 
 

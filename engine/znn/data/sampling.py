@@ -19,6 +19,13 @@ the inputs' first slice/row/column and turn the one-voxel-larger label patch int
 affinity channels → targets, masks, rebalance weights. The optional EM-defect
 augmentation (not in ZNN) then changes the inputs only.
 
+Painted strokes (`label_modes[name] == "sparse_strokes"`, converted by `znn.data.label_modes`): the
+mask is the painted voxels, so centres are painted voxels of the first output, an affinity edge
+counts only when both of its voxels are painted, and `Patch.sparse` names the outputs whose
+statistics (pixel error, validation cost) count only the painted voxels. For affinity outputs a
+patch whose edge mask is empty (the output grid drops the first slice, which with a one-section
+output is where the centre lies half the time) is drawn again.
+
 Choosing between samples (`SampleSet`) is uniform, whatever their sizes: ZNN meant to
 weight samples by their number of candidate voxels, but its code weights them equally
 (quirk 13), and we keep that.
@@ -47,11 +54,13 @@ from znn.data.targets import (
     boundary_target,
 )
 from znn.errors import ConfigError
-from znn.modes import OUTPUT_KINDS, OutputKind, Rebalance
+from znn.modes import OUTPUT_KINDS, LabelMode, OutputKind, Rebalance
 from znn.triples import triple
 
 SAMPLE_KINDS = OUTPUT_KINDS
 _AXES = "(z, y, x)"
+# Draws of a sparse affinity sample before giving up on finding a painted edge in the output patch.
+MAX_REDRAWS = 200
 
 
 @dataclass
@@ -64,6 +73,7 @@ class Patch:
     weights: dict[str, np.ndarray] = field(default_factory=dict)  # absent: rebalancing off
     sample_id: int = 0
     location: tuple[int, int, int] = (0, 0, 0)  # the drawn voxel of the first output's label
+    sparse: frozenset[str] = frozenset()  # outputs trained from strokes: statistics count mask-on voxels only
 
 
 def deviation_range(volume_shape: tuple[int, ...], patch_shape: tuple[int, ...],
@@ -104,6 +114,8 @@ class TrainingSample:
     `images` are already preprocessed (and mirrored when asked); `labels` hold raw ids;
     `masks[name]` is None where an output has no mask. Centres are drawn on the first
     output of `labels` (ZNN's choice too). The arrays are shared, never modified.
+    `label_modes` (default: all `dense_boundary`) says which outputs come from painted strokes,
+    already converted (`znn.data.label_modes.convert_labels`), whose masks are the painted voxels.
     `source` (the .spec file) is named in errors.
     """
 
@@ -111,7 +123,8 @@ class TrainingSample:
                  labels: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray | None], *,
                  input_sizes: Mapping[str, tuple[int, int, int]],
                  output_size: tuple[int, int, int], kind: OutputKind, rebalance: Rebalance | None,
-                 augment: bool, em_augment: EMAugment | None = None, source: str = "") -> None:
+                 augment: bool, em_augment: EMAugment | None = None, source: str = "",
+                 label_modes: Mapping[str, LabelMode] | None = None) -> None:
         if kind not in SAMPLE_KINDS:
             raise ValueError(f"kind must be one of {SAMPLE_KINDS}, got {kind!r}")
         if rebalance not in (None, "global", "patch"):
@@ -134,6 +147,12 @@ class TrainingSample:
                               expected="an output node bound to a [labelN]", found="no label")
         self.labels = {name: self._volume(labels, name, "output") for name in labels}
         self.masks = {name: self._mask(masks.get(name), name) for name in self.labels}
+        modes = label_modes or {}
+        self.sparse = frozenset(name for name in self.labels if modes.get(name) == "sparse_strokes")
+        for name in self.sparse:
+            if self.masks[name] is None:
+                raise self._error(f"output '{name}' is trained from strokes but has no mask of painted voxels",
+                                  key=name, expected="the mask of its painted voxels", found="no mask")
 
         low, high = self._allowed_deviations()
         self._primary = next(iter(self.labels))
@@ -189,9 +208,26 @@ class TrainingSample:
             low, high = np.maximum(low, vol_low), np.minimum(high, vol_high)
         return low, high
 
+    def _centre_mask(self) -> np.ndarray | None:
+        """The voxels a centre may be drawn on: the first output's mask. For sparse affinity also a
+        voxel before a painted one on axes where the label patch is 2 voxels (a one-voxel output):
+        unflipped, the output holds the voxel after the centre (see `MAX_REDRAWS`)."""
+        mask = self.masks[self._primary]
+        if mask is None or self.kind != "affinity" or self._primary not in self.sparse:
+            return mask
+        on = np.asarray(mask) > 0
+        centres = on.copy()
+        for axis, size in enumerate(self.label_patch):
+            if size == 2:
+                index: list[slice] = [slice(None)] * 3
+                after: list[slice] = [slice(None)] * 3
+                index[axis], after[axis] = slice(None, -1), slice(1, None)
+                centres[tuple(index)] |= on[tuple(after)]
+        return centres
+
     def _mask_candidates(self) -> np.ndarray | None:
         """Flat indices (into the allowed box) of the mask-on voxels of the first output."""
-        mask = self.masks[self._primary]
+        mask = self._centre_mask()
         if mask is None:
             return None
         start, shape = self._box_start, self._box_shape
@@ -223,9 +259,10 @@ class TrainingSample:
             else:
                 # As ZNN: the true affinities of the whole label, on its shrunken grid,
                 # one channel at a time to keep memory at one boolean volume.
+                both = name in self.sparse
                 weights[name] = [
                     patch_weights(affinity_channel(label, c),
-                                  None if mask is None else affinity_mask_channel(mask, c))
+                                  None if mask is None else affinity_mask_channel(mask, c, both=both))
                     for c in range(3)]
         return weights
 
@@ -275,7 +312,7 @@ class TrainingSample:
         if self.kind == "affinity":
             inputs = {name: np.ascontiguousarray(a[:, 1:, 1:, 1:]) for name, a in inputs.items()}
             targets = {name: affinity_target(a) for name, a in labels.items()}
-            masks = {name: affinity_mask(a) for name, a in masks.items()}
+            masks = {name: affinity_mask(a, both=name in self.sparse) for name, a in masks.items()}
             weights = {name: affinity_weight_map(targets[name], self.rebalance,
                                                  self._global.get(name, [(1.0, 1.0)] * 3),
                                                  masks.get(name))
@@ -292,11 +329,19 @@ class TrainingSample:
             inputs = {name: self.em_augment.apply(a, rng) for name, a in inputs.items()}
         return Patch(inputs=inputs, targets=targets, masks=masks,
                      weights={name: w for name, w in weights.items() if w is not None},
-                     sample_id=self.sample_id, location=(int(location[0]), int(location[1]), int(location[2])))
+                     sample_id=self.sample_id, location=(int(location[0]), int(location[1]), int(location[2])),
+                     sparse=self.sparse)
 
     def draw(self, rng: np.random.Generator) -> Patch:
         """A random patch: uniform centre, then augmentation, all from `rng`."""
-        return self.patch_at(self.draw_location(rng), rng)
+        for _ in range(MAX_REDRAWS):
+            patch = self.patch_at(self.draw_location(rng), rng)
+            # A boundary patch always holds its painted centre; an affinity patch may lack a painted edge.
+            if self.kind != "affinity" or all(patch.masks[name].any() for name in self.sparse):
+                return patch
+        raise self._error(f"no painted affinity edge in {MAX_REDRAWS} patches drawn around painted voxels",
+                          key=self._primary, expected="strokes at least two voxels long (an edge links two "
+                          "painted voxels)", found="isolated painted voxels")
 
 
 class SampleSet:

@@ -85,20 +85,24 @@ def affinity_target(label_enlarged: np.ndarray) -> np.ndarray:
     return out
 
 
-def affinity_mask_channel(mask_enlarged: np.ndarray, channel: int) -> np.ndarray:
+def affinity_mask_channel(mask_enlarged: np.ndarray, channel: int, *, both: bool = False) -> np.ndarray:
     """Boolean (z−1, y−1, x−1) mask of one affinity channel (see `affinity_mask`)."""
     on = as_volume(mask_enlarged, "mask") > 0
+    if both:
+        return _shrunken(on) & _predecessor(on, AFFINITY_AXES[channel])
     return _shrunken(on) | _predecessor(on, AFFINITY_AXES[channel])
 
 
-def affinity_mask(mask_enlarged: np.ndarray) -> np.ndarray:
+def affinity_mask(mask_enlarged: np.ndarray, *, both: bool = False) -> np.ndarray:
     """(3, z−1, y−1, x−1): channel c is on iff the mask is on at the voxel OR at its
     predecessor along channel c's axis — ZNN's rule, which keeps an edge whenever
-    either of its two voxels is annotated."""
+    either of its two voxels is annotated. With `both` (painted strokes, where off means
+    unlabelled) an edge is on only when BOTH of its voxels are: an edge to an unlabelled
+    voxel has no known target."""
     on = as_volume(mask_enlarged, "mask") > 0
     out = np.empty((3,) + tuple(n - 1 for n in on.shape), dtype=np.float32)
     for channel in range(3):
-        out[channel] = affinity_mask_channel(on, channel)
+        out[channel] = affinity_mask_channel(on, channel, both=both)
     return out
 
 

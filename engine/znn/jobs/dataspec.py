@@ -4,7 +4,9 @@ A `.spec` has three kinds of sections, N a positive integer written without lead
 (ZNN looks sections up as `"image%d" % N`):
 
 * `[imageN]`  — `fnames`, `pp_types` (one per file), `is_auto_crop` (all required);
-* `[labelN]`  — `fnames`, `pp_types` (recorded, ZNN ignores them), `is_auto_crop`, optional `fmasks`;
+* `[labelN]`  — `fnames`, `pp_types` (recorded, ZNN ignores them), `is_auto_crop`, optional `fmasks`,
+  and (not in ZNN) optional `label_mode` with `stroke_membrane` and `stroke_cell` (what the label
+  values mean, see `znn.data.label_modes`);
 * `[sampleN]` — `node_name = id`: a network input bound to `[image<id>]`, or an output bound
   to `[label<id>]`. Node names are matched case-insensitively, as ConfigParser does.
 
@@ -27,12 +29,16 @@ from pathlib import Path
 from znn.errors import ConfigError, did_you_mean, printable
 from znn.jobs.ini import ConfigWarning, IniDocument, IniEntry, IniSection, read_ini
 from znn.jobs.values import BadValue, format_bool, parse_bool, parse_int
+from znn.modes import LABEL_MODES, LabelMode
 
 IMAGE_PP_TYPES = ("standard2D", "standard3D", "symetric_rescale", "none")
 LABEL_PP_TYPES = ("none", "one_class", "binary_class", "affinity", "auto")
 
 _IMAGE_KEYS = ("fnames", "pp_types", "is_auto_crop")
-_LABEL_KEYS = ("fnames", "pp_types", "is_auto_crop", "fmasks")
+_LABEL_KEYS = ("fnames", "pp_types", "is_auto_crop", "fmasks", "label_mode", "stroke_membrane", "stroke_cell")
+DEFAULT_LABEL_MODE: LabelMode = "dense_boundary"  # ZNN's convention: 0 = membrane
+DEFAULT_STROKE_MEMBRANE = 1
+DEFAULT_STROKE_CELL = 2
 _SECTION_RE = re.compile(r"(image|label|sample)([1-9][0-9]*)")
 
 
@@ -48,12 +54,16 @@ class ImageSpec:
 
 @dataclass
 class LabelSpec:
-    """A `[labelN]` section: label volume file(s) and optional masks (voxels > 0 are on)."""
+    """A `[labelN]` section: label volume file(s), optional masks (voxels > 0 are on) and what
+    the label values mean (`label_mode`; the two painted values of `sparse_strokes`)."""
 
     fnames: list[str]
     pp_types: list[str]
     is_auto_crop: bool
     fmasks: list[str] = field(default_factory=list)
+    label_mode: LabelMode = DEFAULT_LABEL_MODE
+    stroke_membrane: int = DEFAULT_STROKE_MEMBRANE
+    stroke_cell: int = DEFAULT_STROKE_CELL
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -231,12 +241,50 @@ class _SpecReader:
         fnames = self.file_list(section, fnames_entry, allow_empty=False)
         masks_entry = section.get("fmasks")
         fmasks = [] if masks_entry is None else self.file_list(section, masks_entry, allow_empty=True)
+        membrane = self.stroke_value(section, "stroke_membrane", DEFAULT_STROKE_MEMBRANE)
+        cell = self.stroke_value(section, "stroke_cell", DEFAULT_STROKE_CELL)
+        if membrane == cell:
+            entry = section.get("stroke_cell") or section.get("stroke_membrane")
+            assert entry is not None  # the defaults differ, so one of them was written
+            raise self.error("stroke_membrane and stroke_cell are the same value", line=entry.line,
+                             group=section.name, key=entry.spelled,
+                             expected=f"a painted value other than {membrane}", found=entry.value)
         return LabelSpec(
             fnames=fnames,
             pp_types=pp_types,
             is_auto_crop=self.boolean(section, crop_entry),
             fmasks=fmasks,
+            label_mode=self.label_mode(section),
+            stroke_membrane=membrane,
+            stroke_cell=cell,
             lines=_lines(section))
+
+    def label_mode(self, section: IniSection) -> LabelMode:
+        entry = section.get("label_mode")
+        if entry is None:
+            return DEFAULT_LABEL_MODE
+        word = entry.value.strip().lower()
+        for mode in LABEL_MODES:
+            if word == mode:
+                return mode
+        raise self.error("unknown label mode" + did_you_mean(word, LABEL_MODES), line=entry.line,
+                         group=section.name, key=entry.spelled, expected=", ".join(LABEL_MODES),
+                         found=entry.value)
+
+    def stroke_value(self, section: IniSection, key: str, default: int) -> int:
+        # 0 means "unlabelled", so a painted value is a positive integer.
+        entry = section.get(key)
+        if entry is None:
+            return default
+        try:
+            value = parse_int(entry.value)
+        except BadValue:
+            value = 0
+        if value <= 0:
+            raise self.error("a painted label value is a positive integer (0 means unlabelled)",
+                             line=entry.line, group=section.name, key=entry.spelled,
+                             expected="a positive integer", found=entry.value)
+        return value
 
     def sample(self, section: IniSection) -> SampleSpec:
         bindings: dict[str, int] = {}
@@ -353,6 +401,13 @@ def format_spec(spec: DataSpec) -> str:
                 f"is_auto_crop = {format_bool(label.is_auto_crop)}\n")
         if label.fmasks:
             text += f"fmasks = {_format_files(label.fmasks)}\n"
+        # Keys ZNN does not know are written only when they say something.
+        if label.label_mode != DEFAULT_LABEL_MODE:
+            text += f"label_mode = {label.label_mode}\n"
+        if label.stroke_membrane != DEFAULT_STROKE_MEMBRANE:
+            text += f"stroke_membrane = {label.stroke_membrane}\n"
+        if label.stroke_cell != DEFAULT_STROKE_CELL:
+            text += f"stroke_cell = {label.stroke_cell}\n"
         blocks.append(text)
     for sample_id, sample in sorted(spec.samples.items()):
         lines = "".join(f"{name} = {section_id}\n" for name, section_id in sample.bindings.items())

@@ -6,8 +6,19 @@ Export) and read back (Import).
     <folder>/job.cfg       the settings; checkpoints go to net/, predictions to out/
     <folder>/data/*.h5     images and labels given as arrays (files given by path are referenced)
 
-One image with labels is split by sections: the last fifth (at least one section) validates,
+One image with dense labels is split by sections: the last fifth (at least one section) validates,
 the rest trains. A single-section image trains and validates on that section.
+
+Painted strokes (`label_mode = "sparse_strokes"`) lie on a few sections only, so a section split
+would leave one side without labels. Both samples then read the whole stack and the strokes are
+split instead (`znn.data.strokes.split_strokes`): about `validation_share` of their connected
+components are held back. Which voxels each sample uses is written as masks:
+
+    <folder>/data/train-mask.h5        fmasks of [label1]: the training strokes
+    <folder>/data/validation-mask.h5   fmasks of [label2]: the held-back strokes
+
+and both label sections say `label_mode = sparse_strokes` (with `stroke_membrane` and
+`stroke_cell` when they are not 1 and 2).
 """
 
 from __future__ import annotations
@@ -18,11 +29,23 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.data.sampling import deviation_range
+from znn.data.strokes import split_strokes
 from znn.errors import ConfigError
 from znn.io.volumes import read_volume, write_volume
 from znn.jobs.cfg import read_cfg, write_cfg
-from znn.jobs.dataspec import DataSpec, ImageSpec, LabelSpec, SampleSpec, write_spec
+from znn.jobs.dataspec import (
+    DEFAULT_LABEL_MODE,
+    DEFAULT_STROKE_CELL,
+    DEFAULT_STROKE_MEMBRANE,
+    DataSpec,
+    ImageSpec,
+    LabelSpec,
+    SampleSpec,
+    write_spec,
+)
 from znn.jobs.job import JobConfig
+from znn.modes import LABEL_MODES, LabelMode
 from znn.netspec.znnfile import parse_znn
 
 Source = str | Path | np.ndarray
@@ -49,11 +72,50 @@ def _volume_name(folder: Path, source: Source, stem: str) -> tuple[str, int]:
     return str(path), read_volume(path).shape[0]
 
 
+def _centres(shape: tuple[int, ...], outsz: tuple[int, int, int]) -> np.ndarray:
+    """The voxels of a label volume on which a patch of `outsz` can be centred (one voxel larger, as
+    affinity patches are, to hold for both output kinds)."""
+    low, high = deviation_range(shape, tuple(n + 1 for n in outsz))
+    centre = (np.asarray(shape[-3:]) - 1) // 2
+    usable = np.zeros(shape, dtype=bool)
+    usable[tuple(slice(max(0, int(c + a)), max(0, int(c + b + 1))) for c, a, b in zip(centre, low, high))] = True
+    return usable
+
+
+def _held_back_masks(folder: Path, labels: Source, job: JobConfig, share: float) -> tuple[str, str]:
+    """Write the training and validation masks of painted strokes; their names in the .spec."""
+    strokes = labels if isinstance(labels, np.ndarray) else read_volume(Path(labels).resolve())
+    train, validation = split_strokes(strokes, share, seed=job.training.seed or 0,
+                                      usable=_centres(strokes.shape, job.training.train_outsz))
+    write_volume(folder / "data" / "train-mask.h5", train)
+    write_volume(folder / "data" / "validation-mask.h5", validation)
+    return "data/train-mask.h5", "data/validation-mask.h5"
+
+
 def write_job_folder(folder: str | Path, *, network_text: str, image: Source, labels: Source, job: JobConfig,
-                     name: str = "net", pp_type: str = "standard2D") -> Path:
-    """Write a job folder; `job` supplies every setting but the file and range keys. Returns the .cfg."""
+                     name: str = "net", pp_type: str = "standard2D", label_mode: LabelMode = DEFAULT_LABEL_MODE,
+                     stroke_membrane: int = DEFAULT_STROKE_MEMBRANE, stroke_cell: int = DEFAULT_STROKE_CELL,
+                     validation_share: float = 0.2) -> Path:
+    """Write a job folder; `job` supplies every setting but the file and range keys. Returns the .cfg.
+
+    `label_mode` says what the label values mean (see `znn.data.label_modes`); with
+    `sparse_strokes` the painted strokes are split into training and held-back validation strokes
+    (`validation_share` of their connected components, chosen with the job's seed or 0, among
+    those a `train_outsz` patch can be centred on) instead of the stack's sections. A single
+    stroke cannot be split: it then trains and validates.
+    """
     folder = Path(folder)
     parse_znn(network_text, "network.znn")  # refuse to write a job that cannot run
+    if label_mode not in LABEL_MODES:
+        raise ConfigError("unknown label mode", key="label_mode", expected=", ".join(LABEL_MODES),
+                          found=str(label_mode))
+    if not 0.0 <= validation_share < 1.0:
+        raise ConfigError("the share of held-back strokes is a fraction", key="validation_share",
+                          expected="a number from 0 up to (not including) 1", found=str(validation_share))
+    if stroke_membrane <= 0 or stroke_cell <= 0 or stroke_membrane == stroke_cell:
+        raise ConfigError("the painted membrane and cell values are two different positive integers",
+                          key="stroke_membrane", expected="e.g. 1 and 2 (0 means unlabelled)",
+                          found=f"{stroke_membrane} and {stroke_cell}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "network.znn").write_text(network_text, encoding="utf-8")
     image_name, sections = _volume_name(folder, image, "image")
@@ -61,13 +123,20 @@ def write_job_folder(folder: str | Path, *, network_text: str, image: Source, la
     if label_sections != sections:
         raise ConfigError("image and labels have different numbers of sections", expected=str(sections),
                           found=str(label_sections))
-    train, validation = validation_split(sections)
+    sparse = label_mode == "sparse_strokes"
+    train, validation = ("", "") if sparse else validation_split(sections)
+    masks = _held_back_masks(folder, labels, job, validation_share) if sparse else None
+
+    def label_section(name: str, mask: str | None) -> LabelSpec:
+        return LabelSpec([name], ["auto"], False, [mask] if mask else [], label_mode=label_mode,
+                         stroke_membrane=stroke_membrane, stroke_cell=stroke_cell)
+
     spec = DataSpec(
         images={1: ImageSpec([image_name + train], [pp_type], False),
                 2: ImageSpec([image_name + validation], [pp_type], False),
                 3: ImageSpec([image_name], [pp_type], False)},
-        labels={1: LabelSpec([labels_name + train], ["auto"], False),
-                2: LabelSpec([labels_name + validation], ["auto"], False)},
+        labels={1: label_section(labels_name + train, masks[0] if masks else None),
+                2: label_section(labels_name + validation, masks[1] if masks else None)},
         samples={1: SampleSpec({"input": 1, "output": 1}), 2: SampleSpec({"input": 2, "output": 2}),
                  3: SampleSpec({"input": 3})})
     network = parse_znn(network_text)
@@ -96,6 +165,9 @@ class JobFolder:
     network_text: str
     image: str  # volume names as the .spec writes them, resolved, without section ranges
     labels: str | None
+    label_mode: LabelMode = DEFAULT_LABEL_MODE  # of the first training sample's label
+    stroke_membrane: int = DEFAULT_STROKE_MEMBRANE
+    stroke_cell: int = DEFAULT_STROKE_CELL
 
 
 def read_job_folder(folder: str | Path) -> JobFolder:
@@ -110,9 +182,13 @@ def read_job_folder(folder: str | Path) -> JobFolder:
     sample = spec.samples[min(run.train_range)]
     image = spec.images[sample.binding_for(network.input_names[0])]  # type: ignore[index]
     label_id = sample.binding_for(network.output_names[0])
-    labels = spec.labels[label_id].fnames[0] if label_id is not None else None
+    label = spec.labels[label_id] if label_id is not None else None
+    labels = label.fnames[0] if label is not None else None
 
     def whole(name: str) -> str:
         return str(spec.resolve(_SECTIONS.sub("", name)))
 
-    return JobFolder(job, network_text, whole(image.fnames[0]), whole(labels) if labels else None)
+    if label is None:
+        return JobFolder(job, network_text, whole(image.fnames[0]), None)
+    return JobFolder(job, network_text, whole(image.fnames[0]), whole(labels) if labels else None,
+                     label.label_mode, label.stroke_membrane, label.stroke_cell)

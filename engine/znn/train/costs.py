@@ -159,10 +159,12 @@ def compute_cost(
     return CostResult(props=props, cost=cost, grads=grads)
 
 
-def pixel_error_count(props: ArrayDict, labels: ArrayDict) -> int:
+def pixel_error_count(props: ArrayDict, labels: ArrayDict, masks: ArrayDict | None = None) -> int:
     """Number of (voxel, channel) entries where (p > 0.5) != (l > 0.5), over all outputs.
 
-    Unmasked on purpose: ZNN's training loop counts every entry (§3.1 step 4).
+    Unmasked by default on purpose: ZNN's training loop counts every entry (§3.1 step 4). The
+    outputs named in `masks` (trained from painted strokes) count only their mask-on entries,
+    since elsewhere the label is unknown.
     """
     wrong = 0
     for name, p in props.items():
@@ -175,7 +177,10 @@ def pixel_error_count(props: ArrayDict, labels: ArrayDict) -> int:
                 f"label of output {name!r} has shape {lbl.shape}, "
                 f"but the props have shape {p.shape}"
             )
-        wrong += int(np.count_nonzero((p > 0.5) != (lbl > 0.5)))
+        differ = (p > 0.5) != (lbl > 0.5)
+        if masks is not None and name in masks:
+            differ &= _matching(name, "mask", p, masks[name]) > 0
+        wrong += int(np.count_nonzero(differ))
     return wrong
 
 

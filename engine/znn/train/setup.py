@@ -158,6 +158,12 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     rebalance = None if run.rebalance == "off" else run.rebalance  # the loaders' spelling of off
     train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run), **common)
     test_set = load_sample_set(job, run.test_range, rebalance=None, **common)
+    if train.is_malis and any(sample.sparse for sample in train_set):
+        # MALIS needs the whole affinity graph of a patch; strokes leave most of it unknown.
+        raise ConfigError("MALIS cannot train from painted strokes (label_mode = sparse_strokes)",
+                          file=str(job.source) if job.source else None, line=job.key_line("is_malis"),
+                          group="parameters", key="is_malis", expected="'is_malis = no', or dense labels",
+                          found="yes")
     net = Network(spec, run.train_outsz, dtype=run.dtype, conv_mode=run.conv_mode, seed=seed,
                   num_threads=threads, phase="train")
     report = None

@@ -4,7 +4,9 @@ ZNN reports, every `Num_iter_per_show` updates, the summed cost and the count of
 (voxel, channel) pairs divided by the number of (voxel, channel) pairs seen (reference
 §4.5). With masks ZNN divided by the mask sum of the whole interval *and* by the interval
 length again; here the masked averages divide once (per masked-in pair), a deliberate fix.
-Pixel error stays unmasked, as in ZNN.
+Pixel error stays unmasked, as in ZNN, except for outputs trained from painted strokes
+(`label_mode = sparse_strokes`): there only the painted voxels have a known label, so the pixel
+error (and the validation cost) count those only.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class IntervalAverages:
     malis_costs: list[float] = field(default_factory=list)
     malis_errors: list[float] = field(default_factory=list)
 
-    def add(self, *, cost: float, wrong: int, pairs: float, pixel_pairs: int, seconds: float,
+    def add(self, *, cost: float, wrong: int, pairs: float, pixel_pairs: float, seconds: float,
             rand_error: float | None = None, malis: tuple[float, float] | None = None) -> None:
         self.cost += cost
         self.wrong += wrong

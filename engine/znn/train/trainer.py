@@ -61,6 +61,14 @@ class _NonFiniteCost(Exception):
         self.what = what
 
 
+def _pixel_errors(props: dict[str, np.ndarray], patch: Patch) -> tuple[int, float]:
+    """(wrong (voxel, channel) pairs, pairs counted) of a patch: every pair (ZNN), except that outputs
+    trained from strokes count their painted voxels only."""
+    sparse = {n: patch.masks[n] for n in patch.sparse}
+    counted = sum(float(patch.masks[n].sum()) if n in sparse else a.size for n, a in patch.targets.items())
+    return pixel_error_count(props, patch.targets, sparse), counted
+
+
 class Trainer:
     """Runs one training job; `run()` is the event generator."""
 
@@ -189,13 +197,12 @@ class Trainer:
             malis = malis_bce_metrics(found.weights, result.props[name], patch.targets[name])
         self.net.backward(grads)
         self.net.update(self._eta(iteration), t.momentum, t.weight_decay, per_layer=False)
-        wrong = pixel_error_count(result.props, patch.targets)
-        voxels = sum(a.size for a in patch.targets.values())
+        wrong, voxels = _pixel_errors(result.props, patch)
         pairs = sum(float(patch.masks[n].sum()) if n in patch.masks else patch.targets[n].size
                     for n in patch.targets)
         re = None
-        if self._multi_channel_affinity:
-            name = self.setup.spec.output_names[0]
+        name = self.setup.spec.output_names[0]
+        if self._multi_channel_affinity and name not in patch.sparse:  # strokes leave most of the graph unknown
             re = rand_error(result.props[name], patch.targets[name])
         seconds = time.perf_counter() - started
         averages.add(cost=result.cost, wrong=wrong, pairs=pairs, pixel_pairs=voxels, seconds=seconds,
@@ -223,12 +230,15 @@ class Trainer:
         try:
             for patch in patches:
                 outputs = self.net.forward(patch.inputs)
-                result = compute_cost(self.setup.cost_fn, outputs, patch.targets, None)  # no masks (§4.5)
+                # No masks (§4.5), except for strokes: there only the painted voxels are known.
+                sparse = {n: patch.masks[n] for n in patch.sparse}
+                result = compute_cost(self.setup.cost_fn, outputs, patch.targets, sparse or None)
                 cost += result.cost
-                wrong += pixel_error_count(result.props, patch.targets)
-                voxels += sum(a.size for a in patch.targets.values())
-                if self._multi_channel_affinity:
-                    name = self.setup.spec.output_names[0]
+                patch_wrong, patch_voxels = _pixel_errors(result.props, patch)
+                wrong += patch_wrong
+                voxels += patch_voxels
+                name = self.setup.spec.output_names[0]
+                if self._multi_channel_affinity and name not in patch.sparse:
                     rand_errors.append(rand_error(result.props[name], patch.targets[name]))
         finally:
             self.net.set_phase("train")
