@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_znn._label_mode import LabelModeRow
 from napari_znn._layers import LayerChoice
 from napari_znn._runs import Run, default_runs_root
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import napari
 
     from znn.jobs import JobConfig
+    from znn.modes import OutputKind
     from znn.netspec.spec import NetSpec
 
 Budget = Literal["until stopped", "updates", "minutes"]
@@ -82,6 +84,7 @@ class DataTab(QWidget):
         super().__init__()
         self.image = LayerChoice(viewer, "image")
         self.labels = LayerChoice(viewer, "labels")
+        self.label_mode = LabelModeRow()
         self.runs_root = QLineEdit(str(default_runs_root()))
         self.runs_root.setToolTip("Every Train makes a new run folder here (network.znn, data.spec, job.cfg, "
                                   "checkpoints in net/, predictions in out/); `znn train -c <run>/job.cfg` "
@@ -124,14 +127,27 @@ class DataTab(QWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Image", self.image)
         form.addRow("Labels", self.labels)
+        form.addRow("Label mode", self.label_mode)
         form.addRow("Runs folder", root_row)
         form.addRow("Current run", self.current_run)
         form.addRow("Train for", budget_row)
         form.addRow("Live preview every", self.preview_every)
-        for signal in (self.image.changed, self.labels.changed):
+        for signal in (self.image.changed, self.labels.changed, self.label_mode.changed):
             signal.connect(self.changed)
+        self._guessed_for: Any = None
+        self.labels.changed.connect(self.guess_label_mode)
         self.budget.currentTextChanged.connect(self._budget_changed)
         self._budget_changed(self.budget.currentText())
+
+    def guess_label_mode(self) -> None:
+        """Guess the label mode when another labels layer is picked (a choice by hand stays until then)."""
+        layer = self.labels.layer()
+        if layer is not self._guessed_for:
+            self._guessed_for = layer
+            self.label_mode.guess(layer, self.label_mode.kind)
+
+    def set_output_kind(self, kind: OutputKind) -> None:
+        self.label_mode.set_kind(kind)
 
     def show_run(self, run: Run | None) -> None:
         self.current_run.setText(run.describe() if run is not None else "none yet: Train starts one")
@@ -178,13 +194,17 @@ class DataTab(QWidget):
         if image_volume is not None and label_volume is not None and image_volume != label_volume:
             found.append(f"image '{image.name}' is {_shape(image_volume)} but labels '{labels.name}' are "
                          f"{_shape(label_volume)}; they must cover the same voxels")
+        found += self.label_mode.problems(labels)
         if not found and spec is not None and job is not None and image_volume is not None:
-            found += self._patch_problems(image.name, image_volume, spec, job)
+            sparse = self.label_mode.current() == "sparse_strokes"
+            found += self._patch_problems(image.name, image_volume, spec, job, split=not sparse)
         return found
 
     @staticmethod
-    def _patch_problems(name: str, volume: tuple[int, int, int], spec: NetSpec, job: JobConfig) -> list[str]:
-        """The training patch must fit the sections that train (the last fifth validates)."""
+    def _patch_problems(name: str, volume: tuple[int, int, int], spec: NetSpec, job: JobConfig, *,
+                        split: bool = True) -> list[str]:
+        """The training patch must fit the sections that train (the last fifth validates when the
+        labels are dense; painted strokes are split by strokes, and both parts span the stack)."""
         from znn.errors import ZnnError
         from znn.jobs.folder import validation_split
         from znn.netspec.graph import NetworkGraph
@@ -193,7 +213,7 @@ class DataTab(QWidget):
             graph = NetworkGraph(spec, job.training.train_outsz)
         except ZnnError:
             return []  # the Network tab reports this
-        train_range = validation_split(volume[0])[0]
+        train_range = validation_split(volume[0])[0] if split else ""
         trained = int(train_range.split(":")[1][:-1]) if train_range else volume[0]
         validated = volume[0] - trained if train_range else volume[0]
         available = (min(trained, validated), volume[1], volume[2])
@@ -202,6 +222,7 @@ class DataTab(QWidget):
         if all(n <= a for n, a in zip(need, available)):
             return []
         what = "output patch" if mirrored else "input patch (output patch plus field of view − 1)"
-        return [f"image '{name}' is {_shape(volume)}: its training and validation parts (the last fifth of "
-                f"the sections validates) are at most {_shape(available)}, smaller than the network's {what} "
+        parts = (f"its training and validation parts (the last fifth of the sections validates) are at most "
+                 f"{_shape(available)}" if split else "it is")
+        return [f"image '{name}' is {_shape(volume)}: {parts}, smaller than the network's {what} "
                 f"{_shape(need)}; lower the training patch (Settings › Training patch) or use a larger image"]

@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from napari_znn._data_tab import RunBudget
 
-REDRAW_EVERY_S = 0.25
+REDRAW_EVERY_S = 0.5
 
 
 def duration(seconds: float) -> str:

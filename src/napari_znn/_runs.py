@@ -13,6 +13,9 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 CHECKPOINT = Path("net") / "net_current.h5"  # what write_job_folder(name="net") makes training write
 
@@ -69,3 +72,19 @@ class Run:
 def holds_checkpoints(folder: Path) -> bool:
     """Whether `folder` already holds a trained run (never write a new job beside it)."""
     return (folder / CHECKPOINT).exists() or any((folder / "net").glob("*.h5")) if folder.is_dir() else False
+
+
+def layer_source(layer: Any) -> Path | Any:
+    """The file a plain image layer was read from (a 3-D tif or h5), else its data: a copy
+    for in-memory arrays (the user may paint on while training runs), lazy data as it is
+    (the worker reads it)."""
+    from napari.layers import Labels
+
+    from napari_znn._data_tab import as_volume
+
+    path = getattr(getattr(layer, "source", None), "path", None)
+    data = layer.data
+    if (path and not isinstance(layer, Labels) and np.ndim(data) == 3 and Path(path).is_file()
+            and Path(path).suffix.lower() in (".tif", ".tiff", ".h5", ".hdf5")):
+        return Path(path)
+    return as_volume(np.array(data) if isinstance(data, np.ndarray) else data)

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QSize
 from qtpy.QtGui import QShowEvent
@@ -32,20 +31,22 @@ from qtpy.QtWidgets import (
 
 from napari_znn._close_guard import CloseGuard
 from napari_znn._curve_plot import LiveCurvePlot
-from napari_znn._data_tab import DataTab, as_volume
+from napari_znn._data_tab import DataTab
 from napari_znn._job_form import JobSettingsForm
+from napari_znn._job_transfer import export_run, open_job_layers
 from napari_znn._layers import LayerChoice, ensure_live_layer, live_layer_name
 from napari_znn._live_preview import LivePreview
 from napari_znn._network_editor import NetworkEditor
 from napari_znn._predict_panel import PredictPanel
 from napari_znn._progress_panel import ProgressPanel
-from napari_znn._runs import Run, holds_checkpoints, new_run_folder
+from napari_znn._run_buttons import RunButtons
+from napari_znn._runs import Run, layer_source, new_run_folder
 from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
 from napari_znn._workers import NewRun, RunWritten, training_worker
 from znn.errors import ZnnError
 from znn.jobs import JobConfig
-from znn.jobs.folder import read_job_folder, write_job_folder
+from znn.jobs.folder import read_job_folder
 from znn.modes import OutputKind
 from znn.train.events import Checkpoint, Failed, Finished, Preview, Show, Started, Step, Stop, Validation
 
@@ -68,6 +69,7 @@ class TrainingDock(QWidget):
         self.run: Run | None = None  # what Resume continues and Predict uses
         self._commands: queue.SimpleQueue = queue.SimpleQueue()  # to the running trainer
         self._close_guard: CloseGuard | None = None
+        self._continue_after_stop: Run | None = None  # Continue pressed while training: after the stop
 
         self.data = DataTab(viewer)
         self.image, self.labels, self.preview_every = self.data.image, self.data.labels, self.data.preview_every
@@ -84,19 +86,18 @@ class TrainingDock(QWidget):
         self.status = QLabel(READY)
         self.status.setWordWrap(True)
 
-        self.train_button = QPushButton("Train")
-        self.stop_button = QPushButton("Stop")
-        self.resume_button = QPushButton("Resume")
+        self.buttons = RunButtons(self.continue_with_new_labels)
+        self.train_button, self.stop_button, self.resume_button = (self.buttons.train, self.buttons.stop,
+                                                                   self.buttons.resume)
+        self.continue_button, self.auto_continue = self.buttons.continue_, self.buttons.auto_continue
         self.export_button = QPushButton("Export job…")
         self.import_button = QPushButton("Import job…")
-        tips = {self.stop_button: "Finish the current update, save a checkpoint and stop",
-                self.export_button: "Write a job folder without training (for `znn train -c` on a server)",
-                self.import_button: "Open a job or run folder: its network, settings and data; Resume and "
-                                    "Predict then use it"}
-        for button, tip in tips.items():
-            button.setToolTip(tip)
+        self.export_button.setToolTip("Write a job folder without training (for `znn train -c` on a server)")
+        self.import_button.setToolTip("Open a job or run folder: its network, settings and data; Resume and "
+                                      "Predict then use it")
         self._build_layout()
         self._connect()
+        self.auto_continue.watch(self.labels.layer())
         self._refresh_buttons()
         app = QApplication.instance()
         if app is not None:  # quitting napari mid-training saves a checkpoint first
@@ -111,15 +112,12 @@ class TrainingDock(QWidget):
         tabs.addTab(self.form, "Settings")
         tabs.addTab(self.plot, "Curve")
         tabs.addTab(self.segmenter, "Segment")
-        run = QHBoxLayout()
-        for button in (self.train_button, self.stop_button, self.resume_button):
-            run.addWidget(button)
         jobs = QHBoxLayout()
         jobs.addWidget(self.export_button)
         jobs.addWidget(self.import_button)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs, 1)
-        layout.addLayout(run)
+        layout.addWidget(self.buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.predictor_panel)
@@ -132,11 +130,13 @@ class TrainingDock(QWidget):
         self.train_button.clicked.connect(self.train)
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume)
+        self.continue_button.clicked.connect(self.continue_with_new_labels)
         self.export_button.clicked.connect(self._export_dialog)
         self.import_button.clicked.connect(self._import_dialog)
         self.editor.validity_changed.connect(lambda _valid: self._refresh_buttons())
         self.form.changed.connect(self._settings_changed)
         self.data.changed.connect(self._refresh_buttons)
+        self.data.labels.changed.connect(lambda: self.auto_continue.watch(self.labels.layer()))
         # evented fields emit (new value, old value)
         self.state.events.status.connect(lambda *_: self._refresh_buttons())
         self.state.events.message.connect(lambda text, *_: self.status.setText(text))
@@ -144,6 +144,7 @@ class TrainingDock(QWidget):
 
     def _settings_changed(self) -> None:
         self.editor.set_outsz(self._job_settings().training.train_outsz)
+        self.data.set_output_kind(self._output_kind())
         self._refresh_buttons()
 
     def sizeHint(self) -> QSize:
@@ -175,6 +176,7 @@ class TrainingDock(QWidget):
                                      "Train a new run (a new folder under the runs folder)")
         resumable = self.run is not None and self.run.checkpoint is not None
         self.resume_button.setEnabled(not running and resumable)
+        self.continue_button.setEnabled(resumable and not problems and self._continue_after_stop is None)
         self.resume_button.setToolTip(
             f"Continue {self.run.folder.name} from its last checkpoint" if resumable and self.run else
             "Nothing to resume yet: Train (or Import job…) a run first")
@@ -209,53 +211,30 @@ class TrainingDock(QWidget):
         job.network.num_threads = form.network.num_threads
         return job
 
-    @staticmethod
-    def _source(layer: Any) -> Path | Any:
-        """The file a plain image layer was read from (a 3-D tif or h5), else its data: a copy
-        for in-memory arrays (the user may paint on while training runs), lazy data as it is
-        (the worker reads it)."""
-        from napari.layers import Labels
-
-        path = getattr(getattr(layer, "source", None), "path", None)
-        data = layer.data
-        if (path and not isinstance(layer, Labels) and np.ndim(data) == 3 and Path(path).is_file()
-                and Path(path).suffix.lower() in (".tif", ".tiff", ".h5", ".hdf5")):
-            return Path(path)
-        return as_volume(np.array(data) if isinstance(data, np.ndarray) else data)
-
-    def _new_run(self, folder: Path) -> NewRun:
-        return NewRun(folder, self.editor.network_text(), self._source(self.image.layer()),
-                      self._source(self.labels.layer()), self._job_settings())
+    def _new_run(self, folder: Path, network_text: str | None = None) -> NewRun:
+        return NewRun(folder, network_text or self.editor.network_text(), layer_source(self.image.layer()),
+                      layer_source(self.labels.layer()), self._job_settings(), self.data.label_mode.settings())
 
     def export_job(self, folder: str | Path) -> Path:
         """Write a job folder for the current choices (not into a trained run); returns the .cfg."""
-        folder = Path(folder)
         problems = self.problems()
         if problems:
             raise ZnnError("cannot write the job: " + "; ".join(problems))
-        if holds_checkpoints(folder):
-            raise ZnnError(f"{folder} holds a trained run's checkpoints; export into a new or empty folder "
-                           "(its checkpoints would no longer fit the job)")
-        request = self._new_run(folder)
-        image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (request.image, request.labels))
-        return write_job_folder(folder, network_text=request.network_text, image=image, labels=labels,
-                                job=request.job, name="net")
+        return export_run(self._new_run(Path(folder)))
 
     def import_job(self, folder: str | Path) -> None:
         """Open a job or run folder: settings, network text, its image and labels as layers; it
         becomes the current run (Resume continues it, Predict uses its checkpoint)."""
-        from znn.io.volumes import read_volume
-
         found = read_job_folder(folder)
         self.form.load_from(found.job)
         self.editor.set_text(found.network_text)
         assert found.job.source is not None  # a job read from its .cfg file knows its path
         self.run = Run(Path(found.job.source).parent)
-        image = self.viewer.add_image(read_volume(found.image), name=Path(found.image).stem)
+        image, labels = open_job_layers(self.viewer, found)
         self.image.select(image)
-        if found.labels:
-            labels = self.viewer.add_labels(read_volume(found.labels).astype(np.uint32), name=Path(found.labels).stem)
+        if labels is not None:
             self.labels.select(labels)
+            self.data.label_mode.set_mode(found.label_mode, f"As the job's data.spec says ({found.label_mode}).")
         self._refresh_buttons()
 
     def _export_dialog(self) -> None:
@@ -283,21 +262,42 @@ class TrainingDock(QWidget):
         if problems or self.worker is not None:
             self.status.setText(NEEDS + "; ".join(problems) if problems else "a run is already training")
             return
+        if self._labels_refused():
+            return
         root = Path(self.data.runs_root.text()).expanduser()
         self._start(self._new_run(new_run_folder(root, self.editor.choice.currentText())))
+
+    def continue_with_new_labels(self) -> None:
+        """Continue the current run from its checkpoint with the labels as they are now (the
+        paint, train, correct loop). While training runs, it stops (saving) and goes on."""
+        run = self.run
+        if run is None or run.checkpoint is None or self.problems() or self._labels_refused():
+            return
+        if self.worker is not None:
+            self._continue_after_stop = run
+            self.stop()
+            self._refresh_buttons()
+            return
+        self._start(self._new_run(run.folder, run.network_text()), resumed=True)
+
+    def _labels_refused(self) -> bool:
+        """Checks of the labels' voxels (too slow for every refresh), made when training starts."""
+        layer = self.labels.layer()
+        problems = self.data.label_mode.check_values(layer) if layer is not None else []
+        if problems:
+            self.status.setText(NEEDS + "; ".join(problems))
+        return bool(problems)
 
     def resume(self) -> None:
         """Continue the current run from its last checkpoint, with its own network."""
         if self.run is not None and self.run.checkpoint is not None and self.worker is None:
             self._start(self.run.cfg)
 
-    def _start(self, request: NewRun | Path) -> None:
+    def _start(self, request: NewRun | Path, resumed: bool = False) -> None:
         fresh = isinstance(request, NewRun)
-        if isinstance(request, NewRun):
+        if isinstance(request, NewRun) and not resumed:
             self.run = Run(request.folder)
             self.plot.clear()
-        if self.preview_every.value() and self.image.layer() is not None:
-            ensure_live_layer(self.viewer, self.image.layer(), self._output_kind())
         budget = self.data.run_budget()
         self.state.status = STARTING
         self.state.message = ""
@@ -309,6 +309,8 @@ class TrainingDock(QWidget):
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
+        if self.preview_every.value() and self.image.layer() is not None:
+            ensure_live_layer(self.viewer, self.image.layer(), self._output_kind())
         self._refresh_buttons()
         self.worker.start()
 
@@ -318,7 +320,11 @@ class TrainingDock(QWidget):
             self.progress.stopping()
             self._commands.put(Stop())
 
+    def _closing(self) -> bool:
+        return self._close_guard is not None and self._close_guard.closing
+
     def _stop_everything(self) -> None:
+        self._continue_after_stop = None
         self.stop()
         self.cancel_prediction()
 
@@ -372,6 +378,9 @@ class TrainingDock(QWidget):
             self.state.status = IDLE
         self.progress.idle(f"last update: iteration {self.state.iteration:,}" if self.state.iteration else "")
         self._work_changed()
+        waiting, self._continue_after_stop = self._continue_after_stop, None
+        if waiting is not None and waiting == self.run and not self._closing():
+            self.continue_with_new_labels()
 
     # ------------------------------------------------------------------ prediction
 

@@ -22,6 +22,7 @@ import numpy as np
 from superqt.utils import GeneratorWorker, create_worker
 
 from napari_znn import _gc_pause
+from napari_znn._label_mode import LabelSettings
 from znn.jobs import JobConfig
 from znn.modes import Dtype
 
@@ -38,6 +39,7 @@ class NewRun:
     image: Path | Any  # a file the layer was read from, a copy of its data, or lazy data
     labels: Path | Any
     job: JobConfig
+    label_settings: LabelSettings = LabelSettings()
 
 
 @dataclass(frozen=True)
@@ -73,14 +75,29 @@ def _worker(function: Callable[..., Generator[Any, Any, Any]], *args: Any, **kwa
 
 
 def pause_full_collections(worker: GeneratorWorker) -> None:
-    """Freeze the session's objects out of garbage collection while `worker` runs (`_gc_pause`)."""
-    worker.started.connect(lambda *_: _gc_pause.hold())
+    """Freeze the session's objects out of garbage collection from now until `worker` finishes
+    (`_gc_pause`): from its creation, so that the layers the dock adds before starting it do not
+    set off a full collection either. A worker made here is always started."""
+    _gc_pause.hold()
     worker.finished.connect(lambda *_: _gc_pause.release())
+
+
+def write_new_run(run: NewRun) -> Path:
+    """Write the run's job folder (arrays become .h5 files in it); returns its .cfg."""
+    from znn.jobs.folder import write_job_folder
+
+    image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (run.image, run.labels))
+    marks = run.label_settings
+    return write_job_folder(run.folder, network_text=run.network_text, image=image, labels=labels, job=run.job,
+                            name="net", label_mode=marks.mode, stroke_membrane=marks.membrane,
+                            stroke_cell=marks.cell)
 
 
 def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: int | None = None,
               minutes: float | None = None) -> Generator[Any, Any, None]:
-    """Train a run: write it first if it is a NewRun, else resume the job at the .cfg path.
+    """Train a run: write it first if it is a NewRun, else resume the job at the .cfg path. A
+    NewRun into a folder that holds a checkpoint (Continue with new labels) rewrites the data
+    and the job, and training goes on from that checkpoint.
 
     Commands (Stop, PredictNow) are read from `commands`, a thread-safe queue: unlike the
     worker's `send`, which keeps only the latest value, nothing put there is lost. The run
@@ -89,15 +106,12 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
     folder is locked while it trains, as `znn train` locks it.
     """
     from znn.jobs import read_cfg
-    from znn.jobs.folder import write_job_folder
     from znn.train.checkpoint import remove_stale_temporaries, training_lock
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer
 
     if isinstance(run, NewRun):
-        image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (run.image, run.labels))
-        cfg = write_job_folder(run.folder, network_text=run.network_text, image=image, labels=labels,
-                               job=run.job, name="net")
+        cfg = write_new_run(run)
         yield RunWritten(cfg)
     else:
         cfg = run

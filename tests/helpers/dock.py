@@ -5,6 +5,18 @@ from __future__ import annotations
 import time
 
 
+def sample_dock(viewer, dock, tmp_path, labels: str = "synthetic labels"):
+    """The synthetic sample in `viewer`, chosen in `dock` (a dock, or a factory taking the
+    viewer), runs under tmp_path, small settings. Returns the viewer and the dock."""
+    viewer.open_sample("napari-znn", "synthetic_em")
+    dock = dock if hasattr(dock, "train") else dock(viewer)
+    dock.data.runs_root.setText(str(tmp_path / "runs"))
+    small_settings(dock)
+    dock.image.setCurrentText("synthetic EM")
+    dock.labels.setCurrentText(labels)
+    return viewer, dock
+
+
 def small_settings(dock):
     """Small patches, frequent curve points and checkpoints: runs that show something in seconds."""
     from znn.jobs import JobConfig

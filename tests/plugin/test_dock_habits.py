@@ -9,20 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers.dock import EventLoopProbe, small_settings, train_for
+from tests.helpers.dock import EventLoopProbe, sample_dock, small_settings, train_for
 
 pytestmark = pytest.mark.gui
-
-
-def _ready_dock(viewer, dock, tmp_path):
-    """The synthetic sample in `viewer`, chosen in `dock` (a dock or a factory), small settings."""
-    viewer.open_sample("napari-znn", "synthetic_em")
-    dock = dock if hasattr(dock, "train") else dock(viewer)
-    dock.data.runs_root.setText(str(tmp_path / "runs"))
-    small_settings(dock)
-    dock.image.setCurrentText("synthetic EM")
-    dock.labels.setCurrentText("synthetic labels")
-    return viewer, dock
 
 
 def _notifications():
@@ -131,7 +120,7 @@ def test_train_twice_with_different_networks_makes_two_runs(make_napari_viewer, 
     from znn.io.h5net import load_network
     from znn.netspec.library import network_path
 
-    viewer, dock = _ready_dock(make_napari_viewer(), new_dock, tmp_path)
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path)
     train_for(dock, 2)
     runs = {}
     for name in ("tiny2d", "N4"):
@@ -166,7 +155,7 @@ def test_typing_a_memory_budget_never_raises_and_blocks_train_while_invalid(make
                                                                              qtbot, tmp_path):
     from napari_znn._job_form import ERROR_STYLE
 
-    viewer, dock = _ready_dock(make_napari_viewer(), new_dock, tmp_path)
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path)
     messages = _notifications()
     field = dock.form.widgets["forward_ram_budget"]
     field.clear()
@@ -228,7 +217,9 @@ def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtb
     """The event loop keeps ticking every few ms while N4 trains (live preview on) and predicts.
     Adding a layer costs napari itself about 100 ms, so the live layer is made when Train is
     pressed and a second Predict fills the first one's layer: the probes start after those."""
-    viewer, dock = _ready_dock(make_napari_viewer(show=True), lambda v: new_dock(v, docked=True), tmp_path)
+    import gc
+
+    viewer, dock = sample_dock(make_napari_viewer(show=True), lambda v: new_dock(v, docked=True), tmp_path)
     dock.editor.load_file("N4")
     dock.preview_every.setValue(5)
     train_for(dock, 40)
@@ -236,8 +227,10 @@ def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtb
     qtbot.waitUntil(lambda: dock.state.iteration >= 3, timeout=240_000)  # past loading and the first update
     training = EventLoopProbe()
     training.start()
+    assert gc.get_freeze_count() > 0  # the session's objects are out of full collections meanwhile
     qtbot.waitUntil(lambda: dock.worker is None, timeout=240_000)
     training.stop()
+    assert gc.get_freeze_count() == 0  # and back in once nothing runs
     dock.predict_on.setCurrentText("synthetic EM")
     dock.predict()  # the first prediction adds its layer
     qtbot.waitUntil(lambda: dock.predictor is None, timeout=240_000)

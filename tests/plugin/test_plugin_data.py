@@ -24,11 +24,11 @@ def layers_by_name(viewer) -> dict:
     return {layer.name: layer for layer in viewer.layers}
 
 
-def test_sample_opens_as_image_and_labels(make_napari_viewer):
+def test_sample_opens_as_image_labels_and_strokes(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "synthetic_em")
     layers = layers_by_name(viewer)
-    assert sorted(layers) == ["synthetic EM", "synthetic labels"]
+    assert sorted(layers) == ["synthetic EM", "synthetic labels", "synthetic strokes"]
     raw, labels = layers["synthetic EM"], layers["synthetic labels"]
     assert type(raw).__name__ == "Image" and type(labels).__name__ == "Labels"
     assert raw.data.shape == labels.data.shape == (24, 256, 256)
@@ -36,6 +36,12 @@ def test_sample_opens_as_image_and_labels(make_napari_viewer):
     np.testing.assert_allclose(raw.scale, (5.0, 1.0, 1.0))
     np.testing.assert_allclose(labels.scale, (5.0, 1.0, 1.0))
     assert labels.data.max() > 10 and np.any(labels.data == 0)
+    strokes = layers["synthetic strokes"]
+    assert type(strokes).__name__ == "Labels" and strokes.data.shape == labels.data.shape
+    painted = strokes.data != 0
+    assert np.count_nonzero(painted.any(axis=(1, 2))) == 3 and 0 < painted.mean() < 0.01  # 3 sections, < 1 %
+    # strokes agree with the truth: 1 on membrane (label 0), 2 inside cells
+    assert np.all(labels.data[strokes.data == 1] == 0) and np.all(labels.data[strokes.data == 2] > 0)
 
 
 def test_h5_datasets_become_layers(make_napari_viewer, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers.dock import EventLoopProbe, small_settings
+from tests.helpers.dock import EventLoopProbe, sample_dock, small_settings, train_for
 from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.gui
@@ -134,15 +134,8 @@ def test_an_engine_error_becomes_a_notification_and_the_dock_recovers(make_napar
     the toast names the file, and the dock is ready again."""
     from napari.utils.notifications import notification_manager
 
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-znn", "synthetic_em")
-    dock = new_dock(viewer)
-    dock.data.runs_root.setText(str(tmp_path / "runs"))
-    small_settings(dock)
-    dock.image.setCurrentText("synthetic EM")
-    dock.labels.setCurrentText("synthetic labels")
-    dock.data.budget.setCurrentText("updates")
-    dock.data.budget_updates.setValue(2)
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path)
+    train_for(dock, 2)
     dock.train()
     qtbot.waitUntil(lambda: dock.worker is None, timeout=180_000)
     assert dock.resume_button.isEnabled()
