@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", default="N4")
     parser.add_argument("--sections", default="3,10,16", help="the sections that get strokes")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--strokes-outsz", default="1,256,256",
+                        help="training patch of the strokes run: larger than the dense run's 1,100,100, so that "
+                             "an update sees strokes of both kinds (a 100x100 patch around one stroke rarely does)")
     parser.add_argument("--out", type=Path, help="keep the job folders here (default: a temporary folder)")
     args = parser.parse_args(argv)
 
@@ -82,16 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     root = args.out or Path(tempfile.mkdtemp(prefix="strokes-vs-dense-"))
     job = read_cfg(Path(__file__).resolve().parents[1] / "examples" / "isbi2012" / "job.cfg", load_spec=False)
     text = network_path(args.network).read_text()
-    runs = {
-        "dense labels": write_job_folder(root / "dense", network_text=text, image=image, labels=labels, job=job),
-        "strokes": write_job_folder(root / "strokes", network_text=text, image=image, labels=strokes, job=job,
-                                    label_mode="sparse_strokes"),
-    }
+    dense_outsz = ",".join(str(n) for n in job.training.train_outsz or ())
+    dense = write_job_folder(root / "dense", network_text=text, image=image, labels=labels, job=job)
+    job.training.train_outsz = tuple(int(n) for n in args.strokes_outsz.split(","))  # type: ignore[assignment]
+    runs = {"dense labels": dense,
+            "strokes": write_job_folder(root / "strokes", network_text=text, image=image, labels=strokes, job=job,
+                                        label_mode="sparse_strokes")}
     rows = {}
     for name, cfg in runs.items():
         seconds = _train(cfg, args.minutes, args.threads)
         rows[name] = _scores(cfg, image, labels, threshold=0.5) | {"seconds": seconds}
-    print(f"\n{'labels':<14}{'updates':>9}{'train s':>9}{'pixel error':>13}{'V_rand':>9}{'V_info':>9}")
+    print(f"\ntraining patch: dense {dense_outsz}, strokes {args.strokes_outsz}")
+    print(f"{'labels':<14}{'updates':>9}{'train s':>9}{'pixel error':>13}{'V_rand':>9}{'V_info':>9}")
     for name, row in rows.items():
         print(f"{name:<14}{row['iterations']:>9.0f}{row['seconds']:>9.0f}{row['pixel_error']:>13.4f}"
               f"{row['v_rand']:>9.4f}{row['v_info']:>9.4f}")

@@ -58,6 +58,11 @@ class LabelModeRow(QWidget):
         self.mode.setToolTip("What the labels' values mean (label_mode in the run's data.spec)")
         self.reason = QLabel("")
         self.reason.setWordWrap(True)
+        # A patch around one stroke rarely holds the other kind: its update only moves the output
+        # towards that kind, and the next undoes it. Larger patches see several strokes.
+        self.hint = QLabel("Strokes train best with a large training patch (Settings › Training patch, e.g. "
+                           "1,256,256): an update then sees membrane and cell strokes together.")
+        self.hint.setWordWrap(True)
         self.membrane = QSpinBox()
         self.cell = QSpinBox()
         for box, value, what in ((self.membrane, 1, "membrane"), (self.cell, 2, "cell (inside)")):
@@ -74,6 +79,7 @@ class LabelModeRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.mode)
         layout.addWidget(self.reason)
+        layout.addWidget(self.hint)
         layout.addWidget(self.values)
         self.kind: OutputKind = "boundary"
         self._guessing = False
@@ -122,6 +128,7 @@ class LabelModeRow(QWidget):
     def _show_values(self) -> None:
         # affinity nets read painted values as object ids: no membrane/cell values to name
         self.values.setVisible(self.current() == "sparse_strokes" and self.kind == "boundary")
+        self.hint.setVisible(self.current() == "sparse_strokes")
 
     def problems(self, layer: Any) -> list[str]:
         """What is wrong with these settings for `layer`, cheaply (no scan of the voxels)."""

@@ -39,7 +39,7 @@ def _job() -> JobConfig:
     t = job.training
     t.train_outsz, t.max_iter, t.seed = (1, 32, 32), UPDATES, 1
     t.num_iter_per_save, t.num_iter_per_show, t.num_iter_per_test, t.test_num = UPDATES - 1, 100, UPDATES, 4
-    t.eta, t.momentum, t.anneal_factor, t.num_iter_per_annealing = 0.05, 0.9, 1.0, 1000
+    t.eta, t.momentum, t.anneal_factor, t.num_iter_per_annealing = 0.01, 0.9, 1.0, 1000
     job.data.is_bd_mirror, job.data.is_data_aug, job.data.rebalance_mode = True, True, "global"
     job.forward.forward_outsz = (1, 32, 32)
     return job
@@ -87,4 +87,4 @@ def test_a_net_trained_on_strokes_finds_the_membranes_of_every_section(tmp_path,
           f"8 sections: strokes {sparse:.3f}, unlabelled-as-membrane {dense:.3f}, all-boundary {all_boundary:.3f}, "
           f"all-cell 0.000; {seconds:.1f} s for the strokes run")
     assert sparse > all_boundary + 0.2 and sparse > 2 * all_boundary
-    assert dense <= all_boundary + 0.02  # degenerate: at best everything boundary
+    assert sparse > dense + 0.15  # reading the unpainted voxels as membrane learns far less

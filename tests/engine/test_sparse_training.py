@@ -219,3 +219,22 @@ def test_malis_is_refused_for_strokes_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as caught:
         prepare_training(job)
     assert caught.value.key == "is_malis" and "painted strokes" in str(caught.value)
+
+
+def test_a_stroke_update_steps_by_the_mean_over_painted_voxels():
+    """An update divides the summed gradient by the patch's voxels (ZNN); a patch of strokes has
+    its gradient scaled by voxels / painted voxels, so the step is eta times the mean over the
+    painted voxels, whatever the patch size, and dense patches are left as they are."""
+    from znn.train.trainer import stroke_gradient_scales
+
+    for size in ((1, 16, 16), (1, 24, 24)):
+        sample, _ = stroke_sample(output_size=size)
+        rng = np.random.default_rng(3)
+        for _ in range(10):
+            patch = sample.draw(rng)
+            mask, target = patch.masks["output"], patch.targets["output"]
+            [(name, scale)] = stroke_gradient_scales(patch).items()
+            assert name == "output" and scale == pytest.approx(target.size / mask.sum()) and scale > 1
+    dense = stroke_sample()[0].draw(np.random.default_rng(0))
+    dense.sparse = frozenset()
+    assert stroke_gradient_scales(dense) == {}

@@ -69,6 +69,22 @@ def _pixel_errors(props: dict[str, np.ndarray], patch: Patch) -> tuple[int, floa
     return pixel_error_count(props, patch.targets, sparse), counted
 
 
+def stroke_gradient_scales(patch: Patch) -> dict[str, float]:
+    """Per output trained from strokes: patch voxels / painted voxels of this patch.
+
+    An update divides the summed gradient by the output patch's voxels (ZNN's step, eta per
+    voxel). A patch of painted strokes knows only a few dozen of its ten thousand voxels, so
+    that step would be a hundred times smaller than a dense patch's and training would barely
+    move; scaled, the step is eta times the mean over the painted voxels, as for dense labels.
+    """
+    scales = {}
+    for name in patch.sparse:
+        painted = float(np.sum(patch.masks[name]))
+        if painted > 0:
+            scales[name] = patch.targets[name].size / painted
+    return scales
+
+
 class Trainer:
     """Runs one training job; `run()` is the event generator."""
 
@@ -186,6 +202,8 @@ class Trainer:
         grads = result.grads
         for name, weights in patch.weights.items():
             grads[name] = grads[name] * weights
+        for name, scale in stroke_gradient_scales(patch).items():
+            grads[name] = grads[name] * scale
         malis = None
         if t.is_malis:
             name = self.setup.spec.output_names[0]
