@@ -144,7 +144,9 @@ class DataTab(QWidget):
         layer = self.labels.layer()
         if layer is not self._guessed_for:
             self._guessed_for = layer
-            self.label_mode.guess(layer, self.label_mode.kind)
+            shape = volume_of(layer) if layer is not None else None
+            trainable = shape is not None and 0 not in shape  # problems() names what is wrong otherwise
+            self.label_mode.guess(layer if trainable else None, self.label_mode.kind)
 
     def set_output_kind(self, kind: OutputKind) -> None:
         self.label_mode.set_kind(kind)

@@ -212,6 +212,12 @@ def test_a_patch_larger_than_the_image_is_named_in_layer_terms(make_napari_viewe
     assert "image 'tiny stack' is 6x40x40" in problem and "Training patch" in problem, problem
     assert not dock.train_button.isEnabled() and "tiny stack" in dock.status.text()
 
+    # Labels that cannot train (4-D) are named in layer terms, and no label mode is guessed for them.
+    viewer.add_labels(np.ones((2, 3, 40, 40), np.uint32), name="4-D labels")
+    dock.labels.setCurrentText("4-D labels")
+    assert dock.data.label_mode.reason.text() == "" and not dock.train_button.isEnabled()
+    assert any("'4-D labels' is 2x3x40x40" in found for found in dock.problems()), dock.problems()
+
 
 def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtbot, tmp_path):
     """The event loop keeps ticking every few ms while N4 trains (live preview on) and predicts.
