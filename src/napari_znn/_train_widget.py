@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from napari_znn._close_guard import CloseGuard
 from napari_znn._curve_plot import LiveCurvePlot
+from napari_znn._curve_png import CurveDrawing
 from napari_znn._data_tab import DataTab
 from napari_znn._job_form import JobSettingsForm
 from napari_znn._job_transfer import export_run, open_job_layers
@@ -70,6 +71,8 @@ class TrainingDock(QWidget):
         self._commands: queue.SimpleQueue = queue.SimpleQueue()  # to the running trainer
         self._close_guard: CloseGuard | None = None
         self._continue_after_stop: Run | None = None  # Continue pressed while training: after the stop
+        self._saved: str | None = None  # the running session's last checkpoint
+        self.curve_png = CurveDrawing(lambda line: setattr(self.state, "message", f"learning curve: {line}"))
 
         self.data = DataTab(viewer)
         self.image, self.labels, self.preview_every = self.data.image, self.data.labels, self.data.preview_every
@@ -355,6 +358,7 @@ class TrainingDock(QWidget):
         elif isinstance(event, Failed):
             show_error(f"{event.message}. {event.suggestion}")
         elif isinstance(event, Finished | Checkpoint):
+            self._saved = event.path if isinstance(event, Checkpoint) else self._saved
             self._refresh_buttons()  # a checkpoint makes Predict and Resume possible
 
     def _started(self, event: Started) -> None:
@@ -374,6 +378,9 @@ class TrainingDock(QWidget):
 
     def _on_finished(self) -> None:
         self.worker = None
+        if self._saved is not None:  # drawn out of this process: see _curve_png
+            self.curve_png.start(self._saved)
+            self._saved = None
         if self.state.status != IDLE:
             self.state.status = IDLE
         self.progress.idle(f"last update: iteration {self.state.iteration:,}" if self.state.iteration else "")

@@ -125,8 +125,8 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
         # The budget belongs to this session, not to the job: Max_iter in job.cfg stays as set.
         job.training.max_iter = setup.first_iteration - 1 + max_updates if max_updates else UNBOUNDED
         try:
-            # the dock plots the curve live; the PNG is drawn once, with the last checkpoint
-            trainer = Trainer(setup, commands=commands, plot_every_save=False,
+            # the dock plots the curve live and has the PNG drawn in a child process (_curve_png)
+            trainer = Trainer(setup, commands=commands, draw_curve=False,
                               time_limit_s=minutes * 60 if minutes else None)
             yield from trainer.run()
         finally:

@@ -51,7 +51,7 @@ def _train_and_predict(folder: Path, raw: np.ndarray, labels: np.ndarray, mode: 
                            job=_job(), label_mode=mode)
     setup = prepare_training(read_cfg(cfg))
     try:
-        for _ in Trainer(setup, plot_every_save=False).run():
+        for _ in Trainer(setup, draw_curve=False).run():
             pass
         setup.net.set_phase("test")
         image = mirror_pad(preprocess(raw, "standard2D", setup.net.dtype), setup.fov)

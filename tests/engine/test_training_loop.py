@@ -196,9 +196,18 @@ def test_seeding_refuses_to_overwrite_an_existing_run(tmp_path):
 
 
 @pytest.mark.parametrize("stop_at", [None, 7])
-def test_an_interactive_run_draws_the_curve_only_with_its_last_checkpoint(tmp_path, stop_at):
+def test_an_interactive_run_leaves_the_curve_to_a_child_process(tmp_path, stop_at):
+    """draw_curve=False: no save draws <prefix>_curve.png; `python -m znn.io.curve_plot` draws the
+    curve the last checkpoint holds, in a process of its own."""
+    import subprocess
+    import sys
+
+    from matplotlib.image import imread
+
+    from znn.io.curve_plot import plot_learning_curve
+
     cfg = write_job(tmp_path, max_iter=20, show=5, test=10, save=5)
-    trainer = Trainer(prepare_training(read_cfg(cfg)), plot_every_save=False)
+    trainer = Trainer(prepare_training(read_cfg(cfg)), draw_curve=False)
     run = trainer.run()
     events = []
     try:
@@ -209,9 +218,26 @@ def test_an_interactive_run_draws_the_curve_only_with_its_last_checkpoint(tmp_pa
     finally:
         trainer.net.close()
     saves = [e for e in events if isinstance(e, Checkpoint)]
-    assert len(saves) >= 2
-    assert all(e.curve_png is None for e in saves[:-1])
-    assert saves[-1].curve_png is not None and saves[-1].iteration == (stop_at or 20)
-    from pathlib import Path
+    assert len(saves) >= 2 and saves[-1].iteration == (stop_at or 20)
+    assert all(e.curve_png is None for e in saves)
+    png = tmp_path / "run" / "net_curve.png"
+    assert not png.exists()
+    child = subprocess.run([sys.executable, "-m", "znn.io.curve_plot", saves[-1].path, str(png), "--title", "net"],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    # the picture of the checkpoint's curve, as the run would have drawn it in-process
+    expected = plot_learning_curve(load_network(saves[-1].path).learning_curve, tmp_path / "expected.png", title="net")
+    assert imread(png).shape[:2] == (400, 1000) and np.array_equal(imread(png), imread(expected))
 
-    assert Path(saves[-1].curve_png).exists()
+
+def test_the_curve_drawing_child_names_a_bad_checkpoint(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "net_20.h5"
+    bad.write_text("not a network")
+    child = subprocess.run([sys.executable, "-m", "znn.io.curve_plot", str(bad), str(tmp_path / "net_curve.png")],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 1 and not (tmp_path / "net_curve.png").exists()
+    [line] = child.stderr.strip().splitlines()
+    assert str(bad) in line and "not an HDF5 file" in line

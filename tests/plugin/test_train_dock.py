@@ -58,6 +58,14 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     assert dock.run.folder == run  # Resume continues the same run
     saved = load_network(run / "net/net_current.h5")
     assert saved.state["iteration"] == dock.state.iteration > stopped
+    # <prefix>_curve.png, drawn by a child process from the last checkpoint: as znn train draws it
+    from matplotlib.image import imread
+
+    from znn.io.curve_plot import plot_learning_curve
+
+    dock.curve_png.wait()
+    expected = plot_learning_curve(saved.learning_curve, tmp_path / "expected.png", title="net")
+    assert np.array_equal(imread(run / "net/net_curve.png"), imread(expected))
 
     dock.predict_on.setCurrentText("synthetic EM")
     assert dock.predict_button.isEnabled()
@@ -86,6 +94,16 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
 
     cfg = dock.export_job(tmp_path / "exported")
     assert main(["train", "-c", str(cfg), "--quiet", "--max-iter", "3"]) == 0
+
+
+def test_a_curve_that_cannot_be_drawn_is_told_in_the_status_line(make_napari_viewer, new_dock, qtbot, tmp_path):
+    dock = new_dock(make_napari_viewer())
+    bad = tmp_path / "net_20.h5"
+    bad.write_text("not a network")
+    assert dock.curve_png.start(bad) == tmp_path / "net_curve.png"
+    qtbot.waitUntil(lambda: dock.status.text().startswith("learning curve:"), timeout=60_000)
+    assert str(bad) in dock.status.text() and "not an HDF5 file" in dock.status.text()
+    assert not (tmp_path / "net_curve.png").exists() and not dock.curve_png.running
 
 
 def test_invalid_network_text_shows_the_error_and_disables_train(make_napari_viewer, new_dock):

@@ -5,10 +5,15 @@ never `matplotlib.use`: the engine runs inside napari, whose Qt backend and glob
 state must stay untouched. matplotlib is imported on first use so that importing the
 engine stays cheap. The file is written under a temporary name beside the target and
 renamed over it, so a viewer polling the PNG never reads a half-written image.
+
+Drawing takes about 0.3 s of pure Python. A GUI process would lose its event loop to the
+drawing thread for a good part of that (the GIL), so `python -m znn.io.curve_plot CHECKPOINT
+PNG` draws a saved network's curve in a process of its own.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,3 +85,29 @@ def _draw_panel(ax: Axes, curve: LearningCurve, series: str, panel_title: str, y
         ax.set_yscale("log")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper right")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Draw the learning curve stored in a checkpoint (`python -m znn.io.curve_plot CHECKPOINT PNG`)."""
+    import argparse
+
+    from znn.errors import ZnnError
+    from znn.io.curve import read_learning_curve
+
+    parser = argparse.ArgumentParser(prog="python -m znn.io.curve_plot",
+                                     description="draw the learning curve stored in a saved network")
+    parser.add_argument("checkpoint", help="a network .h5 saved by znn train")
+    parser.add_argument("png", help="the picture to write (replaced atomically)")
+    parser.add_argument("--title", default="", help="the title above both panels")
+    args = parser.parse_args(argv)
+    try:
+        curve = read_learning_curve(args.checkpoint) or LearningCurve()
+        plot_learning_curve(curve, args.png, title=args.title)
+    except (ZnnError, OSError) as error:
+        print(f"znn: could not draw the learning curve {args.png}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,6 +37,12 @@ def checkpoint_path(prefix: str | Path, iteration: int | str) -> Path:
     return prefix.with_name(f"{prefix.name}_{iteration}.h5")
 
 
+def checkpoint_prefix(checkpoint: str | Path) -> Path:
+    """The prefix of a `<prefix>_<iteration>.h5` checkpoint (checkpoint_path's inverse)."""
+    path = Path(checkpoint)
+    return path.with_name(path.stem.rsplit("_", 1)[0])
+
+
 def current_path(prefix: str | Path) -> Path:
     return checkpoint_path(prefix, "current")
 

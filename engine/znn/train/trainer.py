@@ -90,16 +90,16 @@ class Trainer:
 
     def __init__(self, setup: TrainingSetup, *, time_limit_s: float | None = None,
                  prefetch_depth: int = 4, commands: queue.SimpleQueue | None = None,
-                 plot_every_save: bool = True) -> None:
+                 draw_curve: bool = True) -> None:
         self.setup = setup
         self.job = setup.job
         self.net = setup.net
         self.curve = setup.curve
         self.time_limit_s = time_limit_s
         self.prefetch_depth = prefetch_depth
-        # Drawing <prefix>_curve.png holds the GIL for up to a second; an interactive caller with
-        # its own live plot draws it only with the run's last checkpoint.
-        self.plot_every_save = plot_every_save
+        # <prefix>_curve.png is redrawn at every save. Drawing it holds the GIL for about 0.3 s, so
+        # an interactive caller passes False and draws it in a child process (znn.io.curve_plot).
+        self.draw_curve = draw_curve
         self.iteration = setup.first_iteration - 1  # the last update done
         self.last_checkpoint: str | None = str(setup.resumed_from) if setup.resumed_from else None
         self._last_saved = self.iteration  # the iteration of last_checkpoint
@@ -131,10 +131,10 @@ class Trainer:
         return {"iteration": self.iteration, "seed": self.setup.seed, "eta": self._eta(max(self.iteration, 1)),
                 "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, t.train_outsz))}
 
-    def _save(self, label: int | str, *, current: bool = True, final: bool = False) -> Checkpoint:
+    def _save(self, label: int | str, *, current: bool = True) -> Checkpoint:
         try:
             saved = save_checkpoint(self.setup.prefix, label, self.setup.spec, self.net.params, self.curve,
-                                    self._state(), update_current=current, plot=self.plot_every_save or final)
+                                    self._state(), update_current=current, plot=self.draw_curve)
         except CheckpointWriteFailed as failed:
             raise self._save_failed(failed) from failed
         self.last_checkpoint = str(saved.current or saved.path)
@@ -318,7 +318,7 @@ class Trainer:
             prefetcher.close()
         if reason != "max_iter" or self.iteration % t.num_iter_per_save != 0:
             if self.iteration >= self.setup.first_iteration:  # something new to keep
-                yield self._save(self.iteration, final=True)
+                yield self._save(self.iteration)
         yield Finished(self.iteration, reason, self.last_checkpoint)
 
     def _queue_sent(self, sent: TrainingCommand | None) -> None:
@@ -360,5 +360,5 @@ class Trainer:
                                       validation.rand_error, (None, None) if t.is_malis else None)
             events.append(validation)
         if i % t.num_iter_per_save == 0:
-            events.append(self._save(i, final=i == t.max_iter))
+            events.append(self._save(i))
         return events
