@@ -48,6 +48,36 @@ def _line_style(phase: str) -> dict:
     return style
 
 
+class CostAxis(pg.AxisItem):
+    """The cost panel's y axis. On a log scale pyqtgraph ticks only 1-9 x 10^k, labelled with one
+    digit, so costs within a decade (0.37-0.40, most of a run) showed one label or none; such
+    a range gets the linear axis' round values instead, labelled with the digits they need."""
+
+    def logTickValues(self, minVal: float, maxVal: float, size: float, stdTicks: list) -> list:  # noqa: N803
+        ticks = super().logTickValues(minVal, maxVal, size, stdTicks)
+        if sum(len(values) for _, values in ticks) >= 2:
+            return ticks
+        low, high = 10.0 ** minVal, 10.0 ** maxVal
+        seen: list[float] = []
+        levels = []
+        for spacing, offset in self.tickSpacing(low, high, size):
+            first = math.ceil((low - offset) / spacing) * spacing + offset
+            values = [v for v in first + spacing * np.arange(int((high - first) / spacing) + 1)
+                      if v > 0 and not any(math.isclose(v, s, abs_tol=spacing / 100) for s in seen)]
+            seen += values
+            levels.append((None, np.log10(values).tolist()))
+        return levels
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        numbers = 10.0 ** np.asarray(values, dtype=float) * scale
+        strings: list[str] = []
+        for digits in range(1, 7):  # the fewest digits that tell neighbouring ticks apart
+            strings = [f"{number:.{digits}g}" for number in numbers]
+            if len(set(strings)) == len(strings):
+                break
+        return strings
+
+
 class LiveCurvePlot(QWidget):
     """Two panels (cost; pixel error), each with a train line and a validation line.
 
@@ -75,7 +105,7 @@ class LiveCurvePlot(QWidget):
         self.lines: dict[str, list[pg.PlotDataItem]] = {phase: [] for phase in PHASES}
         for index, (title, ylabel) in enumerate(PANELS):
             row, col = (index, 0) if vertical else (0, index)
-            plot = self.graphics.addPlot(row=row, col=col)
+            plot = self.graphics.addPlot(row=row, col=col, axisItems={"left": CostAxis("left")} if index == 0 else None)
             plot.setTitle(title, color=FOREGROUND, size="9pt")
             for side in ("left", "bottom"):
                 axis = plot.getAxis(side)

@@ -154,6 +154,32 @@ def test_cost_axis_is_log_only_while_all_costs_are_positive(qtbot):
     assert not cost_is_log(plot)
 
 
+def cost_ticks(plot, qtbot) -> list[tuple[float, str]]:
+    """The cost axis' first tick level as drawn: (value, label) pairs."""
+    qtbot.waitUntil(lambda: plot.plots[0].getViewBox().viewRange()[1][0] != 0, timeout=5_000)  # auto-ranged
+    axis = plot.plots[0].getAxis("left")
+    low, high = plot.plots[0].getViewBox().viewRange()[1]
+    spacing, logs = axis.tickValues(low, high, 150)[0]
+    return list(zip((10 ** np.asarray(logs)).tolist(), axis.tickStrings(logs, 1.0, spacing)))
+
+
+@pytest.mark.parametrize(("costs", "within", "at_least"), [
+    (np.linspace(0.40, 0.37, 30), (0.365, 0.405), 3),  # one decade or less: round linear values
+    (0.7 * np.exp(-np.linspace(0, 5, 30)), (0.004, 1.0), 2),  # several: the powers of ten
+], ids=["within-a-decade", "decades"])
+def test_the_log_cost_axis_labels_its_ticks_with_their_values(qtbot, costs, within, at_least):
+    plot = make_plot(qtbot)
+    plot.resize(440, 420)
+    plot.show()
+    for i, cost in enumerate(costs):
+        plot.add_train_point(5 * (i + 1), float(cost), 0.3)
+    assert cost_is_log(plot)
+    ticks = cost_ticks(plot, qtbot)
+    assert len(ticks) >= at_least, ticks
+    for value, label in ticks:  # each label reads as the value it marks, inside the plotted range
+        assert float(label) == pytest.approx(value, rel=1e-6) and within[0] <= value <= within[1]
+
+
 class _PaintCounter(QObject):
     def __init__(self) -> None:
         super().__init__()
