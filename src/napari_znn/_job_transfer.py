@@ -3,10 +3,13 @@ trained run's checkpoints), Import opens one's image and labels as layers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from napari_znn._runs import holds_checkpoints
 from napari_znn._workers import NewRun, write_new_run
@@ -35,3 +38,40 @@ def open_job_layers(viewer: napari.viewer.Viewer, found: JobFolder) -> tuple[Any
         return image, None
     labels = viewer.add_labels(read_volume(found.labels).astype(np.uint32), name=Path(found.labels).stem)
     return image, labels
+
+
+class JobTransferButtons(QWidget):
+    """Export job… and Import job…: a folder dialog each, errors as notifications."""
+
+    def __init__(self, export_job: Callable[[str], Path], import_job: Callable[[str], None],
+                 start_folder: Callable[[], str]) -> None:
+        super().__init__()
+        self._export_job, self._import_job, self._start_folder = export_job, import_job, start_folder
+        self.export_button = QPushButton("Export job…")
+        self.import_button = QPushButton("Import job…")
+        self.export_button.setToolTip("Write a job folder without training (for `znn train -c` on a server)")
+        self.import_button.setToolTip("Open a job or run folder: its network, settings and data; Resume and "
+                                      "Predict then use it")
+        self.export_button.clicked.connect(self._export_dialog)
+        self.import_button.clicked.connect(self._import_dialog)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.export_button)
+        layout.addWidget(self.import_button)
+
+    def _export_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the job into this folder", self._start_folder())
+        if folder:
+            _notify_errors(lambda: show_info(f"wrote {self._export_job(folder)}"))
+
+    def _import_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a job or run folder", self._start_folder())
+        if folder:
+            _notify_errors(lambda: self._import_job(folder))
+
+
+def _notify_errors(action: Callable[[], Any]) -> None:
+    try:
+        action()
+    except (ZnnError, OSError, ValueError) as error:
+        show_error(str(error))

@@ -15,15 +15,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QSize
 from qtpy.QtGui import QShowEvent
 from qtpy.QtWidgets import (
     QApplication,
-    QFileDialog,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -34,7 +31,7 @@ from napari_znn._curve_plot import LiveCurvePlot
 from napari_znn._curve_png import CurveDrawing
 from napari_znn._data_tab import DataTab
 from napari_znn._job_form import JobSettingsForm
-from napari_znn._job_transfer import export_run, open_job_layers
+from napari_znn._job_transfer import JobTransferButtons, export_run, open_job_layers
 from napari_znn._layers import LayerChoice, ensure_live_layer, live_layer_name
 from napari_znn._live_preview import LivePreview
 from napari_znn._network_editor import NetworkEditor
@@ -93,11 +90,8 @@ class TrainingDock(QWidget):
         self.train_button, self.stop_button, self.resume_button = (self.buttons.train, self.buttons.stop,
                                                                    self.buttons.resume)
         self.continue_button, self.auto_continue = self.buttons.continue_, self.buttons.auto_continue
-        self.export_button = QPushButton("Export job…")
-        self.import_button = QPushButton("Import job…")
-        self.export_button.setToolTip("Write a job folder without training (for `znn train -c` on a server)")
-        self.import_button.setToolTip("Open a job or run folder: its network, settings and data; Resume and "
-                                      "Predict then use it")
+        self.transfer = JobTransferButtons(self.export_job, self.import_job, self.data.runs_root.text)
+        self.export_button, self.import_button = self.transfer.export_button, self.transfer.import_button
         self._build_layout()
         self._connect()
         self.auto_continue.watch(self.labels.layer())
@@ -115,16 +109,13 @@ class TrainingDock(QWidget):
         tabs.addTab(self.form, "Settings")
         tabs.addTab(self.plot, "Curve")
         tabs.addTab(self.segmenter, "Segment")
-        jobs = QHBoxLayout()
-        jobs.addWidget(self.export_button)
-        jobs.addWidget(self.import_button)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs, 1)
         layout.addWidget(self.buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.predictor_panel)
-        layout.addLayout(jobs)
+        layout.addWidget(self.transfer)
         self.tabs = tabs
 
     def _connect(self) -> None:
@@ -134,8 +125,6 @@ class TrainingDock(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume)
         self.continue_button.clicked.connect(self.continue_with_new_labels)
-        self.export_button.clicked.connect(self._export_dialog)
-        self.import_button.clicked.connect(self._import_dialog)
         self.editor.validity_changed.connect(lambda _valid: self._refresh_buttons())
         self.form.changed.connect(self._settings_changed)
         self.data.changed.connect(self._refresh_buttons)
@@ -239,23 +228,6 @@ class TrainingDock(QWidget):
             self.labels.select(labels)
             self.data.label_mode.set_mode(found.label_mode, f"As the job's data.spec says ({found.label_mode}).")
         self._refresh_buttons()
-
-    def _export_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the job into this folder",
-                                                  self.data.runs_root.text())
-        if folder:
-            self._guard(lambda: show_info(f"wrote {self.export_job(folder)}"))
-
-    def _import_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a job or run folder", self.data.runs_root.text())
-        if folder:
-            self._guard(lambda: self.import_job(folder))
-
-    def _guard(self, action: Any) -> None:
-        try:
-            action()
-        except (ZnnError, OSError, ValueError) as error:
-            show_error(str(error))
 
     # ------------------------------------------------------------------ training
 

@@ -121,6 +121,32 @@ def test_invalid_network_text_shows_the_error_and_disables_train(make_napari_vie
     assert "network is invalid" in dock.train_button.toolTip()
 
 
+def test_the_export_and_import_buttons_ask_for_a_folder_and_tell_the_outcome(make_napari_viewer, new_dock, tmp_path,
+                                                                             monkeypatch):
+    from qtpy.QtWidgets import QFileDialog
+
+    import napari_znn._job_transfer as transfer
+
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path)
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr(transfer, "show_info", lambda text: told.append(("info", text)))
+    monkeypatch.setattr(transfer, "show_error", lambda text: told.append(("error", text)))
+    chosen = {"folder": str(tmp_path / "job")}
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args: chosen["folder"]))
+    dock.export_button.click()
+    [cfg] = (tmp_path / "job").glob("*.cfg")
+    assert told == [("info", f"wrote {cfg}")]
+    chosen["folder"] = str(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    dock.import_button.click()  # no job there: one notification, the dock unchanged
+    assert len(told) == 2 and told[1][0] == "error" and str(tmp_path / "empty") in told[1][1], told
+    assert dock.run is None
+    chosen["folder"] = ""  # the dialog cancelled
+    dock.export_button.click()
+    dock.import_button.click()
+    assert len(told) == 2
+
+
 def test_export_then_import_restores_network_settings_and_data(make_napari_viewer, new_dock, tmp_path):
     from znn.jobs import JobConfig
 
