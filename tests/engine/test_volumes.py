@@ -79,6 +79,25 @@ def test_tif_writer_is_imagej_for_imagej_types(tmp_path):
         assert not tif.is_imagej and tif.series[0].shape == (3, 5, 7)
 
 
+def test_an_interrupted_tif_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.tif"
+    write_volume(target, np.ones((2, 8, 8), np.float32))
+    before = target.read_bytes()
+    real = tifffile.imwrite
+
+    def interrupted(file, data, **kwargs):
+        real(file, data, **kwargs)  # the bytes are written, then the process is interrupted
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tifffile, "imwrite", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_volume(target, np.zeros((4, 16, 16), np.float32))
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    monkeypatch.undo()
+    write_volume(target, np.zeros((4, 16, 16), np.float32))
+    np.testing.assert_array_equal(read_volume(target), np.zeros((4, 16, 16), np.float32))
+
+
 def test_zarr_writer_chunks(tmp_path):
     write_volume(tmp_path / "big.zarr", np.zeros((40, 300, 300), np.uint8))
     stored = zarr.open_array(tmp_path / "big.zarr", mode="r")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from znn.errors import VolumeError
+from znn.io.h5atomic import atomic_path
 from znn.io.volume_location import DEFAULT_H5_DATASET, VolumeLocation, parse_location
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -19,7 +20,7 @@ def write_volume(path: str | Path, array: Any, *, dataset: str | None = None) ->
 
     HDF5: dataset `dataset` (default '/main', or the ':/path' of `path`), gzip-compressed,
     other datasets in an existing file are kept. TIFF: ImageJ-compatible for uint8,
-    uint16 and float32, a plain TIFF otherwise. zarr: a chunked array at the store root
+    uint16 and float32, a plain TIFF otherwise, replaced atomically. zarr: a chunked array at the store root
     or at `dataset` / the path after '.zarr'.
     """
     location = parse_location(path)
@@ -58,15 +59,17 @@ def _inner_for_writing(location: VolumeLocation, dataset: str | None) -> str | N
 
 
 def _write_tif(file: Path, data: np.ndarray) -> None:
+    """Written beside `file` and renamed over it: an interrupted write leaves the old file."""
     import tifffile
 
     axes = {2: "YX", 3: "ZYX", 4: "CZYX"}[data.ndim]
-    if data.dtype.type in _IMAGEJ_DTYPES:
-        if data.ndim == 4:  # ImageJ hyperstacks are ordered T, Z, C, Y, X
-            data, axes = np.moveaxis(data, 0, 1), "ZCYX"
-        tifffile.imwrite(file, data, imagej=True, metadata={"axes": axes})
-    else:
-        tifffile.imwrite(file, data, photometric="minisblack", metadata={"axes": axes})
+    with atomic_path(file) as temporary:
+        if data.dtype.type in _IMAGEJ_DTYPES:
+            if data.ndim == 4:  # ImageJ hyperstacks are ordered T, Z, C, Y, X
+                data, axes = np.moveaxis(data, 0, 1), "ZCYX"
+            tifffile.imwrite(temporary, data, imagej=True, metadata={"axes": axes})
+        else:
+            tifffile.imwrite(temporary, data, photometric="minisblack", metadata={"axes": axes})
 
 
 def _write_h5(file: Path, name: str, data: np.ndarray) -> None:
