@@ -69,7 +69,7 @@ class TrainingDock(QWidget):
         self._close_guard: CloseGuard | None = None
         self._continue_after_stop: Run | None = None  # Continue pressed while training: after the stop
         self._saved: str | None = None  # the running session's last checkpoint
-        self.curve_png = CurveDrawing(lambda line: setattr(self.state, "message", f"learning curve: {line}"))
+        self.curve_png = CurveDrawing(lambda line: setattr(self.state, "message", line))  # names the PNG
 
         self.data = DataTab(viewer)
         self.image, self.labels, self.preview_every = self.data.image, self.data.labels, self.data.preview_every

@@ -101,8 +101,9 @@ def test_a_curve_that_cannot_be_drawn_is_told_in_the_status_line(make_napari_vie
     bad = tmp_path / "net_20.h5"
     bad.write_text("not a network")
     assert dock.curve_png.start(bad) == tmp_path / "net_curve.png"
-    qtbot.waitUntil(lambda: dock.status.text().startswith("learning curve:"), timeout=60_000)
-    assert str(bad) in dock.status.text() and "not an HDF5 file" in dock.status.text()
+    qtbot.waitUntil(lambda: "could not draw the learning curve" in dock.status.text(), timeout=60_000)
+    assert dock.status.text() == (f"znn: could not draw the learning curve {tmp_path / 'net_curve.png'}: {bad}: "
+                                  "not an HDF5 file; expected an HDF5 statistics file"), dock.status.text()
     assert not (tmp_path / "net_curve.png").exists() and not dock.curve_png.running
 
 
