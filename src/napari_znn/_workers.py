@@ -25,8 +25,10 @@ from napari_znn import _gc_pause
 from napari_znn._label_mode import LabelSettings
 from znn.jobs import JobConfig
 from znn.modes import Dtype
+from znn.parallel.niceness import set_compute_niceness
 
 UNBOUNDED = 10**12  # "until stopped": an update count no run reaches
+COMPUTE_NICENESS = 10  # the engine's threads give way to napari's (znn.parallel.niceness)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def predict_worker(image: Any, network_text: str, weights: str, **options: Any) 
 
 
 def _worker(function: Callable[..., Generator[Any, Any, Any]], *args: Any, **kwargs: Any) -> GeneratorWorker:
+    set_compute_niceness(COMPUTE_NICENESS)
     worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     assert isinstance(worker, GeneratorWorker)  # a generator function makes a generator worker
     pause_full_collections(worker)

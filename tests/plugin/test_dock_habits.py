@@ -4,6 +4,8 @@ never stalls while N4 trains or predicts."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -219,11 +221,21 @@ def test_a_patch_larger_than_the_image_is_named_in_layer_terms(make_napari_viewe
     assert any("'4-D labels' is 2x3x40x40" in found for found in dock.problems()), dock.problems()
 
 
+def engine_thread_niceness() -> set[int]:
+    """The niceness of the engine's compute threads now running (the kernel's word for it)."""
+    return {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threading.enumerate()
+            if t.name.startswith(("znn-worker-", "znn-patch-prefetch")) and t.native_id is not None}
+
+
 def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtbot, tmp_path):
     """The event loop keeps ticking every few ms while N4 trains (live preview on) and predicts.
     Adding a layer costs napari itself about 100 ms, so the live layer is made when Train is
-    pressed and a second Predict fills the first one's layer: the probes start after those."""
+    pressed and a second Predict fills the first one's layer: the probes start after those.
+    The engine's threads run nicer than napari's (znn.parallel.niceness). A late tick writes
+    down every thread's stack, and a failure shows them."""
     import gc
+
+    from napari_znn._workers import COMPUTE_NICENESS
 
     viewer, dock = sample_dock(make_napari_viewer(show=True), lambda v: new_dock(v, docked=True), tmp_path)
     dock.editor.load_file("N4")
@@ -231,9 +243,10 @@ def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtb
     train_for(dock, 40)
     dock.train()
     qtbot.waitUntil(lambda: dock.state.iteration >= 3, timeout=240_000)  # past loading and the first update
-    training = EventLoopProbe()
+    training = EventLoopProbe(stacks_after_ms=80)
     training.start()
     assert gc.get_freeze_count() > 0  # the session's objects are out of full collections meanwhile
+    assert engine_thread_niceness() == {max(COMPUTE_NICENESS, os.getpriority(os.PRIO_PROCESS, 0))}
     qtbot.waitUntil(lambda: dock.worker is None, timeout=240_000)
     training.stop()
     assert gc.get_freeze_count() == 0  # and back in once nothing runs
@@ -241,7 +254,7 @@ def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtb
     dock.predict()  # the first prediction adds its layer
     qtbot.waitUntil(lambda: dock.predictor is None, timeout=240_000)
     layer = viewer.layers["ZNN boundary (synthetic EM)"]
-    predicting = EventLoopProbe()
+    predicting = EventLoopProbe(stacks_after_ms=80)
     predicting.start()
     dock.predict()
     qtbot.waitUntil(lambda: dock.predictor is None, timeout=240_000)
@@ -250,4 +263,5 @@ def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtb
     assert viewer.layers["ZNN boundary (synthetic EM)"] is layer  # filled in place
     print(f"longest event-loop gap: training N4 {training.longest_ms:.0f} ms over {len(training.gaps)} ticks, "
           f"predicting {predicting.longest_ms:.0f} ms over {len(predicting.gaps)} ticks")
-    assert training.longest_ms < 100 and predicting.longest_ms < 100
+    assert training.longest_ms < 100, training.stacks
+    assert predicting.longest_ms < 100, predicting.stacks

@@ -20,6 +20,7 @@ from types import TracebackType
 import numpy as np
 
 from znn.data.sampling import Patch, SampleSet
+from znn.parallel.niceness import lower_current_thread
 
 _POLL_S = 0.05  # how often blocked calls look at the stop flag
 
@@ -61,6 +62,7 @@ class PatchPrefetcher:
     # --- producer thread -----------------------------------------------------------------
 
     def _produce(self) -> None:
+        lower_current_thread()
         iteration = self.first_iteration
         while not self._stop.is_set():
             try:

@@ -23,6 +23,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from znn.parallel.niceness import lower_current_thread
+
 _WAITING, _QUEUED, _RUNNING, _DONE = range(4)
 
 
@@ -159,6 +161,7 @@ class Scheduler:
             self._cond.wait()
 
     def _work(self) -> None:
+        lower_current_thread()
         task: Task | None = None
         while True:
             if task is None:
