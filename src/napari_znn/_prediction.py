@@ -87,7 +87,8 @@ def blockwise_worker(request: Any, workers: int, memory: int, stop: threading.Ev
 def predict_blockwise(request: Any, workers: int, memory: int, stop: threading.Event) -> Generator[Any, None, None]:
     from dataclasses import replace
 
-    from znn.blockwise.run import cluster_client, iter_blockwise
+    from znn.blockwise.cluster import cluster_client
+    from znn.blockwise.run import iter_blockwise
     from znn.blockwise.store import StoreMismatch
 
     with cluster_client(workers=workers, memory_per_worker=memory) as client:

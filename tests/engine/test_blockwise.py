@@ -167,7 +167,7 @@ def test_one_block_worker_holds_one_request_at_a_time_and_never_mixes_two(tmp_pa
 
 @pytest.fixture(scope="module")
 def client():
-    from znn.blockwise.run import cluster_client
+    from znn.blockwise.cluster import cluster_client
 
     with cluster_client(workers=2, memory_per_worker=1 << 30) as c:
         yield c
@@ -343,7 +343,8 @@ def test_two_requests_on_one_cluster_use_their_own_network_and_input(client, tmp
 
 
 def test_a_worker_killed_mid_run_loses_nothing_and_output_exceeds_worker_memory(tmp_path):
-    from znn.blockwise.run import BlockDone, cluster_client, iter_blockwise
+    from znn.blockwise.cluster import cluster_client
+    from znn.blockwise.run import BlockDone, iter_blockwise
     from znn.blockwise.store import done_flags
     from znn.io.h5net import load_network
 

@@ -161,13 +161,8 @@ def _image_origin(job: Any, sample_id: int, node: str, location: str) -> Origin:
 
 
 def run_blockwise(args: argparse.Namespace) -> int:
-    from znn.blockwise.run import (
-        CONNECT_TIMEOUT_S,
-        BlockwiseFinished,
-        cluster_client,
-        iter_blockwise,
-        prepare_blockwise,
-    )
+    from znn.blockwise.cluster import CONNECT_TIMEOUT_S, cluster_client
+    from znn.blockwise.run import BlockwiseFinished, iter_blockwise, prepare_blockwise
     from znn.jobs import values as v
     from znn.planner import budget_from_string, total_ram_bytes
 
