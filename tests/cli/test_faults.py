@@ -302,6 +302,27 @@ def test_a_second_forward_pass_into_the_same_outputs_is_refused(trained, tmp_pat
     assert sorted(p.name for p in (job / "out").iterdir()) == ["pred_sample2_output.h5"]
 
 
+def test_a_blockwise_run_into_a_store_another_run_writes_is_refused_before_a_cluster_starts(trained, tmp_path):
+    from znn.io.runlock import RunLock
+    from znn.io.volumes import write_volume
+
+    image = np.random.default_rng(8).integers(0, 255, (2, 40, 40)).astype(np.uint8)
+    write_volume(tmp_path / "em.h5", image, dataset="raw")
+    net = shutil.copy(trained / "run" / "net_current.h5", tmp_path / "net.h5")
+    argv = ["forward", "--blockwise", "--input", "{tmp}/em.h5:raw", "--net", "{tmp}/net.h5", "--output",
+            "{tmp}/maps.zarr", "--overwrite", "--workers", "1", "--memory-per-worker", "1GiB", "--quiet"]
+    # A scheduler nobody answers at: a refusal that came after connecting would name it instead.
+    nobody = ["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"]
+    with RunLock(tmp_path / "maps.zarr", "blockwise"):  # as a run writing maps.zarr holds it
+        expect_refusal(tmp_path, argv + nobody, [f"{tmp_path}: another blockwise prediction", "store 'maps.zarr'",
+                                                 f"PID {os.getpid()}", "maps.zarr.blockwise.lock", "another --output"],
+                       timeout=TIMEOUT)
+    assert not (tmp_path / "maps.zarr").exists()
+    status, out, err = _znn([a.replace("{tmp}", str(tmp_path)) for a in argv], tmp_path)
+    assert status == 0, out + err  # the holder is gone: the run goes ahead
+    assert not (tmp_path / "maps.zarr.blockwise.lock").exists() and Path(net).exists()
+
+
 # ----------------------------------------------------------------------------- Ctrl-C
 
 

@@ -304,6 +304,54 @@ def test_an_output_path_holding_other_data_is_never_overwritten(client, tmp_path
     assert _run(request, client)[-1].computed == 2
 
 
+def test_a_store_being_written_is_locked_so_a_second_run_cannot_overwrite_it(client, tmp_path):
+    from znn.blockwise.run import BlockDone, iter_blockwise, prepare_blockwise
+    from znn.blockwise.store import done_flags
+    from znn.io.runlock import RunLocked
+
+    image = np.random.default_rng(5).integers(0, 255, (3, 64, 64)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 32, 32))
+    again = replace(request, overwrite=True)
+    ready = prepare_blockwise(again)  # checked before the first run took the store
+    lock = tmp_path / "out.zarr.blockwise.lock"
+    first = iter_blockwise(request, client)
+    events = [next(first)]
+    while not isinstance(events[-1], BlockDone):
+        events.append(next(first))
+    written = done_flags(request.output).copy()
+    for second in (lambda: prepare_blockwise(again), lambda: next(iter_blockwise(again, client, prepared=ready))):
+        with pytest.raises(RunLocked) as refused:
+            second()
+        message = str(refused.value)
+        assert f"PID {os.getpid()}" in message and "another blockwise prediction" in message
+        assert "out.zarr.blockwise.lock" in message and message.endswith("another output")
+        assert (done_flags(request.output) >= written).all()  # nothing wiped
+    assert lock.exists()
+    events.extend(first)
+    assert events[-1].computed == 12 and not events[-1].stopped
+    assert done_flags(request.output).all() and not np.isnan(_stored(request.output)).any()
+    assert not lock.exists()  # released with the run's last event
+    assert _run(again, client)[-1].computed == 12  # free again: the overwrite starts afresh
+
+
+def test_a_file_system_without_flock_runs_unlocked_and_says_so(client, tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from znn.blockwise.store import done_flags
+
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    image = np.random.default_rng(6).integers(0, 255, (2, 32, 32)).astype(np.uint8)
+    request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 32, 32))
+    events = _run(request, client)
+    assert events[0].note is not None and events[0].note.startswith(f"cannot lock {tmp_path / 'out.zarr'}")
+    assert "no other run writes these files" in events[0].note
+    assert events[-1].computed == 2 and done_flags(request.output).all()
+
+
 def test_a_failing_block_surfaces_its_traceback_after_the_retries(client, tmp_path):
     from znn.blockwise.run import BlockwiseError
     from znn.blockwise.store import done_flags

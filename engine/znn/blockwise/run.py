@@ -39,6 +39,7 @@ from znn.blockwise.task import BlockResult, BlockTask, open_input
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
 from znn.errors import FileFormatError, ZnnError
+from znn.io.runlock import RunLock
 from znn.io.space import require_free_space, volume_bytes
 from znn.io.volumes import parse_location, split_sections
 from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
@@ -113,6 +114,7 @@ class BlockwiseStarted:
     todo: int  # blocks not yet flagged done
     workers: int
     plan: str = ""
+    note: str | None = None  # the run goes on without a lock (a file system without flock)
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,8 @@ def prepare_blockwise(request: BlockwiseRequest) -> Prepared:
         raise origin.error("the blockwise output is a zarr store (a folder)",
                            expected=f"a name ending in .zarr, found '{output.suffix or output.name}'")
     check_output_folder(output.parent, origin, what="blockwise output store")
+    with output_lock(request):  # another run writing this store is refused now, before a cluster starts
+        pass
     try:
         volume = triple(int(n) for n in open_input(request.input).shape[-3:])
     except FileFormatError as error:
@@ -247,24 +251,37 @@ def prepare_blockwise(request: BlockwiseRequest) -> Prepared:
     return Prepared(spec, volume, fov, out_shape, grid, plan, outputs, description)
 
 
+def output_lock(request: BlockwiseRequest) -> RunLock:
+    """The lock of the output store (`<store>.blockwise.lock` beside it): one run writes a store
+    at a time, so an `overwrite` cannot wipe a store another run is filling."""
+    return RunLock(request.output, "blockwise", setting=request.origin_of_output().name)
+
+
 def iter_blockwise(request: BlockwiseRequest, client: Any, *, stop: threading.Event | None = None,
                    prepared: Prepared | None = None) -> Generator[BlockwiseEvent, None, None]:
     """Predict `request.input` block by block on `client`'s cluster; yields progress events.
 
     `prepared` is `prepare_blockwise(request)` when the caller checked the request before
     starting the cluster. Setting `stop` ends the run after the blocks that are finishing
-    (the rest stay unflagged and a later run computes them).
+    (the rest stay unflagged and a later run computes them). The output store's lock is held
+    from before the store is created or reopened until the last event.
     """
-    from distributed import as_completed
-
     began = time.perf_counter()
     ready = prepared if prepared is not None else prepare_blockwise(request)
+    with output_lock(request) as lock:
+        yield from _run_blocks(request, client, stop, ready, began, lock.note)
+
+
+def _run_blocks(request: BlockwiseRequest, client: Any, stop: threading.Event | None, ready: Prepared,
+                began: float, note: str | None) -> Generator[BlockwiseEvent, None, None]:
+    from distributed import as_completed
+
     volume, fov, out_shape, grid, plan = ready.volume, ready.fov, ready.output_shape, ready.grid, ready.plan
     store.create_or_open(request.output, ready.description, ready.outputs,
                          out_shape, grid.block_shape, len(grid), overwrite=request.overwrite)
     todo = [int(n) for n in np.flatnonzero(~store.done_flags(request.output))]
     workers = len(client.scheduler_info().get("workers", {}))
-    yield BlockwiseStarted(request.output, out_shape, grid.block_shape, len(grid), len(todo), workers, plan)
+    yield BlockwiseStarted(request.output, out_shape, grid.block_shape, len(grid), len(todo), workers, plan, note)
     if not todo:
         yield BlockwiseFinished(0, len(grid), time.perf_counter() - began, 0.0)
         return

@@ -167,6 +167,8 @@ class Console:
             self.line(f"{event.output}: output {shape} in {event.blocks} blocks of "
                       f"{'x'.join(map(str, event.block_shape))} ({event.plan}); {event.blocks - event.todo} "
                       f"already done, {event.todo} to compute on {event.workers} worker(s)")
+            if event.note:
+                self.note(f"note: {event.note}")
             self._open_bar(event.todo, 0, "block", "blocks")
         elif isinstance(event, BlockDone):
             if self.bar is not None:

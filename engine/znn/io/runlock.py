@@ -4,8 +4,9 @@
         ...
 
 The lock is an `fcntl.flock` on `<prefix>.<kind>.lock` beside the files the run writes
-(`run/net.train.lock` for train_net_prefix `run/net`). The file holds the holder's PID, host
-and start time as text, which a refused run names. The kernel drops a flock when its holder
+(`run/net.train.lock` for train_net_prefix `run/net`, `maps.zarr.blockwise.lock` beside the
+blockwise store `maps.zarr`). The file holds the holder's PID, host and start time as text,
+which a refused run names. The kernel drops a flock when its holder
 exits, however it exits (SIGKILL included), so a lock file left by a dead run is simply
 taken over; a run that ends removes its lock file. flock belongs to an open file, so a
 second lock taken inside the same process is refused too: a napari dock and a command in
@@ -27,8 +28,10 @@ from types import TracebackType
 
 from znn.errors import WriteFailed, ZnnError
 
-# kind -> (what runs, the setting that names the prefix)
-KINDS = {"train": ("training run", "train_net_prefix"), "forward": ("forward pass", "output_prefix")}
+# kind -> (what runs, what it writes, the setting that names it)
+KINDS = {"train": ("training run", "the '{}' files", "train_net_prefix"),
+         "forward": ("forward pass", "the '{}' files", "output_prefix"),
+         "blockwise": ("blockwise prediction", "the store '{}'", "output")}
 
 
 def lock_path(prefix: str | Path, kind: str) -> Path:
@@ -69,24 +72,26 @@ class Holder:
 class RunLocked(ZnnError):
     """Another run holds the lock of this folder and prefix."""
 
-    def __init__(self, path: Path, kind: str, holder: Holder | None) -> None:
+    def __init__(self, path: Path, kind: str, holder: Holder | None, setting: str | None = None) -> None:
         self.path = path
         self.kind = kind
         self.holder = holder
-        what, key = KINDS.get(kind, (f"{kind} run", "prefix"))
+        what, writes, key = KINDS.get(kind, (f"{kind} run", "the '{}' files", "prefix"))
         prefix = path.name[:-len(f".{kind}.lock")]
         by = holder.describe() if holder is not None else "another process"
-        super().__init__(f"{path.parent}: another {what} is writing the '{prefix}' files there ({by}; lock "
-                         f"file {path.name}); wait for it to end or stop it, or give this job another {key}")
+        super().__init__(f"{path.parent}: another {what} is writing {writes.format(prefix)} there ({by}; lock "
+                         f"file {path.name}); wait for it to end or stop it, or give this job another "
+                         f"{setting or key}")
 
 
 class RunLock:
     """The lock of one run (see the module docstring); a context manager, or acquire/release
     for a holder that lives longer than a block (a GUI)."""
 
-    def __init__(self, prefix: str | Path, kind: str) -> None:
+    def __init__(self, prefix: str | Path, kind: str, *, setting: str | None = None) -> None:
         self.path = lock_path(prefix, kind)
         self.kind = kind
+        self.setting = setting  # the flag or .cfg key a refusal tells the user to change
         self.note: str | None = None  # set when the run goes on without a lock
         self._fd: int | None = None
         self._made_folder = False
@@ -124,7 +129,7 @@ class RunLock:
             except BlockingIOError:
                 holder = _holder(fd)
                 os.close(fd)
-                raise RunLocked(self.path, self.kind, holder) from None
+                raise RunLocked(self.path, self.kind, holder, self.setting) from None
             except OSError as error:
                 os.close(fd)
                 if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
