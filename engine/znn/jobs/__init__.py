@@ -20,11 +20,10 @@ from znn.jobs.dataspec import (
     ImageSpec,
     LabelSpec,
     SampleSpec,
-    format_spec,
     read_spec,
-    write_spec,
 )
 from znn.jobs.ini import ConfigWarning
+from znn.jobs.spec_writer import format_spec, write_spec
 
 __all__ = [
     "CFG_KEYS",

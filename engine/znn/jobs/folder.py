@@ -42,9 +42,9 @@ from znn.jobs.dataspec import (
     ImageSpec,
     LabelSpec,
     SampleSpec,
-    write_spec,
 )
 from znn.jobs.job import JobConfig
+from znn.jobs.spec_writer import write_spec
 from znn.modes import LABEL_MODES, LabelMode
 from znn.netspec.znnfile import parse_znn
 
