@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtGui import QFontDatabase
 from qtpy.QtWidgets import (
@@ -19,7 +20,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from znn.errors import ZnnError
+from znn.errors import WriteFailed, ZnnError
+from znn.io.h5atomic import atomic_write_text
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import list_networks, network_path
 from znn.netspec.memory import estimate_memory
@@ -111,15 +113,21 @@ class NetworkEditor(QWidget):
         if path:
             self.save_to(Path(path))
 
-    def save_to(self, path: Path) -> None:
-        """Write the edited text as a `.znn` file and offer it in the network list."""
-        path.write_text(self.network_text(), encoding="utf-8")
+    def save_to(self, path: Path) -> bool:
+        """Write the edited text as a `.znn` file and offer it in the network list. A file that
+        cannot be written is named in one notification and left as it was (False)."""
+        try:
+            atomic_write_text(path, self.network_text())
+        except OSError as error:
+            show_error(str(WriteFailed.from_os_error(error, file=path, context="the network was not saved")))
+            return False
         self._paths[path.name] = path
         if self.choice.findText(path.name) < 0:
             self.choice.blockSignals(True)  # the text is already there; do not reload it
             self.choice.addItem(path.name)
             self.choice.setCurrentText(path.name)
             self.choice.blockSignals(False)
+        return True
 
     # ------------------------------------------------------------------ checking
 

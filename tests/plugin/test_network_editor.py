@@ -63,3 +63,24 @@ def test_invalid_text_names_the_line_and_a_saved_file_reads_back(editor, tmp_pat
     editor.save_to(tmp_path / "mine.znn")
     assert parse_znn((tmp_path / "mine.znn").read_text()) == parse_znn(good)
     assert editor.choice.currentText() == "mine.znn" and editor.network_text() == good
+
+
+def test_a_save_that_fails_midway_keeps_the_file_and_names_it(editor, tmp_path):
+    from napari.utils.notifications import notification_manager
+
+    from tests.helpers.filesize import writes_fail_past
+
+    path = tmp_path / "mine.znn"
+    path.write_text("# my earlier network\n" * 10, encoding="utf-8")
+    before = path.read_bytes()
+    editor.choice.setCurrentText("N4")
+    messages: list[str] = []
+    notification_manager.notification_ready.connect(lambda note: messages.append(str(note.message)))
+    with writes_fail_past(64):  # as a full disk would, after the first bytes
+        saved = editor.save_to(path)
+    assert not saved and path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.znn"]  # no temporary left
+    assert messages == [f"cannot write {path}: file too large; the network was not saved"]
+    assert editor.choice.findText("mine.znn") < 0  # not offered: it does not hold this network
+    assert editor.save_to(path) and path.read_text(encoding="utf-8") == editor.network_text()
+    assert editor.choice.currentText() == "mine.znn"

@@ -1,4 +1,4 @@
-"""Writing HDF5 files atomically and reproducibly.
+"""Writing HDF5 files (and job files, networks, images) atomically and reproducibly.
 
 A file is written under a temporary name in the target directory (`.<name>.<8 hex>.tmp`),
 flushed to disk and then renamed over the target, so a crash or an error never leaves a
@@ -102,6 +102,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                 raise renamed from error
         raise
     _fsync_directory(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """`path` holds `text` (UTF-8) after the call or, when writing fails, what it held before:
+    job files and networks are never left half-written."""
+    with atomic_path(Path(path)) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 @contextlib.contextmanager

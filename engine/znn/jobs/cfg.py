@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from znn.errors import ConfigError, did_you_mean, printable
+from znn.io.h5atomic import atomic_write_text
 from znn.jobs import values as v
 from znn.jobs.dataspec import parse_spec_file
 from znn.jobs.ini import ConfigWarning, IniDocument, IniSection, read_ini
@@ -324,5 +325,5 @@ def format_cfg(job: JobConfig) -> str:
 def write_cfg(job: JobConfig, path: str | os.PathLike[str]) -> None:
     """Write `job` as a `.cfg` at `path`. Paths are written as stored, so relative paths
     keep pointing at the same files only when `path` is in the same directory."""
-    Path(path).write_text(format_cfg(job), encoding="utf-8")
+    atomic_write_text(path, format_cfg(job))
 

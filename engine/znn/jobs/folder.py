@@ -32,6 +32,7 @@ import numpy as np
 from znn.data.sampling import deviation_range
 from znn.data.strokes import split_strokes
 from znn.errors import ConfigError
+from znn.io.h5atomic import atomic_write_text
 from znn.io.volumes import read_volume, write_volume
 from znn.jobs.cfg import read_cfg, write_cfg
 from znn.jobs.dataspec import (
@@ -117,7 +118,7 @@ def write_job_folder(folder: str | Path, *, network_text: str, image: Source, la
                           key="stroke_membrane", expected="e.g. 1 and 2 (0 means unlabelled)",
                           found=f"{stroke_membrane} and {stroke_cell}")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "network.znn").write_text(network_text, encoding="utf-8")
+    atomic_write_text(folder / "network.znn", network_text)
     image_name, sections = _volume_name(folder, image, "image")
     labels_name, label_sections = _volume_name(folder, labels, "labels")
     if label_sections != sections:

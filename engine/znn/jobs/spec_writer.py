@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from znn.io.h5atomic import atomic_write_text
 from znn.jobs.dataspec import DEFAULT_LABEL_MODE, DEFAULT_STROKE_CELL, DEFAULT_STROKE_MEMBRANE, DataSpec
 from znn.jobs.values import format_bool
 
@@ -45,4 +45,4 @@ def format_spec(spec: DataSpec) -> str:
 
 def write_spec(spec: DataSpec, path: str | os.PathLike[str]) -> None:
     """Write `spec` as a `.spec` file at `path`."""
-    Path(path).write_text(format_spec(spec), encoding="utf-8")
+    atomic_write_text(path, format_spec(spec))

@@ -51,4 +51,6 @@ def format_znn(spec: NetSpec) -> str:
 
 
 def write_znn(spec: NetSpec, path: str | Path) -> None:
-    Path(path).write_text(format_znn(spec), encoding="utf-8")
+    from znn.io.h5atomic import atomic_write_text  # h5py only when a file is written
+
+    atomic_write_text(path, format_znn(spec))
