@@ -120,6 +120,18 @@ def _one_error(status: int, out: str, err: str, names: list[str]) -> str:
     return errors[0]
 
 
+def _group_ends(group: int, timeout: float = 20) -> bool:
+    """Whether every process of the process group has exited within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def _temporaries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if temporary_target(p.name) is not None)
 
@@ -382,7 +394,10 @@ def test_ctrl_c_in_forward_stops_after_the_tile_and_twice_aborts(trained, tmp_pa
     assert not out_folder.exists() or sorted(p.name for p in out_folder.iterdir()) == []
 
 
-def test_ctrl_c_to_the_process_group_stops_a_blockwise_run_cleanly_and_a_rerun_completes_it(trained, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_stops_a_blockwise_run_cleanly_and_a_rerun_completes_it(trained, tmp_path,
+                                                                                             signum):
+    """SIGINT as Ctrl-C in a terminal sends it, SIGTERM as a batch system ends a job."""
     import zarr
 
     from znn.blockwise.store import done_flags
@@ -409,14 +424,16 @@ def test_ctrl_c_to_the_process_group_stops_a_blockwise_run_cleanly_and_a_rerun_c
                 pass
             time.sleep(0.05)
         before = len(child.lines["err"])
-        child.signal(signal.SIGINT, group=True)  # what Ctrl-C in a terminal does
+        child.signal(signum, group=True)  # to the driver and its worker processes alike
         status, out, err = child.finish()
+        assert _group_ends(child.pid), "worker processes outlived the driver"
     finally:
         child.stop()
     shown = f"--- stdout ---\n{out}\n--- stderr ---\n{err}"
     assert "Traceback" not in out + err and "failed after" not in out + err, shown
     assert status == 0, shown
-    assert child.lines["err"][before:] == ["SIGINT: stopping after the blocks in progress (Ctrl-C again aborts)"]
+    said = f"{signum.name}: stopping after the blocks in progress (Ctrl-C again aborts)"
+    assert child.lines["err"][before:] == [said], shown
     assert "stopped on request" in out, shown
     flagged = int(done_flags(tmp_path / "maps.zarr").sum())
     assert 2 <= flagged < 18

@@ -1,8 +1,9 @@
 """The dask.distributed cluster a blockwise run drives: a new LocalCluster of worker
 processes, or a client of a scheduler that is already running (`--scheduler`).
 
-Ctrl-C in a terminal reaches the worker processes too; they must survive it so that the
-driver can stop the run after the blocks in flight (see `_sigint_blocked`).
+Ctrl-C in a terminal (or a batch system's SIGTERM to all of a job's processes) reaches the
+worker processes too; they must survive it so that the driver can stop the run after the
+blocks in flight (see `_stop_signals_blocked`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
         with connect(scheduler, connect_timeout) as client:
             yield client
         return
-    with warnings.catch_warnings(), _sigint_blocked():
+    with warnings.catch_warnings(), _stop_signals_blocked():
         # The scheduler's small HTTP server (health, metrics) moves to a free port if 8787 is taken.
         warnings.filterwarnings("ignore", message="Port .* is already in use")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -54,21 +55,21 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
 
 
 @contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked in this thread while a LocalCluster starts.
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread while a LocalCluster starts.
 
     Ctrl-C in a terminal reaches every process of its process group, the worker processes
-    too; they must not die of it (the driver stops them after the blocks in flight). The
-    cluster's threads started meanwhile inherit the blocked signal, and so do the worker
-    processes they spawn, restarted ones included; each worker also ignores SIGINT once it
-    runs (`znn.blockwise.worker.dask_setup`). Blocked in the driver's helper threads, the
-    signal reaches its main thread, where Python handles it; one that arrives while the
-    cluster starts is delivered when this block ends.
+    too, and so does a SIGTERM sent to the group; they must not die of it (the driver stops
+    them after the blocks in flight). The cluster's threads started meanwhile inherit the
+    blocked signals, and so do the worker processes they spawn, restarted ones included;
+    each worker also ignores both once it runs (`znn.blockwise.worker.dask_setup`). Blocked in
+    the driver's helper threads, a signal reaches its main thread, where Python handles it;
+    one that arrives while the cluster starts is delivered when this block ends.
     """
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:

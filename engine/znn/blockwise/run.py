@@ -182,6 +182,20 @@ def _description(request: BlockwiseRequest, volume: Triple, block: Triple) -> di
             "dtype": request.dtype, "block": list(block)}
 
 
+def _result(future: Any) -> BlockResult | None:
+    """A finished block's result; None when it failed or the cluster lost it, also while it is
+    being fetched (a SIGTERM to the process group ends the workers along with the driver)."""
+    if future.status != "finished":
+        return None
+    from distributed.client import FutureCancelledError
+
+    try:
+        result: BlockResult = future.result()
+    except FutureCancelledError:
+        return None
+    return result
+
+
 def _failure(future: Any, number: int, grid: BlockGrid, attempts: int) -> BlockwiseError:
     block = grid.block(number)
     where = f"{tuple(block.start)}..{tuple(block.stop)}"
@@ -319,12 +333,12 @@ def _run_blocks(request: BlockwiseRequest, client: Any, stop: threading.Event | 
     try:
         for future in completed:
             _, number = in_flight.pop(future.key)
-            if future.status != "finished":
+            result = _result(future)
+            if result is None:
                 if stop is not None and stop.is_set():
                     stopping = True  # stopping anyway: the block stays unflagged, a rerun computes it
                     continue
                 raise _failure(future, number, grid, request.retries + 1)
-            result: BlockResult = future.result()
             block_now = grid.block(result.number)
             if result.skipped:
                 skipped += 1

@@ -28,10 +28,13 @@ QUIET_LOGGERS = ("distributed", "distributed.nanny", "distributed.scheduler", "d
 
 def dask_setup(worker: Any) -> None:
     """Run by each worker process of a LocalCluster as it starts (preload=[WORKER_PRELOAD]):
-    ignore SIGINT, since Ctrl-C in a terminal reaches the workers too and the driver decides
-    what it means (it stops them itself); and with QUIET_ENV set, log errors only."""
+    ignore SIGINT and SIGTERM, since Ctrl-C in a terminal (or a batch system's SIGTERM to the
+    job's processes) reaches the workers too and the driver decides what it means: it stops
+    them itself, after the blocks in flight (dask's nanny ends a worker with SIGKILL where it
+    must). With QUIET_ENV set, log errors only."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
     if os.environ.get(QUIET_ENV):
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
