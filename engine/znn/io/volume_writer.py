@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from znn.errors import VolumeError
-from znn.io.h5atomic import atomic_path
+from znn.io.h5atomic import atomic_h5_file, atomic_path
 from znn.io.volume_location import DEFAULT_H5_DATASET, VolumeLocation, parse_location
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -19,7 +19,8 @@ def write_volume(path: str | Path, array: Any, *, dataset: str | None = None) ->
     """Write a (z, y, x) or (c, z, y, x) array (2-D is written as given).
 
     HDF5: dataset `dataset` (default '/main', or the ':/path' of `path`), gzip-compressed,
-    other datasets in an existing file are kept. TIFF: ImageJ-compatible for uint8,
+    other datasets in an existing file are kept. Every kind but zarr is written beside the
+    target and renamed over it. TIFF: ImageJ-compatible for uint8,
     uint16 and float32, a plain TIFF otherwise, replaced atomically. zarr: a chunked array at the store root
     or at `dataset` / the path after '.zarr'.
     """
@@ -73,13 +74,35 @@ def _write_tif(file: Path, data: np.ndarray) -> None:
 
 
 def _write_h5(file: Path, name: str, data: np.ndarray) -> None:
+    """A new file beside `file`, holding what `file` held (other datasets, groups, links,
+    attributes) and `name` written afresh, renamed over it: an interrupted or failed write
+    (a full disk) leaves the old file, never a damaged one."""
     import h5py
 
     name = "/" + name.strip("/")
-    with h5py.File(file, "a") as handle:
-        if name in handle:
-            del handle[name]
-        handle.create_dataset(name, data=data, compression="gzip", chunks=_write_chunks(data.shape))
+    with atomic_h5_file(file) as new:
+        if file.exists():
+            with h5py.File(file, "r") as old:
+                _copy_except(old, new, name)
+        new.create_dataset(name, data=data, compression="gzip", chunks=_write_chunks(data.shape))
+
+
+def _copy_except(source: Any, target: Any, skipped: str) -> None:
+    """Copy the HDF5 group `source` into `target`, leaving out the object at path `skipped`."""
+    import h5py
+
+    target.attrs.update(source.attrs)
+    for key in source:
+        link = source.get(key, getlink=True)
+        path = f"{source.name.rstrip('/')}/{key}"
+        if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+            target[key] = link
+        elif path == skipped:
+            continue
+        elif skipped.startswith(path + "/") and isinstance(source[key], h5py.Group):
+            _copy_except(source[key], target.create_group(key), skipped)
+        else:
+            source.copy(source[key], target, name=key)
 
 
 def _write_zarr(file: Path, inner: str | None, data: np.ndarray) -> None:
