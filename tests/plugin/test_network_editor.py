@@ -65,10 +65,17 @@ def test_invalid_text_names_the_line_and_a_saved_file_reads_back(editor, tmp_pat
     assert editor.choice.currentText() == "mine.znn" and editor.network_text() == good
 
 
-def test_a_save_that_fails_midway_keeps_the_file_and_names_it(editor, tmp_path):
+def test_a_save_that_fails_midway_keeps_the_file_and_names_it(editor, tmp_path, monkeypatch):
     from napari.utils.notifications import notification_manager
 
+    import napari_znn._network_editor as module
     from tests.helpers.filesize import writes_fail_past
+
+    def failing_midway(path, text):  # the limit covers the save only, not napari's own logging
+        with writes_fail_past(64):  # as a full disk would, after the first bytes
+            module_write(path, text)
+
+    module_write = module.atomic_write_text
 
     path = tmp_path / "mine.znn"
     path.write_text("# my earlier network\n" * 10, encoding="utf-8")
@@ -76,8 +83,9 @@ def test_a_save_that_fails_midway_keeps_the_file_and_names_it(editor, tmp_path):
     editor.choice.setCurrentText("N4")
     messages: list[str] = []
     notification_manager.notification_ready.connect(lambda note: messages.append(str(note.message)))
-    with writes_fail_past(64):  # as a full disk would, after the first bytes
-        saved = editor.save_to(path)
+    monkeypatch.setattr(module, "atomic_write_text", failing_midway)
+    saved = editor.save_to(path)
+    monkeypatch.undo()
     assert not saved and path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.znn"]  # no temporary left
     assert messages == [f"cannot write {path}: file too large; the network was not saved"]
