@@ -46,10 +46,12 @@ def foreground_scores(segmentation: np.ndarray, ground_truth: np.ndarray) -> For
         raise ValueError("no voxels left to score (ground truth is all background)")
     _, seg_ids = np.unique(seg[inside], return_inverse=True)
     _, true_ids = np.unique(truth[inside], return_inverse=True)
-    pairs, counts = np.unique(np.stack([seg_ids.ravel(), true_ids.ravel()]), axis=1, return_counts=True)
+    # One int64 code per (segment, true segment) pair: a 1-D unique is far faster than a 2-D one.
+    width = int(true_ids.max()) + 1
+    codes, counts = np.unique(seg_ids.ravel().astype(np.int64) * width + true_ids.ravel(), return_counts=True)
     p = counts / counts.sum()
-    s = np.bincount(pairs[0], weights=p)
-    t = np.bincount(pairs[1], weights=p)
+    s = np.bincount(codes // width, weights=p)
+    t = np.bincount(codes % width, weights=p)
     sum_p2, sum_s2, sum_t2 = float((p * p).sum()), float((s * s).sum()), float((t * t).sum())
     h_s, h_t, h_st = _entropy(s), _entropy(t), _entropy(p)
     mutual = h_s + h_t - h_st
