@@ -27,6 +27,8 @@ RebalanceSetting = Literal["off", "global", "patch"]
 PpType = Literal["standard2D", "standard3D", "symetric_rescale", "none"]
 MalisNorm = Literal["none", "frac", "num", "pair", "constrain"]
 FinishReason = Literal["max_iter", "stopped", "time_limit"]
+# The weight update: ZNN's SGD with momentum, or Adam (znn.network.update).
+Optimizer = Literal["sgd", "adam"]
 # What the values of a label volume mean (a `[labelN]`'s `label_mode`, see znn.data.label_modes):
 # ZNN's 0 = membrane, napari's 0 = background with touching instance ids, or painted strokes
 # with 0 = unlabelled.
@@ -42,10 +44,11 @@ COST_FNS: tuple[CostFn, ...] = get_args(CostFn)
 PP_TYPES: tuple[PpType, ...] = get_args(PpType)
 MALIS_NORMS: tuple[MalisNorm, ...] = get_args(MalisNorm)
 LABEL_MODES: tuple[LabelMode, ...] = get_args(LabelMode)
+OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 
 __all__ = [
     "COST_FNS", "CONV_IMPL_MODES", "CONV_MODES", "DTYPES", "EXECUTORS", "LABEL_MODES", "PHASES", "MALIS_NORMS",
-    "OUTPUT_KINDS", "PP_TYPES",
+    "OPTIMIZERS", "OUTPUT_KINDS", "PP_TYPES",
     "ConvImplMode", "ConvMode", "CostFn", "Dtype", "Executor", "FinishReason", "LabelMode", "MalisNorm",
-    "OutputKind", "Phase", "PpType", "Rebalance", "RebalanceSetting",
+    "Optimizer", "OutputKind", "Phase", "PpType", "Rebalance", "RebalanceSetting",
 ]

@@ -10,7 +10,7 @@ functions `kernels_from_znn_order` / `kernels_to_znn_order` convert between them
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -44,16 +44,38 @@ def kernels_to_znn_order(kernels: np.ndarray) -> np.ndarray:
 
 @dataclass
 class NetParams:
-    """Kernels and biases of one network, with momentum buffers of the same shapes."""
+    """Kernels and biases of one network, with momentum buffers of the same shapes; with Adam
+    also second-moment buffers (empty until Adam first updates the network)."""
 
     kernels: dict[str, np.ndarray]  # conv edge name -> (n_in, n_out, z, y, x)
     kernel_momentum: dict[str, np.ndarray]
     biases: dict[str, np.ndarray]  # transfer node name -> (n,)
     bias_momentum: dict[str, np.ndarray]
     dtype: np.dtype
+    kernel_second: dict[str, np.ndarray] = field(default_factory=dict)  # Adam's second moments
+    bias_second: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.dtype = np.dtype(self.dtype)
+
+    @property
+    def has_second_moments(self) -> bool:
+        return bool(self.kernel_second or self.bias_second)
+
+    def ensure_second_moments(self) -> None:
+        """Zero second-moment buffers for every kernel and bias that has none (Adam's start)."""
+        for store, second in ((self.kernels, self.kernel_second), (self.biases, self.bias_second)):
+            for name, array in store.items():
+                if name not in second:
+                    second[name] = np.zeros_like(array)
+
+    def reset_optimizer_state(self) -> None:
+        """Zero the momentum buffers and drop the second moments: a new run starts its own optimiser."""
+        for momentum in (self.kernel_momentum, self.bias_momentum):
+            for array in momentum.values():
+                array[...] = 0
+        self.kernel_second.clear()
+        self.bias_second.clear()
 
     def arrays(self) -> Iterator[tuple[str, np.ndarray]]:
         """Every array with its saved-file name (`conv1/filters`, `nl1/momentum_vol`, ...)."""
@@ -61,10 +83,14 @@ class NetParams:
             yield f"{name}/filters", self.kernels[name]
             if name in self.kernel_momentum:
                 yield f"{name}/momentum_vol", self.kernel_momentum[name]
+            if name in self.kernel_second:
+                yield f"{name}/second_moment", self.kernel_second[name]
         for name in sorted(self.biases):
             yield f"{name}/biases", self.biases[name]
             if name in self.bias_momentum:
                 yield f"{name}/momentum_vol", self.bias_momentum[name]
+            if name in self.bias_second:
+                yield f"{name}/second_moment", self.bias_second[name]
 
     def copy(self) -> NetParams:
         return self.astype(self.dtype)
@@ -75,7 +101,8 @@ class NetParams:
             return {name: np.array(a, dtype=dtype, copy=True) for name, a in arrays.items()}
 
         return NetParams(convert(self.kernels), convert(self.kernel_momentum),
-                         convert(self.biases), convert(self.bias_momentum), np.dtype(dtype))
+                         convert(self.biases), convert(self.bias_momentum), np.dtype(dtype),
+                         convert(self.kernel_second), convert(self.bias_second))
 
     def nan_counts(self) -> dict[str, int]:
         """Number of NaN values per array name, for the arrays that contain any."""
@@ -102,13 +129,17 @@ class NetParams:
         _check_shapes(self.kernel_momentum, expected_kernels, "momentum_vol", "conv edge", file)
         _check_shapes(self.biases, expected_biases, "biases", "transfer node group", file)
         _check_shapes(self.bias_momentum, expected_biases, "momentum_vol", "transfer node group", file)
+        if self.has_second_moments:
+            _check_shapes(self.kernel_second, expected_kernels, "second_moment", "conv edge", file)
+            _check_shapes(self.bias_second, expected_biases, "second_moment", "transfer node group", file)
 
     def equal(self, other: NetParams) -> bool:
         """Same names, dtype, shapes and values; NaN equals NaN."""
         if self.dtype != other.dtype:
             return False
         pairs = ((self.kernels, other.kernels), (self.kernel_momentum, other.kernel_momentum),
-                 (self.biases, other.biases), (self.bias_momentum, other.bias_momentum))
+                 (self.biases, other.biases), (self.bias_momentum, other.bias_momentum),
+                 (self.kernel_second, other.kernel_second), (self.bias_second, other.bias_second))
         for mine, theirs in pairs:
             if mine.keys() != theirs.keys():
                 return False

@@ -341,6 +341,27 @@ def test_stdio_round_trip_with_curve(tmp_path):
         save_network(tmp_path / "m.h5", spec, params, stdio=False, learning_curve=curve)
 
 
+def test_adam_second_moments_round_trip_and_are_copied_by_name(tmp_path):
+    spec, params = rich_params()
+    rng = np.random.default_rng(4)
+    params.ensure_second_moments()
+    for second in (params.kernel_second, params.bias_second):
+        for name in second:
+            second[name] = rng.random(second[name].shape).astype(params.dtype)
+    save_network(tmp_path / "adam.h5", spec, params, stdio=True)
+    with h5py.File(tmp_path / "adam.h5", "r") as handle:  # kernels in ZNN's element order, as momentum_vol
+        conv = handle[f"{NETWORK}/conv1"]
+        assert conv["second_moment"].shape == conv["momentum_vol"].shape
+    saved = load_network(tmp_path / "adam.h5")
+    assert saved.params.equal(params)
+    template = initial_parameters(spec, 0, params.dtype)
+    apply_saved(spec, saved, template)
+    assert template.equal(params)
+    plain = initial_parameters(spec, 0, params.dtype)  # a file without them (ZNN's) leaves none
+    save_network(tmp_path / "sgd.h5", spec, plain, stdio=True)
+    assert not load_network(tmp_path / "sgd.h5").params.has_second_moments
+
+
 def test_options_cannot_change_the_structure(tmp_path):
     spec, params = rich_params()
     with pytest.raises(ValueError, match="size"):

@@ -139,6 +139,27 @@ def test_task_engine_matches_the_sequential_engine(threads, conv_mode, dtype, to
     par.close()
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_adam_updates_of_the_task_engine_match_the_sequential_engine(threads):
+    """Adam's update runs per kernel chunk in the task engine: the chunks must add up to one update."""
+    spec = parse_znn(BRANCHED)
+    kw = dict(dtype="float64", seed=3, conv_mode={"c1": "fft", "c1b": "fft", "c2": "gemm", "c2b": "gemm"})
+    ref = Network(spec, (2, 5, 6), executor="sequential", **kw)
+    par = Network(spec, (2, 5, 6), num_threads=threads, **kw)
+    inputs, weights = random_inputs(ref), probe_weights(ref)
+    for step in range(4):
+        for net in (ref, par):
+            _pass(net, inputs, weights, seed=step)
+            net.update(eta=0.01, momentum=0.9, weight_decay=0.001, optimizer="adam")
+    assert ref.adam_steps == par.adam_steps == 4
+    assert ref.params.has_second_moments and set(ref.params.kernel_second) == set(ref.params.kernels)
+    for (name, a), (_, b) in zip(ref.params.arrays(), par.params.arrays(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12, err_msg=name)
+    start = Network(spec, (2, 5, 6), executor="sequential", **kw).params
+    assert not np.allclose(start.kernels["c1"], ref.params.kernels["c1"])  # the updates did something
+    par.close()
+
+
 _REFERENCE: dict = {}
 
 

@@ -63,7 +63,7 @@ Num_iter_per_test = {test}
 test_num = 4
 Num_iter_per_save = {save}
 Max_iter = {max_iter}
-forward_range = 2
+{optimizer_line}forward_range = 2
 forward_net = run/net_current.h5
 forward_conv_mode = fft
 forward_outsz = {forward_outsz}
@@ -74,7 +74,7 @@ output_prefix = out/pred
 def write_job(folder: Path, *, max_iter: int = 20, show: int = 5, test: int = 10, save: int = 10,
               outsz: str = "1,24,24", dtype: str = "float32", threads: int = 1, seed: int = 5,
               eta: float = 0.05, shape: tuple[int, int, int] = (3, 64, 64), forward_outsz: str = "1,32,32",
-              network: str | None = None) -> Path:
+              network: str | None = None, optimizer: str | None = None) -> Path:
     """A job folder with a .cfg, a .spec of generated volumes and (by default) tiny2d."""
     folder.mkdir(parents=True, exist_ok=True)
     z, y, x = shape
@@ -82,7 +82,8 @@ def write_job(folder: Path, *, max_iter: int = 20, show: int = 5, test: int = 10
     cfg = folder / "job.cfg"
     cfg.write_text(CFG.format(network=network or (NETWORKS / "tiny2d.znn"), threads=threads, dtype=dtype,
                               seed=seed, outsz=outsz, eta=eta, show=show, test=test, save=save,
-                              max_iter=max_iter, forward_outsz=forward_outsz))
+                              max_iter=max_iter, forward_outsz=forward_outsz,
+                              optimizer_line=f"optimizer = {optimizer}\n" if optimizer else ""))
     return cfg
 
 

@@ -4,7 +4,9 @@ One HDF5 group per layer under P (`/processing/znn/train/network` in the "stdio"
 else the file root), holding datasets only: scalar strings for every option
 (`group_type`, `name`, `type`, `input`, ...), int64 `size` and `stride`, and for
 trainable layers `filters` or `biases` plus `momentum_vol`. Kernels are stored in ZNN's
-element order, converted with `znn.params.kernels_to/from_znn_order`.
+element order, converted with `znn.params.kernels_to/from_znn_order`. A network trained with
+Adam also stores each layer's `second_moment` (same shape as `momentum_vol`), which ZNN's
+loader does not read.
 
 Loading never rejects a file for NaN values (a diverged run is still worth inspecting);
 it names the arrays that contain them. `apply_saved` copies saved parameters into a
@@ -31,7 +33,7 @@ from znn.params import NetParams, kernels_from_znn_order, kernels_to_znn_order
 STDIO_NETWORK = "/processing/znn/train/network"
 # napari-znn's resume state (iteration, random seed, ...): scalars, ignored by ZNN's loader.
 TRAINING_STATE = "/processing/znn/train/state"
-PARAMETER_KEYS = ("filters", "biases", "momentum_vol")
+PARAMETER_KEYS = ("filters", "biases", "momentum_vol", "second_moment")
 # Keys fixed by the network description: an `options` override may repeat them, not change them.
 STRUCTURE_KEYS = ("group_type", "name", "type", "input", "output", "size", "stride")
 INTEGER_ARRAY_KEYS = ("size", "stride")
@@ -128,9 +130,13 @@ def _write_layer(group: h5py.Group, strings: dict[str, str], name: str, params: 
     if name in params.kernels:
         datasets["filters"] = kernels_to_znn_order(params.kernels[name])
         datasets["momentum_vol"] = kernels_to_znn_order(params.kernel_momentum[name])
+        if name in params.kernel_second:
+            datasets["second_moment"] = kernels_to_znn_order(params.kernel_second[name])
     elif name in params.biases:
         datasets["biases"] = np.ascontiguousarray(params.biases[name])
         datasets["momentum_vol"] = np.ascontiguousarray(params.bias_momentum[name])
+        if name in params.bias_second:
+            datasets["second_moment"] = np.ascontiguousarray(params.bias_second[name])
     for key in sorted(datasets):
         value = datasets[key]
         if isinstance(value, str):
@@ -257,10 +263,14 @@ def _read_layer(root: h5py.Group, name: str, file: str) -> _StoredLayer:
         missing = "momentum_vol" if blob in arrays else blob
         raise SavedNetworkError(f"'{blob}' and 'momentum_vol' come in pairs", file=file, group=where,
                                 key=missing, expected=f"a dataset '{missing}'", found="nothing")
-    if blob in arrays and arrays[blob].shape != arrays["momentum_vol"].shape:
-        raise SavedNetworkError(f"'momentum_vol' must have the shape of '{blob}'", file=file, group=where,
-                                key="momentum_vol", expected=f"shape {arrays[blob].shape}",
-                                found=f"shape {arrays['momentum_vol'].shape}")
+    for buffer in ("momentum_vol", "second_moment"):
+        if blob in arrays and buffer in arrays and arrays[blob].shape != arrays[buffer].shape:
+            raise SavedNetworkError(f"'{buffer}' must have the shape of '{blob}'", file=file, group=where,
+                                    key=buffer, expected=f"shape {arrays[blob].shape}",
+                                    found=f"shape {arrays[buffer].shape}")
+    if "second_moment" in arrays and blob not in arrays:
+        raise SavedNetworkError(f"'second_moment' without '{blob}'", file=file, group=where, key=blob,
+                                expected=f"a dataset '{blob}'", found="nothing")
     return _StoredLayer(name, is_node, options, arrays)
 
 
@@ -301,6 +311,7 @@ def _collect_params(layers: list[_StoredLayer], file: str) -> NetParams:
                                 found=", ".join(sorted(str(d) for d in dtypes)))
     dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
     kernels, kernel_momentum, biases, bias_momentum = {}, {}, {}, {}
+    kernel_second, bias_second = {}, {}
     for layer in layers:
         if "filters" in layer.arrays:
             for key in ("filters", "momentum_vol"):
@@ -310,10 +321,14 @@ def _collect_params(layers: list[_StoredLayer], file: str) -> NetParams:
                                             found=f"shape {layer.arrays[key].shape}")
             kernels[layer.name] = kernels_from_znn_order(layer.arrays["filters"])
             kernel_momentum[layer.name] = kernels_from_znn_order(layer.arrays["momentum_vol"])
+            if "second_moment" in layer.arrays:
+                kernel_second[layer.name] = kernels_from_znn_order(layer.arrays["second_moment"])
         elif "biases" in layer.arrays:
             biases[layer.name] = layer.arrays["biases"]
             bias_momentum[layer.name] = layer.arrays["momentum_vol"]
-    return NetParams(kernels, kernel_momentum, biases, bias_momentum, dtype)
+            if "second_moment" in layer.arrays:
+                bias_second[layer.name] = layer.arrays["second_moment"]
+    return NetParams(kernels, kernel_momentum, biases, bias_momentum, dtype, kernel_second, bias_second)
 
 
 # ----------------------------------------------------------------------------- seeding
@@ -360,10 +375,14 @@ def apply_saved(template: NetSpec, saved: SavedNetwork, params: NetParams) -> Lo
             _check_shape(name, "filters", params.kernels[name], saved.params.kernels[name], file)
             copies.append((params.kernels, saved.params.kernels, name))
             copies.append((params.kernel_momentum, saved.params.kernel_momentum, name))
+            if name in saved.params.kernel_second:
+                copies.append((params.kernel_second, saved.params.kernel_second, name))
         else:
             _check_shape(name, "biases", params.biases[name], saved.params.biases[name], file)
             copies.append((params.biases, saved.params.biases, name))
             copies.append((params.bias_momentum, saved.params.bias_momentum, name))
+            if name in saved.params.bias_second:
+                copies.append((params.bias_second, saved.params.bias_second, name))
         report.loaded.append(name)
     for target, source, name in copies:
         target[name] = np.array(source[name], dtype=params.dtype, copy=True)

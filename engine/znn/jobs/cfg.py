@@ -96,6 +96,7 @@ CFG_KEYS: tuple[CfgKey, ...] = (
     _key("Num_iter_per_annealing", "training", *_COUNT),
     _key("momentum", "training", *_UNIT),
     _key("weight_decay", "training", *_UNIT),
+    _key("optimizer", "training", v.parse_optimizer),
     _key("is_malis", "training", *_BOOL),
     _key("malis_norm_type", "training", v.parse_malis_norm_type),
     _key("is_constrained_malis", "training", *_BOOL),

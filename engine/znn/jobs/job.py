@@ -33,7 +33,7 @@ from znn.jobs.resolved import (
     ResolvedForward,
     ResolvedTraining,
 )
-from znn.modes import ConvMode, CostFn, Dtype, MalisNorm, OutputKind, Rebalance
+from znn.modes import ConvMode, CostFn, Dtype, MalisNorm, Optimizer, OutputKind, Rebalance
 
 
 @dataclass
@@ -108,6 +108,9 @@ class TrainingConfig:
     num_iter_per_annealing: int = 100
     momentum: float = 0.0
     weight_decay: float = 0.0
+    # napari-znn extension: ZNN's SGD (None, the key left out), or Adam (eta is then its step
+    # size, momentum its beta1).
+    optimizer: Optimizer | None = None
     is_malis: bool = False
     malis_norm_type: MalisNorm = "none"
     is_constrained_malis: bool = False
@@ -123,6 +126,10 @@ class TrainingConfig:
     # napari-znn extension: seeds initialisation, patch sampling and dropout (None = random,
     # drawn once and stored in the checkpoint so that a resumed run continues the same streams).
     seed: int | None = None
+
+    @property
+    def effective_optimizer(self) -> Optimizer:
+        return self.optimizer or "sgd"
 
 
 @dataclass

@@ -22,10 +22,12 @@ from znn.errors import did_you_mean
 from znn.modes import (
     CONV_MODES,
     MALIS_NORMS,
+    OPTIMIZERS,
     ConvMode,
     CostFn,
     Dtype,
     MalisNorm,
+    Optimizer,
     OutputKind,
     Rebalance,
 )
@@ -323,6 +325,15 @@ def parse_malis_norm_type(text: str) -> MalisNorm:
         raise BadValue("none, frac, num, pair or constrain", text,
                        "unknown MALIS normalisation" + did_you_mean(word, MALIS_NORM_TYPES))
     return word
+
+
+def parse_optimizer(text: str) -> Optimizer:
+    """`sgd` (ZNN's update) or `adam` (a napari-znn extension), any case."""
+    word = text.strip().lower()
+    for name in OPTIMIZERS:
+        if word == name:
+            return name
+    raise BadValue("sgd or adam", text, "unknown optimizer" + did_you_mean(word, OPTIMIZERS))
 
 
 def parse_rebalance_mode(text: str) -> str:

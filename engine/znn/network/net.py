@@ -19,14 +19,14 @@ from numpy.typing import DTypeLike
 from znn.errors import ZnnError
 from znn.init import initial_parameters
 from znn.layers.conv import implementation_of, requested_mode
-from znn.modes import CONV_MODES, EXECUTORS, PHASES, ConvImplMode, ConvMode, Executor, Phase
+from znn.modes import CONV_MODES, EXECUTORS, OPTIMIZERS, PHASES, ConvImplMode, ConvMode, Executor, Optimizer, Phase
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.vocabulary import DEFAULT_ETA, DEFAULT_MOMENTUM, DEFAULT_WEIGHT_DECAY
 from znn.netspec.znnfile import read_znn
 from znn.network.passes import Engine, PassState
 from znn.network.sequential import SequentialEngine
-from znn.network.update import Hyper
+from znn.network.update import AdamStep, Hyper
 from znn.parallel.engine import TaskEngine
 from znn.params import NetParams
 
@@ -62,6 +62,7 @@ class Network:
                         else initial_parameters(spec, seed, self.dtype))
         self._params.check_against(spec)
         self.rng = np.random.default_rng(seed)
+        self.adam_steps = 0  # Adam updates applied to the second moments (its bias corrections need the count)
         self.kernel_grads: dict[str, np.ndarray] = {}
         self.bias_grads: dict[str, np.ndarray] = {}
         self._have_forward = False
@@ -183,21 +184,35 @@ class Network:
                      pick(g.weight_decay, weight_decay, DEFAULT_WEIGHT_DECAY))
 
     def update(self, eta: float | None = None, momentum: float | None = None,
-               weight_decay: float | None = None, *, per_layer: bool = True) -> None:
-        """One SGD step with the gradients of the last backward pass (reference §3.3).
+               weight_decay: float | None = None, *, per_layer: bool = True, optimizer: Optimizer = "sgd") -> None:
+        """One step with the gradients of the last backward pass: ZNN's SGD (reference §3.3), or
+        Adam (`znn.network.update`; momentum is its beta1, `adam_steps` counts its steps).
 
         per_layer=False applies the given values to every group, ignoring the eta/momentum/
         weight_decay a `.znn` sets per layer, as ZNN's `train.py` does (quirk 15).
         """
         if not self.kernel_grads and not self.bias_grads:
             raise ZnnError("update() needs a backward() pass first")
+        if optimizer not in OPTIMIZERS:
+            raise ZnnError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
         patch_voxels = int(np.prod(self.outsz))
+        if optimizer == "adam":
+            self.engine.sync()  # the buffers must exist before any update task reads them
+            self._params.ensure_second_moments()
+            self.adam_steps += 1
+
+        def with_optimizer(values: Hyper) -> Hyper:
+            if optimizer == "sgd":
+                return values
+            return replace(values, adam=AdamStep(self.adam_steps, beta1=values.momentum))
+
         if per_layer:
             def hyper(group: str) -> Hyper:
-                return self.hyper(group, eta, momentum, weight_decay)
+                return with_optimizer(self.hyper(group, eta, momentum, weight_decay))
         else:
-            fixed = Hyper(DEFAULT_ETA if eta is None else eta, DEFAULT_MOMENTUM if momentum is None else momentum,
-                          DEFAULT_WEIGHT_DECAY if weight_decay is None else weight_decay)
+            fixed = with_optimizer(Hyper(DEFAULT_ETA if eta is None else eta,
+                                         DEFAULT_MOMENTUM if momentum is None else momentum,
+                                         DEFAULT_WEIGHT_DECAY if weight_decay is None else weight_decay))
 
             def hyper(group: str) -> Hyper:
                 return fixed

@@ -125,9 +125,11 @@ class SequentialEngine:
         params = self.state.params
         for name, grad in kernel_grads.items():
             kernels = params.kernels[name]
-            update_kernel(kernels, params.kernel_momentum[name], grad, hyper_of(name), patch_voxels)
+            update_kernel(kernels, params.kernel_momentum[name], grad, hyper_of(name), patch_voxels,
+                          params.kernel_second.get(name))
             repeat = self.state.spec.edges[name].effective_repeat
             if repeat != (1, 1, 1):
                 kernels[...] = tie_kernel_blocks(kernels, repeat)
         for name, grad in bias_grads.items():
-            update_bias(params.biases[name], params.bias_momentum[name], grad, hyper_of(name), patch_voxels)
+            update_bias(params.biases[name], params.bias_momentum[name], grad, hyper_of(name), patch_voxels,
+                        params.bias_second.get(name))

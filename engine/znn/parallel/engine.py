@@ -148,10 +148,11 @@ class TaskEngine:
         for a, b in chunks:
             def fn(a: int = a, b: int = b) -> None:
                 if update is not None:
-                    grad, velocity, hyper, voxels = update
+                    grad, velocity, second, hyper, voxels = update
                     shape = (-1,) + kernels.shape[2:]
                     update_kernel(kernels.reshape(shape)[a:b], velocity.reshape(shape)[a:b],
-                                  grad.reshape(shape)[a:b], hyper, voxels)
+                                  grad.reshape(shape)[a:b], hyper, voxels,
+                                  None if second is None else second.reshape(shape)[a:b])
                     if repeat != (1, 1, 1):
                         kernels[...] = tie_kernel_blocks(kernels, repeat)
                 if edge is not None and state.cache_spectra:
@@ -381,12 +382,14 @@ class TaskEngine:
         """Queue the update of every group as low-priority tasks (they overlap what follows)."""
         params = self.state.params
         for name, grad in kernel_grads.items():
-            self._refresh_tasks(name, (grad, params.kernel_momentum[name], hyper_of(name), patch_voxels))
+            self._refresh_tasks(name, (grad, params.kernel_momentum[name], params.kernel_second.get(name),
+                                       hyper_of(name), patch_voxels))
         for name, grad in bias_grads.items():
             hyper = hyper_of(name)
 
             def fn(name: str = name, grad: np.ndarray = grad, hyper: Hyper = hyper) -> None:
-                update_bias(params.biases[name], params.bias_momentum[name], grad, hyper, patch_voxels)
+                update_bias(params.biases[name], params.bias_momentum[name], grad, hyper, patch_voxels,
+                            params.bias_second.get(name))
             task = Task(fn, low=True, name=f"update bias {name}")
             self.pending[name] = [task]
             self.scheduler.submit([task])
