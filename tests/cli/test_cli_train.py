@@ -45,6 +45,26 @@ def test_train_then_forward_from_the_command_line(tmp_path, capsys):
     assert "pred_sample2_output.h5" in out and (tmp_path / "out/pred_sample2_output_1.tif").exists()
 
 
+def test_seed_network_starts_a_new_run_counted_from_zero(tmp_path, capsys):
+    """-s other_current.h5 --max-iter N makes N updates of a new run and saves its own checkpoint
+    (ZNN carried the source's iteration count on, so such a run ended at once)."""
+    source = write_job(tmp_path / "a", max_iter=10, save=5)
+    assert main(["train", "-c", str(source), "--quiet"]) == 0
+    target = write_job(tmp_path / "b", max_iter=20, save=5)
+    capsys.readouterr()
+    assert main(["train", "-c", str(target), "-s", str(tmp_path / "a/run/net_current.h5"), "--quiet",
+                 "--max-iter", "6"]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert f"starting a new run from the weights of {tmp_path / 'a/run/net_current.h5'}" in text
+    assert "trained for 10 iterations there" in text and "counts its own updates from iteration 1" in text
+    assert "validation at 0" in text  # the start is scored before its first update
+    assert f"training ended at iteration 6 (reached Max_iter); resume from {tmp_path / 'b/run/net_current.h5'}" \
+        in text
+    assert load_network(tmp_path / "b/run/net_current.h5").state["iteration"] == 6
+    assert load_network(tmp_path / "a/run/net_current.h5").state["iteration"] == 10  # the source is untouched
+
+
 def test_a_job_without_a_required_key_names_it(tmp_path, capsys):
     cfg = write_job(tmp_path)
     cfg.write_text(cfg.read_text().replace("train_range = 1\n", ""))

@@ -158,7 +158,7 @@ def _resumes(job: Path, first: int, last: int) -> None:
     """The next `znn train` starts from <prefix>_current.h5 at `first` and reaches `last`."""
     status, out, err = _znn(["train", "-c", "job.cfg", "--quiet", "--max-iter", str(last)], job)
     assert status == 0, out + err
-    assert f"starting from run/net_current.h5 at iteration {first}:" in out, out
+    assert f"resuming run/net_current.h5 at iteration {first}:" in out, out
     assert load_network(job / "run/net_current.h5").state["iteration"] == last
     assert _temporaries(job / "run") == [] and not (job / "run/net.train.lock").exists()
 
@@ -267,7 +267,7 @@ def test_a_run_killed_during_a_save_leaves_a_temporary_that_the_next_run_removes
     assert status == 0, out + err
     notes = [line for line in err.splitlines() if "temporary" in line]
     assert len(notes) == 1 and "removed 1 temporary file(s)" in notes[0] and temporary.name in notes[0], err
-    assert "starting from run/net_current.h5 at iteration 11:" in out
+    assert "resuming run/net_current.h5 at iteration 11:" in out
     assert _temporaries(run) == sorted(others)
     assert load_network(run / "net_current.h5").state["iteration"] == 20
     assert not (run / "net.train.lock").exists()

@@ -19,7 +19,8 @@ from znn.jobs.folder import write_job_folder
 from znn.train.costs import COST_FUNCTIONS, compute_cost, pixel_error_count
 from znn.train.events import Step, Validation
 from znn.train.setup import prepare_training
-from znn.train.trainer import Trainer, _pixel_errors
+from znn.train.trainer import Trainer
+from znn.train.validation import pixel_errors
 
 SMALL_NET = ("nodes input\ntype input\nsize 1\n\n"
              "edges c1\ntype conv\ninit uniform\nsize 1,3,3\ninput input\noutput h\n\n"
@@ -167,7 +168,7 @@ def test_pixel_error_counts_masked_entries_only_when_asked():
     mask = np.array([[0.0, 1.0, 0.0]])
     patch = Patch(inputs={}, targets={"o": labels["o"], "d": labels["o"]}, masks={"o": mask, "d": mask},
                   sparse=frozenset({"o"}))
-    assert _pixel_errors({"o": props["o"], "d": props["o"]}, patch) == (1 + 2, 1 + 3)
+    assert pixel_errors({"o": props["o"], "d": props["o"]}, patch) == (1 + 2, 1 + 3)
 
 
 # --- the training loop: validation and pixel error over painted voxels --------------------------------
@@ -195,7 +196,7 @@ def test_validation_cost_and_pixel_errors_count_painted_voxels_only(tmp_path):
         events = list(trainer.run())
         steps = [e for e in events if isinstance(e, Step)]
         validation = [e for e in events if isinstance(e, Validation)][-1]
-        patches = trainer._validation_patches()
+        patches = trainer.validator.patches()
         assert all(p.sparse == {"output"} for p in patches)
         setup.net.set_phase("test")
         cost = wrong = counted = 0.0

@@ -62,12 +62,14 @@ def _weights(path):
     return load_network(path).params
 
 
-def test_resume_gives_the_same_weights_as_one_run(tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_resume_gives_the_same_weights_as_one_run(tmp_path, optimizer):
     # 2N updates in one run against N, a new process-like start that resumes, and N more.
     n = 12
-    whole = write_job(tmp_path / "whole", max_iter=2 * n, save=n, test=6, dtype="float64")
+    extra = {"optimizer": optimizer, "eta": 0.05 if optimizer == "sgd" else 0.002}
+    whole = write_job(tmp_path / "whole", max_iter=2 * n, save=n, test=6, dtype="float64", **extra)
     run_training(whole)
-    parts = write_job(tmp_path / "parts", max_iter=2 * n, save=n, test=6, dtype="float64")
+    parts = write_job(tmp_path / "parts", max_iter=2 * n, save=n, test=6, dtype="float64", **extra)
     first = run_training(parts, max_iter=n)
     assert first[-1].iteration == n
     second = run_training(parts)
@@ -180,10 +182,19 @@ def test_seeding_reports_loaded_and_new_layers(tmp_path):
     started = events[0]
     assert "conv4b" in started.new_layers and "conv4" in started.not_copied
     assert {"conv1", "conv2", "conv3", "nconv1"} <= set(started.loaded_layers)
-    assert started.first_iteration == 11  # the seed's curve numbering continues, as in ZNN
-    seeded = load_network(tmp_path / "b/run/net_current.h5").params
-    original = load_network(tmp_path / "a/run/net_current.h5").params
-    assert not np.allclose(seeded.kernels["conv1"], original.kernels["conv1"])  # trained further
+    # a new run: its own iterations from 1 to Max_iter (ZNN carried the seed's count on)
+    assert started.first_iteration == 1 and started.seeded_from and not started.resumed_from
+    assert any("counts its own updates from iteration 1" in note for note in started.notes)
+    assert [e.iteration for e in events if isinstance(e, Step)] == list(range(1, 13))
+    assert events[-1].iteration == 12 and events[-1].checkpoint == str(tmp_path / "b/run/net_current.h5")
+    original = load_network(tmp_path / "a/run/net_current.h5")
+    start = load_network(tmp_path / "b/run/net_init.h5")  # iteration 0: the seed's weights, no momentum
+    assert np.array_equal(start.params.kernels["conv1"], original.params.kernels["conv1"])
+    assert not start.params.kernel_momentum["conv1"].any() and original.params.kernel_momentum["conv1"].any()
+    assert start.learning_curve is None or len(start.learning_curve.train_it) == 0
+    seeded = load_network(tmp_path / "b/run/net_current.h5")
+    assert seeded.state["iteration"] == 12
+    assert not np.allclose(seeded.params.kernels["conv1"], original.params.kernels["conv1"])  # trained further
 
 
 def test_seeding_refuses_to_overwrite_an_existing_run(tmp_path):

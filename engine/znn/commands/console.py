@@ -96,8 +96,9 @@ class Console:
                       f"{event.seconds_per_update:.3f} s/update")
         elif isinstance(event, Validation):
             extra = "" if event.rand_error is None else f", rand error {_fmt(event.rand_error)}"
+            best = ", the best so far" if event.best_iteration == event.iteration else ""
             self.line(f"validation at {event.iteration}: cost {_fmt(event.cost)}, pixel error "
-                      f"{_fmt(event.pixel_error)}{extra} ({event.patches} patches, {event.seconds:.1f} s)")
+                      f"{_fmt(event.pixel_error)}{extra} ({event.patches} patches, {event.seconds:.1f} s){best}")
         elif isinstance(event, Checkpoint):
             self.line(f"saved {event.path}" + (f" and {event.current}" if event.current else ""))
         elif isinstance(event, Finished):
@@ -107,6 +108,10 @@ class Console:
             self.line(f"training ended at iteration {event.iteration} ({why}); "
                       f"resume from {event.checkpoint}" if event.checkpoint else
                       f"training ended at iteration {event.iteration} ({why})")
+            if event.best_is_earlier:
+                self.line(f"the lowest validation cost was at iteration {event.best_iteration}, kept in {event.best} "
+                          "(later updates scored worse on the held-back data); predict with it "
+                          "(znn forward -n) unless you prefer the last")
         elif isinstance(event, Failed):
             self._close_bar()
             self.note(f"znn train: error: {event.message}")
@@ -126,8 +131,12 @@ class Console:
             for line in event.conv_mode_report:
                 self.line(f"  {line}")
         if event.resumed_from:
-            self.line(f"starting from {event.resumed_from} at iteration {event.first_iteration}: "
+            self.line(f"resuming {event.resumed_from} at iteration {event.first_iteration}: "
                       f"loaded {len(event.loaded_layers)} layer(s)")
+        elif event.seeded_from:
+            self.line(f"starting a new run from the weights of {event.seeded_from}: "
+                      f"loaded {len(event.loaded_layers)} layer(s)")
+        if event.loaded_from:
             if event.new_layers:
                 self.line(f"  new (freshly initialised) layers: {', '.join(event.new_layers)}")
             if event.not_copied:

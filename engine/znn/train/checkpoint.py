@@ -2,7 +2,8 @@
 
 Files follow ZNN's stdio layout (reference §6.5, §7): `<prefix>_init.h5` for a fresh
 network, `<prefix>_<iteration>.h5` at every save and `<prefix>_current.h5` (a copy of the
-latest), each holding the network, its momentum buffers and the learning curve. napari-znn
+latest), each holding the network, its momentum buffers and the learning curve, and
+`<prefix>_best.h5`, the weights with the lowest validation cost (`znn.train.best`). napari-znn
 adds a small state group (iteration, seed, eta, ...) that ZNN's loader ignores, and a
 learning-curve PNG `<prefix>_curve.png` beside the files. Every file is written under a
 temporary name and renamed into place, so an interrupted save never damages the previous
@@ -55,7 +56,7 @@ def curve_png_path(prefix: str | Path) -> Path:
 def is_run_file(prefix: str | Path, name: str) -> bool:
     """Whether `name` is a file a training run of `prefix` writes (not one of another prefix)."""
     stem = re.escape(Path(prefix).name)
-    return re.fullmatch(rf"{stem}_(init|current|\d+)\.h5|{stem}_curve\.png", name) is not None
+    return re.fullmatch(rf"{stem}_(init|current|best|\d+)\.h5|{stem}_curve\.png", name) is not None
 
 
 def training_lock(prefix: str | Path) -> RunLock:

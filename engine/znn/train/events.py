@@ -29,12 +29,18 @@ class Started:
     seed: int
     num_threads: int
     conv_modes: dict[str, str]
-    resumed_from: str | None = None  # checkpoint or seed network file
+    resumed_from: str | None = None  # the run's own checkpoint it goes on from
     conv_mode_report: tuple[str, ...] = ()  # optimize's timings and choice, one line per conv group
-    loaded_layers: tuple[str, ...] = ()  # layers copied from resumed_from
-    new_layers: tuple[str, ...] = ()  # trainable layers resumed_from lacks (freshly initialised)
-    not_copied: tuple[str, ...] = ()  # layers of resumed_from the network does not have
+    loaded_layers: tuple[str, ...] = ()  # layers copied from resumed_from or seeded_from
+    new_layers: tuple[str, ...] = ()  # trainable layers that file lacks (freshly initialised)
+    not_copied: tuple[str, ...] = ()  # layers of that file the network does not have
     notes: tuple[str, ...] = ()  # settings worth a line on the console
+    seeded_from: str | None = None  # the trained network a new run starts from (znn train -s)
+
+    @property
+    def loaded_from(self) -> str | None:
+        """The file the weights came from, if any."""
+        return self.resumed_from or self.seeded_from
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ class Validation:
     patches: int
     seconds: float
     rand_error: float | None = None
+    best_iteration: int | None = None  # after this validation, the iteration of <prefix>_best.h5
+    best_cost: float | None = None  # and its validation cost
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,13 @@ class Finished:
     iteration: int  # the last update done
     reason: FinishReason
     checkpoint: str | None  # the last checkpoint written
+    best: str | None = None  # <prefix>_best.h5: the weights with the lowest validation cost
+    best_iteration: int | None = None
+
+    @property
+    def best_is_earlier(self) -> bool:
+        """Whether the last update is worse on the held-back data than an earlier one."""
+        return self.best_iteration is not None and self.best_iteration < self.iteration
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 `prepare_training` reads the network, decides where training starts (a seed network given
 with `-s`, else `<prefix>_current.h5` if it exists, else a fresh initialisation, as ZNN's
-`train.py` does, §6.3), restores momentum, learning curve, iteration and random seed, and
-loads the training and validation samples.
+`train.py` does, §6.3), and loads the training and validation samples. Resuming restores
+momentum (and Adam's second moments), learning curve, iteration and random seed. A seed
+network starts a new run instead (unlike ZNN, which carried the file's iteration count on):
+its weights are copied, its optimiser state, curve and iteration are not, so the run counts
+its own updates from iteration 1 and `Max_iter` is how many it makes.
 
 Everything that can be checked is checked before the network is built: the network's output
 maps against out_type, its memory estimate against the memory available, the saved network it
@@ -29,7 +32,7 @@ from znn.jobs import values as v
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedTraining
 from znn.memory_fit import memory_shortfall
-from znn.modes import CostFn, OutputKind
+from znn.modes import CostFn, Optimizer, OutputKind
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import read_znn
@@ -50,7 +53,8 @@ class TrainingSetup:
     curve: LearningCurve
     train_set: SampleSet
     test_set: SampleSet
-    resumed_from: Path | None = None
+    resumed_from: Path | None = None  # this run's own checkpoint it continues
+    seeded_from: Path | None = None  # the trained network a new run starts from (-s)
     load_report: LoadReport | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -142,9 +146,10 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     _check_memory(job, run, graph, v.effective_num_threads(threads))
     notes: list[str] = []
     source = _resume_source(job, run.train_net_prefix, seed_network)
+    seeded = seed_network is not None
     saved = load_network(source) if source is not None else None
     state = (saved.state or {}) if saved is not None else {}
-    seed = int(state["seed"]) if "seed" in state else train.seed
+    seed = int(state["seed"]) if "seed" in state and not seeded else train.seed
     if seed is None:
         seed = secrets.randbits(31)
         notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
@@ -176,17 +181,45 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
             net.close()
             raise
         net.invalidate_kernel_spectra()
-        if saved.learning_curve is not None:
-            curve = saved.learning_curve
-        if "iteration" in state:
-            first = int(state["iteration"]) + 1
-            curve = curve.cropped(first - 1)
-        else:  # a file written by ZNN: its rule, max(last test it, last train it) + 1
-            first = curve.last_iteration + 1
+        if seeded:
+            net.params.reset_optimizer_state()
+            notes.append(_seeded_note(source, state, saved.learning_curve, train.max_iter))
+        else:
+            first, curve = _resumed_position(state, saved.learning_curve)
+            notes += _restore_optimizer(net, state, train.effective_optimizer)
     groups: list[NodeGroup | EdgeGroup] = [*spec.nodes.values(), *spec.edges.values()]
     if any(g.eta is not None or g.momentum is not None or g.weight_decay is not None for g in groups):
         notes.append("per-layer eta/momentum/weight_decay in the .znn are replaced by the .cfg values "
                      "(as in ZNN's train.py)")
     return TrainingSetup(job=job, settings=run, spec=spec, net=net, seed=seed, first_iteration=first, curve=curve,
-                         train_set=train_set, test_set=test_set, resumed_from=source, load_report=report,
-                         notes=notes)
+                         train_set=train_set, test_set=test_set, resumed_from=None if seeded else source,
+                         seeded_from=source if seeded else None, load_report=report, notes=notes)
+
+
+def _resumed_position(state: dict[str, Any], saved_curve: LearningCurve | None) -> tuple[int, LearningCurve]:
+    """(first iteration, learning curve) of a run that goes on from its own checkpoint."""
+    curve = saved_curve if saved_curve is not None else LearningCurve()
+    if "iteration" in state:
+        first = int(state["iteration"]) + 1
+        return first, curve.cropped(first - 1)
+    return curve.last_iteration + 1, curve  # a file written by ZNN: its rule, max(last test it, last train it) + 1
+
+
+def _restore_optimizer(net: Network, state: dict[str, Any], optimizer: Optimizer) -> list[str]:
+    """Adam's step count from the checkpoint; a run that changes optimiser starts that one afresh."""
+    saved_optimizer = str(state.get("optimizer", "sgd"))
+    if saved_optimizer == optimizer:
+        net.adam_steps = int(state.get("adam_steps", 0)) if optimizer == "adam" else 0
+        return []
+    net.params.reset_optimizer_state()
+    return [f"the checkpoint was trained with {saved_optimizer} and this job uses {optimizer}: its momentum is "
+            "reset"]
+
+
+def _seeded_note(source: Path | None, state: dict[str, Any], saved_curve: LearningCurve | None,
+                 max_iter: int) -> str:
+    trained = int(state["iteration"]) if "iteration" in state else (
+        saved_curve.last_iteration if saved_curve is not None else 0)
+    where = f" (trained for {trained:,} iterations there)" if trained else ""
+    return (f"a new run from the weights of {source}{where}: it counts its own updates from iteration 1 and "
+            f"makes {max_iter:,} (Max_iter); momentum and learning curve start afresh")

@@ -18,19 +18,22 @@ import math
 import queue
 import time
 from collections.abc import Generator
+from dataclasses import replace
 
 import numpy as np
 
 from znn.data.mirror import mirror_pad
-from znn.data.prefetch import PatchPrefetcher, draw_patch
+from znn.data.prefetch import PatchPrefetcher
 from znn.data.preprocess import preprocess
 from znn.data.sampling import Patch
 from znn.errors import ZnnError
 from znn.forward.predict import predict_volume
+from znn.io.h5net import apply_saved, load_network
 from znn.modes import FinishReason
 from znn.parallel.optimize import format_report
+from znn.train.best import BEST, BestSoFar, best_path, improves
 from znn.train.checkpoint import CheckpointWriteFailed, save_checkpoint
-from znn.train.costs import compute_cost, malis_bce_metrics, pixel_error_count
+from znn.train.costs import compute_cost, malis_bce_metrics
 from znn.train.events import (
     Checkpoint,
     Failed,
@@ -49,8 +52,7 @@ from znn.train.events import (
 from znn.train.malis import malis_weights, rand_error
 from znn.train.setup import TrainingSetup
 from znn.train.statistics import IntervalAverages, append_point, eta_at
-
-VALIDATION_STREAM = 1  # added to the seed: validation patches never repeat training patches
+from znn.train.validation import Validator, pixel_errors
 
 
 class _NonFiniteCost(Exception):
@@ -59,14 +61,6 @@ class _NonFiniteCost(Exception):
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.what = what
-
-
-def _pixel_errors(props: dict[str, np.ndarray], patch: Patch) -> tuple[int, float]:
-    """(wrong (voxel, channel) pairs, pairs counted) of a patch: every pair (ZNN), except that outputs
-    trained from strokes count their painted voxels only."""
-    sparse = {n: patch.masks[n] for n in patch.sparse}
-    counted = sum(float(patch.masks[n].sum()) if n in sparse else a.size for n, a in patch.targets.items())
-    return pixel_error_count(props, patch.targets, sparse), counted
 
 
 def stroke_gradient_scales(patch: Patch) -> dict[str, float]:
@@ -105,7 +99,8 @@ class Trainer:
         self._last_saved = self.iteration  # the iteration of last_checkpoint
         # Commands may also come from a queue the caller owns (a GUI thread puts into it).
         self._commands: queue.SimpleQueue[TrainingCommand] = commands if commands is not None else queue.SimpleQueue()
-        self._validation: list[Patch] | None = None
+        self.validator = Validator(setup)
+        self.best: BestSoFar | None = None  # the weights in <prefix>_best.h5
 
     # ------------------------------------------------------------------ commands
 
@@ -129,7 +124,8 @@ class Trainer:
     def _state(self) -> dict[str, int | float | str]:
         t = self.job.training
         return {"iteration": self.iteration, "seed": self.setup.seed, "eta": self._eta(max(self.iteration, 1)),
-                "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, t.train_outsz))}
+                "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, t.train_outsz)),
+                "optimizer": t.effective_optimizer, "adam_steps": self.net.adam_steps}
 
     def _save(self, label: int | str, *, current: bool = True) -> Checkpoint:
         try:
@@ -173,6 +169,7 @@ class Trainer:
             num_threads=self.net.num_threads, conv_modes=dict(self.net.conv_modes),
             conv_mode_report=tuple(format_report(self.net.conv_mode_report).splitlines()),
             resumed_from=str(s.resumed_from) if s.resumed_from else None,
+            seeded_from=str(s.seeded_from) if s.seeded_from else None,
             loaded_layers=tuple(report.loaded) if report else (),
             new_layers=tuple(report.new) if report else (),
             not_copied=tuple(report.not_copied) if report else (), notes=tuple(s.notes))
@@ -214,8 +211,9 @@ class Trainer:
             grads[name] = grads[name] * found.weights
             malis = malis_bce_metrics(found.weights, result.props[name], patch.targets[name])
         self.net.backward(grads)
-        self.net.update(self._eta(iteration), t.momentum, t.weight_decay, per_layer=False)
-        wrong, voxels = _pixel_errors(result.props, patch)
+        self.net.update(self._eta(iteration), t.momentum, t.weight_decay, per_layer=False,
+                        optimizer=t.effective_optimizer)
+        wrong, voxels = pixel_errors(result.props, patch)
         pairs = sum(float(patch.masks[n].sum()) if n in patch.masks else patch.targets[n].size
                     for n in patch.targets)
         re = None
@@ -230,38 +228,49 @@ class Trainer:
 
     # ------------------------------------------------------------------ validation and preview
 
-    def _validation_patches(self) -> list[Patch]:
-        # The same patches every time, so that the validation curve compares like with like.
-        if self._validation is None:
-            seed = self.setup.seed + VALIDATION_STREAM
-            self._validation = [draw_patch(self.setup.test_set, seed, k)
-                                for k in range(1, self.job.training.test_num + 1)]
-        return self._validation
-
     def validate(self, iteration: int) -> Validation:
         """Cost and pixel error of the current network on the validation patches."""
-        started = time.perf_counter()
-        patches = self._validation_patches()
-        self.net.set_phase("test")
-        cost = wrong = voxels = 0.0
-        rand_errors = []
+        return self.validator.score(iteration)
+
+    def _keep_if_best(self, validation: Validation) -> Validation:
+        """Write the current weights as <prefix>_best.h5 when they score best so far."""
+        if improves(validation.cost, self.best):
+            state = self._state() | {"iteration": validation.iteration, "validation_cost": validation.cost}
+            try:
+                save_checkpoint(self.setup.prefix, BEST, self.setup.spec, self.net.params, self.curve, state,
+                                update_current=False, plot=False)
+            except CheckpointWriteFailed as failed:
+                raise self._save_failed(failed) from failed
+            self.best = BestSoFar(validation.iteration, validation.cost, validation.pixel_error)
+        if self.best is None:
+            return validation
+        return replace(validation, best_iteration=self.best.iteration, best_cost=self.best.cost)
+
+    def _score_start(self) -> Validation:
+        """Score the trained weights the run starts from (and the run's earlier best, on today's
+        validation data): the best so far starts as the better of the two."""
+        validation = self.validate(self.iteration)
+        earlier = self._earlier_best() if self.setup.resumed_from else None
+        if earlier is not None and not improves(validation.cost, earlier):
+            self.best = earlier
+        if self.setup.seeded_from:  # iteration 0 of a new run: the start on the curve
+            self.curve = append_point(self.curve, "test", self.iteration, validation.cost, validation.pixel_error,
+                                      validation.rand_error, (None, None) if self.job.training.is_malis else None)
+        return self._keep_if_best(validation)
+
+    def _earlier_best(self) -> BestSoFar | None:
+        path = best_path(self.setup.prefix)
+        if not path.is_file():
+            return None
         try:
-            for patch in patches:
-                outputs = self.net.forward(patch.inputs)
-                # No masks (§4.5), except for strokes: there only the painted voxels are known.
-                sparse = {n: patch.masks[n] for n in patch.sparse}
-                result = compute_cost(self.setup.cost_fn, outputs, patch.targets, sparse or None)
-                cost += result.cost
-                patch_wrong, patch_voxels = _pixel_errors(result.props, patch)
-                wrong += patch_wrong
-                voxels += patch_voxels
-                name = self.setup.spec.output_names[0]
-                if self._multi_channel_affinity and name not in patch.sparse:
-                    rand_errors.append(rand_error(result.props[name], patch.targets[name]))
-        finally:
-            self.net.set_phase("train")
-        return Validation(iteration, cost / voxels, wrong / voxels, len(patches), time.perf_counter() - started,
-                          float(np.mean(rand_errors)) if rand_errors else None)
+            saved = load_network(path)
+            params = self.net.params.copy()
+            apply_saved(self.setup.spec, saved, params)
+        except ZnnError:  # damaged or of another network: the current weights start the best
+            return None
+        iteration = int((saved.state or {}).get("iteration", 0))
+        scored = self.validator.score_weights(params, iteration)
+        return BestSoFar(iteration, scored.cost, scored.pixel_error)
 
     def _preview(self, command: PredictNow) -> Preview:
         fov = self.setup.fov
@@ -287,6 +296,8 @@ class Trainer:
         yield self._started()
         if self.iteration == 0:
             yield self._save("init", current=False)
+        if self.setup.resumed_from or self.setup.seeded_from:
+            yield self._score_start()
         averages = IntervalAverages()
         prefetcher = PatchPrefetcher(self.setup.train_set, seed=self.setup.seed,
                                      first_iteration=self.iteration + 1, depth=self.prefetch_depth)
@@ -319,7 +330,10 @@ class Trainer:
         if reason != "max_iter" or self.iteration % t.num_iter_per_save != 0:
             if self.iteration >= self.setup.first_iteration:  # something new to keep
                 yield self._save(self.iteration)
-        yield Finished(self.iteration, reason, self.last_checkpoint)
+        best = self.best
+        yield Finished(self.iteration, reason, self.last_checkpoint,
+                       best=str(best_path(self.setup.prefix)) if best else None,
+                       best_iteration=best.iteration if best else None)
 
     def _queue_sent(self, sent: TrainingCommand | None) -> None:
         if sent is not None:
@@ -358,7 +372,7 @@ class Trainer:
             validation = self.validate(i)
             self.curve = append_point(self.curve, "test", i, validation.cost, validation.pixel_error,
                                       validation.rand_error, (None, None) if t.is_malis else None)
-            events.append(validation)
+            events.append(self._keep_if_best(validation))
         if i % t.num_iter_per_save == 0:
             events.append(self._save(i))
         return events
