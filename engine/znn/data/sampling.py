@@ -84,6 +84,15 @@ def deviation_range(volume_shape: tuple[int, ...], patch_shape: tuple[int, ...],
     return -((v - 1) // 2 - (p - 1) // 2), v // 2 - p // 2
 
 
+def centre_region(shape: tuple[int, ...], outsz: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+    """The box of voxels of a (z, y, x) label volume on which a patch of `outsz` can be centred, for
+    either output kind (affinity patches are cut one voxel larger)."""
+    low, high = deviation_range(shape, tuple(n + 1 for n in outsz))
+    centre = (np.asarray(shape[-3:]) - 1) // 2
+    z, y, x = (slice(max(0, int(c + a)), max(0, int(c + b + 1))) for c, a, b in zip(centre, low, high))
+    return z, y, x
+
+
 def cut_patch(volume: np.ndarray, deviation: np.ndarray | tuple[int, int, int],
               patch_shape: tuple[int, int, int]) -> np.ndarray:
     """A (1, z, y, x) copy of the patch of `volume` (z, y, x) at `deviation` from its centre."""

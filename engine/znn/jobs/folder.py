@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.data.sampling import deviation_range
+from znn.data.sampling import centre_region
 from znn.data.strokes import split_strokes
 from znn.errors import ConfigError
 from znn.io.h5atomic import atomic_write_text
@@ -74,12 +74,9 @@ def _volume_name(folder: Path, source: Source, stem: str) -> tuple[str, int]:
 
 
 def _centres(shape: tuple[int, ...], outsz: tuple[int, int, int]) -> np.ndarray:
-    """The voxels of a label volume on which a patch of `outsz` can be centred (one voxel larger, as
-    affinity patches are, to hold for both output kinds)."""
-    low, high = deviation_range(shape, tuple(n + 1 for n in outsz))
-    centre = (np.asarray(shape[-3:]) - 1) // 2
+    """The voxels of a label volume on which a patch of `outsz` can be centred."""
     usable = np.zeros(shape, dtype=bool)
-    usable[tuple(slice(max(0, int(c + a)), max(0, int(c + b + 1))) for c, a, b in zip(centre, low, high))] = True
+    usable[centre_region(shape, outsz)] = True
     return usable
 
 
