@@ -102,20 +102,33 @@ def test_stop_command_saves_and_resume_continues(tmp_path):
 
 
 def test_predict_now_sent_into_the_generator_yields_a_preview(tmp_path):
+    """Previews run on a test-phase network of their own, tiled for the image, with the training
+    weights as they are: the same maps as the sequential reference engine gives with those weights."""
+    from znn.data.mirror import mirror_pad
+    from znn.data.preprocess import preprocess
+    from znn.forward.predict import predict_volume
+    from znn.network.net import Network
+
     cfg = write_job(tmp_path, max_iter=200, save=100, test=100, show=100)
     setup = prepare_training(read_cfg(cfg))
     image = np.random.default_rng(0).integers(0, 255, (2, 40, 50)).astype(np.uint8)
-    run = Trainer(setup).run()
-    previews = []
+    trainer = Trainer(setup)
+    run = trainer.run()
+    previews, expected = [], {}
     event = next(run)
     while True:
         sent = None
         if isinstance(event, Step) and event.iteration == 3:
             sent = PredictNow(image, tag="view")
-        if isinstance(event, Step) and event.iteration == 4:  # too small for a 1x24x24 tile, even mirrored
+        if isinstance(event, Step) and event.iteration == 4:  # smaller than a training patch: tiles shrink
             sent = PredictNow(image[:, :10, :10], tag="small")
         if isinstance(event, Preview):
             previews.append(event)
+            shown = image if event.tag == "view" else image[:, :10, :10]
+            reference = Network(setup.spec, (1, *shown.shape[1:]), dtype="float32", params=setup.net.params.copy(),
+                                executor="sequential", phase="test")
+            volume = mirror_pad(preprocess(shown, "standard2D", "float32"), setup.fov)
+            expected[event.tag] = predict_volume(reference, {"input": volume}, softmax=True)["output"]
         if isinstance(event, Step) and event.iteration == 5:
             sent = Stop()
         try:
@@ -124,10 +137,13 @@ def test_predict_now_sent_into_the_generator_yields_a_preview(tmp_path):
             break
     setup.net.close()
     assert [p.tag for p in previews] == ["view", "small"] and previews[0].iteration == 3
-    assert previews[1].outputs == {} and "smaller than one input window" in previews[1].error
     maps = previews[0].outputs["output"]
     assert maps.shape == (2, 2, 40, 50)  # mirrored: one output voxel per image voxel
     np.testing.assert_allclose(maps.sum(axis=0), 1.0, rtol=1e-5)  # boundary maps after softmax
+    for preview in previews:
+        np.testing.assert_allclose(preview.outputs["output"], expected[preview.tag], atol=1e-5)
+    assert previews[1].outputs["output"].shape == (2, 2, 10, 10)
+    assert not trainer.previewer._nets  # the preview networks end with the run
 
 
 def test_nan_cost_stops_without_saving_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):

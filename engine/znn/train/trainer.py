@@ -22,12 +22,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from znn.data.mirror import mirror_pad
 from znn.data.prefetch import PatchPrefetcher
-from znn.data.preprocess import preprocess
 from znn.data.sampling import Patch
 from znn.errors import ZnnError
-from znn.forward.predict import predict_volume
 from znn.io.h5net import apply_saved, load_network
 from znn.modes import FinishReason
 from znn.parallel.optimize import format_report
@@ -39,7 +36,6 @@ from znn.train.events import (
     Failed,
     Finished,
     PredictNow,
-    Preview,
     SaveNow,
     Show,
     Started,
@@ -50,6 +46,7 @@ from znn.train.events import (
     Validation,
 )
 from znn.train.malis import malis_weights, rand_error
+from znn.train.preview import Previewer
 from znn.train.setup import TrainingSetup
 from znn.train.statistics import IntervalAverages, append_point, eta_at
 from znn.train.validation import Validator, pixel_errors
@@ -100,6 +97,7 @@ class Trainer:
         # Commands may also come from a queue the caller owns (a GUI thread puts into it).
         self._commands: queue.SimpleQueue[TrainingCommand] = commands if commands is not None else queue.SimpleQueue()
         self.validator = Validator(setup)
+        self.previewer = Previewer(setup)
         self.best: BestSoFar | None = None  # the weights in <prefix>_best.h5
 
     # ------------------------------------------------------------------ commands
@@ -226,7 +224,7 @@ class Trainer:
         return Step(iteration, result.cost / pairs if pairs else math.nan, wrong / voxels,
                     self._eta(iteration), seconds)
 
-    # ------------------------------------------------------------------ validation and preview
+    # ------------------------------------------------------------------ validation and the best weights
 
     def validate(self, iteration: int) -> Validation:
         """Cost and pixel error of the current network on the validation patches."""
@@ -272,21 +270,6 @@ class Trainer:
         scored = self.validator.score_weights(params, iteration)
         return BestSoFar(iteration, scored.cost, scored.pixel_error)
 
-    def _preview(self, command: PredictNow) -> Preview:
-        fov = self.setup.fov
-        image = preprocess(np.asarray(command.image), command.pp_type, self.net.dtype)
-        if self.setup.settings.mirror:
-            image = mirror_pad(image, fov)
-        name = self.setup.spec.input_names[0]
-        self.net.set_phase("test")
-        try:
-            outputs = predict_volume(self.net, {name: image}, softmax="softmax" in self.setup.cost_fn)
-        except (ZnnError, ValueError) as error:  # e.g. an image smaller than the patch: training goes on
-            return Preview(self.iteration, {}, command.tag, error=str(error))
-        finally:
-            self.net.set_phase("train")
-        return Preview(self.iteration, outputs, command.tag)
-
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> Generator[TrainingEvent, TrainingCommand | None, None]:
@@ -327,6 +310,7 @@ class Trainer:
                     averages = IntervalAverages()
         finally:
             prefetcher.close()
+            self.previewer.close()
         if reason != "max_iter" or self.iteration % t.num_iter_per_save != 0:
             if self.iteration >= self.setup.first_iteration:  # something new to keep
                 yield self._save(self.iteration)
@@ -350,7 +334,7 @@ class Trainer:
             if isinstance(command, Stop):
                 stop = True
             elif isinstance(command, PredictNow):
-                events.append(self._preview(command))
+                events.append(self.previewer.preview(command, self.iteration))
             elif isinstance(command, SaveNow):
                 if self.iteration >= 1:
                     events.append(self._save(self.iteration))
