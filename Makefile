@@ -39,7 +39,9 @@ test: $(STAMP)
 # bench-results/. Installs the `bench` extra (PyTorch) the first time. The full run (no
 # BENCH_ARGS) times the table of nets at 1 and all threads, then N4's forward throughput at
 # the planner's patch against PyTorch's best patch in an 8 GiB budget; BENCH_ARGS passes
-# options through instead, e.g. make bench BENCH_ARGS=--quick.
+# options through instead, e.g. make bench BENCH_ARGS=--quick; make bench BENCH_ARGS=strokes runs the
+# strokes benchmark (our training from painted strokes against a random forest, on the EM stacks of
+# ../shared/data).
 bench: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0 \
 		--index-url https://download.pytorch.org/whl/cpu || $(BIN)/python -m pip install -q -e '.[bench]'

@@ -16,6 +16,13 @@ from znn.bench.cases import DEFAULT_CAP_S, OUR_MODES, SETUP_CAP_FACTOR
 from znn.commands.info import parse_triple
 from znn.errors import ZnnError
 
+STROKES_HELP = """znn bench strokes: strokes painted by code on 3 sections of ISBI 2012 (from scratch) and of the
+drosophila-vnc stack (starting from N4 trained on ISBI 2012); our network trains on them as the dock
+does, and its maps at 30 s, 1, 2 and 5 minutes are scored on the unpainted sections (pixel error,
+V_rand, V_info at the best threshold) beside an ilastik-style random forest on the same strokes
+and, on ISBI, a network trained on the dense labels of the painted sections. Needs the `bench`
+extra (scikit-learn) and the EM stacks (--data). Results: <output>/strokes-<time>.md and .json."""
+
 
 def _names(values: list[str]) -> list[str]:
     """`a,b c` -> [a, b, c]: lists may be given with commas, spaces or both."""
@@ -71,9 +78,32 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _default_data() -> Path:
+    """The shared EM data beside the checkout (ZNN_SHARED_DIR overrides, as for the tests)."""
+    import os
+
+    shared = os.environ.get("ZNN_SHARED_DIR")
+    return Path(shared) / "data" if shared else Path("..") / "shared" / "data"
+
+
+def _times(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds separated by commas, e.g. 30,60,120,300, found {text!r}") \
+            from None
+    if not values or any(v <= 0 for v in values) or list(values) != sorted(values):
+        raise argparse.ArgumentTypeError(f"expected increasing positive seconds, e.g. 30,60,120,300, found {text!r}")
+    return values
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="time training updates of the benchmark nets against PyTorch (CPU)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("bench", help="time training updates against PyTorch (CPU); 'strokes': learning from "
+                       "painted strokes against a random forest", description=__doc__ + "\n" + STROKES_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", nargs="?", choices=("speed", "strokes"), default="speed",
+                   help="speed (default): the table against PyTorch; strokes: training from painted strokes "
+                        "against a random forest on held-out EM sections")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 3d_3 at 9x9x9 and N4 at 1x100x100, all cores only, 3 repeats")
     p.add_argument("--nets", nargs="+", metavar="NET",
@@ -108,6 +138,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "--budget against PyTorch's best cubic patch within the same budget (e.g. 3d_7)")
     p.add_argument("--budget", default="16GiB", metavar="SIZE",
                    help="RAM budget for --patches, e.g. 16GiB or 50%% (default 16GiB)")
+    strokes = p.add_argument_group("strokes (znn bench strokes)")
+    strokes.add_argument("--data", type=Path, default=None, metavar="DIR",
+                         help="folder holding isbi2012/ and drosophila-vnc/ (default: $ZNN_SHARED_DIR/data, else "
+                              "../shared/data)")
+    strokes.add_argument("--cases", nargs="+", metavar="CASE", default=["isbi", "vnc"],
+                         help="isbi (from scratch) and/or vnc (transfer from a net trained on ISBI); default both")
+    strokes.add_argument("--times", type=_times, default=(30.0, 60.0, 120.0, 300.0), metavar="S,S,...",
+                         help="seconds of training at which the runs are scored (default 30,60,120,300)")
+    strokes.add_argument("--start", default="N4-isbi2012", metavar="NET",
+                         help="the transfer case's trained network: a bundled name or an .h5 (default N4-isbi2012)")
+    strokes.add_argument("--stroke-seed", type=int, default=0, metavar="N",
+                         help="where the strokes are painted (default 0)")
+    strokes.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                         help="keep the run folders here (default: a temporary folder)")
     p.set_defaults(run=run)
 
 
@@ -134,9 +178,34 @@ def run_patches(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_strokes(args: argparse.Namespace) -> int:
+    from znn.bench.strokes import CASES, StrokesOptions, run_strokes_bench
+    from znn.netspec.library import trained_network
+
+    cases = _names(args.cases)
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise ZnnError(f"--cases: unknown case {', '.join(unknown)}; expected some of {', '.join(CASES)}")
+    data = args.data or _default_data()
+    if not data.is_dir():
+        raise ZnnError(f"--data {data}: not a folder; znn bench strokes needs the EM stacks (a folder holding "
+                       "isbi2012/ and drosophila-vnc/)")
+    if "vnc" in cases:
+        trained_network(args.start)  # a missing start is refused before an hour of work
+    threads = (_threads(args.threads)[-1] if args.threads else 0)
+    _check_output(args)
+    options = StrokesOptions(data=data, cases=tuple(cases), times=args.times, threads=threads,
+                             seed=args.stroke_seed, start=args.start, output=args.output, keep=args.keep)
+    md, js = run_strokes_bench(options)
+    print(f"written {md} and {js}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from znn.bench.runner import BenchOptions, run_bench
 
+    if args.suite == "strokes":
+        return run_strokes(args)
     if args.patches:
         return run_patches(args)
 

@@ -30,8 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-c", "--config", required=True, metavar="JOB.cfg",
                    help="the job file; its fdata_spec names the .spec with the samples")
     p.add_argument("-s", "--seed", metavar="NET.h5", default=None,
-                   help="start from this saved network (transfer learning): layers are copied by name, "
-                        "the others start fresh; the report says which. Refused if the job's "
+                   help="start a new run from this saved network, or a bundled trained one by name (e.g. "
+                        "N4-isbi2012): layers are copied by name, the others start fresh (the report says "
+                        "which); the run counts its own updates from 0. Refused if the job's "
                         "<train_net_prefix>_current.h5 exists (that run would be overwritten)")
     p.add_argument("-d", "--dtype", choices=("float32", "single", "float64", "double"), default=None,
                    help="override the job's dtype")
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from znn.train.trainer import Trainer
 
     checks.existing_file("-c/--config", args.config, "job .cfg file")
-    checks.existing_file("-s/--seed", args.seed, "saved network .h5 file")
+    seed = _seed_network(args.seed)
     checks.at_least("--threads", args.threads, 0, " (0 = all cores)")
     checks.at_least("--max-iter", args.max_iter, 1)
     checks.positive("--minutes", args.minutes)
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                         what="checkpoints")
     with training_lock(prefix) as lock:  # before anything reads the prefix's checkpoints
         _clean_up(lock, prefix, console)
-        setup = prepare_training(job, seed_network=args.seed, num_threads=args.threads)
+        setup = prepare_training(job, seed_network=seed, num_threads=args.threads)
         try:
             if args.is_check == "yes":
                 job.training.max_iter = setup.first_iteration
@@ -86,6 +87,21 @@ def run(args: argparse.Namespace) -> int:
         finally:
             setup.net.close()
     return status
+
+
+def _seed_network(given: str | None) -> Path | None:
+    """-s: a saved network file, or the name of a bundled trained network."""
+    from znn.commands import checks
+    from znn.netspec.library import list_trained
+
+    if given is None:
+        return None
+    library = list_trained()
+    if not Path(given).exists() and given in library:
+        return library[given]
+    checks.existing_file("-s/--seed", given, "saved network .h5 file (or a bundled trained network: "
+                         f"{', '.join(library) or 'none'})")
+    return Path(given)
 
 
 def _clean_up(lock: RunLock, prefix: Path, console: Console) -> None:
