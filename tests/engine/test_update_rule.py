@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
 from znn.network.update import AdamStep, Hyper, update_bias, update_kernel
