@@ -71,3 +71,20 @@ def test_base_install_runs_info_train_forward_segment_evaluate(lean_env: Path, t
     shutil.copyfile(segmentation, truth)
     scored = _run([znn, "evaluate", str(segmentation), str(truth)], tmp_path)
     assert "adapted Rand error 0.0000" in scored.stdout
+
+
+def test_the_bundled_trained_network_ships_and_starts_a_run(lean_env: Path, tmp_path: Path):
+    """networks/trained/N4-isbi2012.h5 and its model card are in the wheel; -s takes its name."""
+    listed = _run([str(lean_env / "python"), "-c",
+                   "from znn.netspec.library import list_trained, model_card; "
+                   "path = list_trained()['N4-isbi2012']; print(path); print(model_card(path))"], tmp_path)
+    path, card = listed.stdout.split()
+    assert "site-packages" in path and card.endswith("N4-isbi2012.md")
+    job = tmp_path / "synthetic-n4"
+    shutil.copytree(REPO / "examples" / "synthetic", job, ignore=shutil.ignore_patterns("runs"))
+    cfg = job / "job.cfg"
+    cfg.write_text(cfg.read_text().replace("fnet_spec = tiny2d", "fnet_spec = N4"))
+    trained = _run([str(lean_env / "znn"), "train", "-c", str(cfg), "-s", "N4-isbi2012", "--max-iter", "1",
+                    "--threads", "1", "--quiet"], tmp_path)
+    assert f"starting a new run from the weights of {path}" in trained.stdout
+    assert any((job / "runs").glob("*_current.h5"))
