@@ -37,6 +37,9 @@ def test_a_gap_merges_cells_until_the_threshold_closes_it():
     assert by_threshold[0.6].v_rand == pytest.approx(0.8)
     assert scores.best.threshold == 0.3
     assert scores.pixel_error == pytest.approx(2 * 8 / labels.size)  # the gap's 2x4 pixels per section
+    # the map calls the gap cell at 0.5: membrane is short of the truth by exactly those pixels
+    assert scores.true_membrane_share == pytest.approx(np.mean(labels == 0))
+    assert scores.membrane_share == pytest.approx(scores.true_membrane_share - 2 * 8 / labels.size)
 
 
 def test_shapes_must_agree():

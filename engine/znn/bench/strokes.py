@@ -13,6 +13,7 @@ is scored too. Results go to <output>/strokes-<time>.md and .json.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -22,10 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from znn.bench.forest_peer import TREES, forest_on_strokes
 from znn.bench.report import machine_info, machine_text
-from znn.bench.strokes_data import StrokesCase, isbi_case, vnc_case
-from znn.bench.strokes_runs import Snapshot, score_weights, train_with_snapshots
+from znn.bench.strokes_data import CELL, MEMBRANE, StrokesCase, isbi_case, vnc_case
+from znn.bench.strokes_runs import Snapshot, predict_sections, score_weights, train_with_snapshots
 from znn.evaluate.sweep import MapScores, score_boundary_map
 from znn.io.h5net import load_network
 from znn.jobs.recipes import DENSE, FINE_TUNE, STROKES
@@ -72,16 +75,20 @@ class CaseResult:
     case: StrokesCase
     rows: list[Row] = field(default_factory=list)
     checks: list[tuple[str, bool | None]] = field(default_factory=list)  # target, met (None: not scored)
+    notes: list[str] = field(default_factory=list)
 
 
 def _snapshot_rows(case: StrokesCase, method: str, snapshots: list[Snapshot], network_text: str,
                    threads: int, *, dense: bool = False) -> list[Row]:
     rows = []
+    scored: dict[bytes, MapScores] = {}  # the best checkpoint often stays the same from one time to the next
     for snap in snapshots:
         note = "the last update" if snap.last else f"best checkpoint (iteration {snap.iteration})"
         suffix = " (last update)" if snap.last and not dense else ""
-        rows.append(Row(case.name, method + suffix, snap.seconds,
-                        score_weights(case, network_text, snap.weights, threads), snap.updates, snap.iteration, note))
+        weights = hashlib.sha256(snap.weights.read_bytes()).digest()
+        if weights not in scored:
+            scored[weights] = score_weights(case, network_text, snap.weights, threads)
+        rows.append(Row(case.name, method + suffix, snap.seconds, scored[weights], snap.updates, snap.iteration, note))
     return rows
 
 
@@ -106,6 +113,8 @@ def run_case(case: StrokesCase, options: StrokesOptions, work: Path, say: Callab
                     score_weights(case, start_text, case.start, options.threads))
         result.rows.append(start)
         say(f"  start: {_brief(start)}")
+        result.notes.append(_what_strokes_teach(case, start_text, options.threads))
+        say(f"  {result.notes[-1]}")
         job, text = FINE_TUNE.job(case.image.shape), start_text
     else:
         job, text = STROKES.job(case.image.shape), network_path(STROKES.network).read_text()
@@ -126,6 +135,18 @@ def run_case(case: StrokesCase, options: StrokesOptions, work: Path, say: Callab
         say(f"  dense labels at {options.times[-1]:g} s: {_brief(result.rows[-1])}")
     result.checks = targets(result)
     return result
+
+
+def _what_strokes_teach(case: StrokesCase, network_text: str, threads: int) -> str:
+    """How many painted voxels of each kind the start already gets right: the most its strokes can correct."""
+    assert case.start is not None
+    painted = list(case.painted_sections)
+    membrane = predict_sections(case.image[painted], network_text, case.start, threads) > 0.5
+    strokes = case.strokes[painted]
+    right = {kind: float(np.mean(membrane[strokes == value] == (kind == "membrane")))
+             for kind, value in (("membrane", MEMBRANE), ("cell", CELL))}
+    return (f"The start calls {100 * right['membrane']:.1f} % of the membrane-stroke voxels and "
+            f"{100 * right['cell']:.1f} % of the cell-stroke voxels right: the strokes can correct the rest only.")
 
 
 def _brief(row: Row) -> str:
@@ -178,13 +199,14 @@ def targets(result: CaseResult) -> list[tuple[str, bool | None]]:
 
 
 def _table(result: CaseResult) -> list[str]:
-    lines = ["| method | time | updates | pixel error | V_rand | V_info | threshold | note |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| method | time | updates | pixel error | membrane at 0.5 | V_rand | V_info | threshold | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in result.rows:
         s = row.scores
         time_text = f"{row.seconds:.1f} s" if row.updates is None else f"{row.seconds:g} s"
         lines.append(f"| {row.method} | {time_text} | {'' if row.updates is None else row.updates} | "
-                     f"{s.pixel_error:.4f} | {s.best.v_rand:.4f} | {s.best.v_info:.4f} | {s.best.threshold:g} | "
+                     f"{s.pixel_error:.4f} | {100 * s.membrane_share:.1f} % | {s.best.v_rand:.4f} | "
+                     f"{s.best.v_info:.4f} | {s.best.threshold:g} | "
                      f"{row.note} |")
     return lines
 
@@ -205,15 +227,19 @@ def write_report(results: list[CaseResult], options: StrokesOptions, started: da
         text += [f"## {case.title}", "",
                  f"{case.image.shape[0]} sections of {case.image.shape[1]}x{case.image.shape[2]}; strokes on sections "
                  f"{', '.join(map(str, case.painted_sections))} ({100 * case.painted_share:.3f} % of the voxels); "
-                 f"scored on the other {len(case.scored_sections)}.", "", *_table(result), ""]
+                 f"scored on the other {len(case.scored_sections)}, "
+                 f"{100 * result.rows[0].scores.true_membrane_share:.1f} % "
+                 "of whose voxels are membrane.", "", *_table(result), ""]
         verdicts = {True: "met", False: "MISSED", None: "not measured"}
         text += [f"- {verdicts[met]}: {what}" for what, met in result.checks] + [""]
+        text += [*result.notes, ""] if result.notes else []
     md = stem.with_suffix(".md")
     md.write_text("\n".join(text))
     data = {"started": started.isoformat(), "machine": info, "options": {k: str(v) for k, v in vars(options).items()},
             "cases": [{"name": r.case.name, "title": r.case.title, "painted_sections": r.case.painted_sections,
                        "painted_share": r.case.painted_share, "rows": [row.as_dict() for row in r.rows],
-                       "checks": [{"target": what, "met": met} for what, met in r.checks]} for r in results]}
+                       "checks": [{"target": what, "met": met} for what, met in r.checks],
+                       "notes": r.notes} for r in results]}
     js = stem.with_suffix(".json")
     js.write_text(json.dumps(data, indent=2))
     return md, js

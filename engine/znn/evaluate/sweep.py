@@ -33,10 +33,13 @@ class MapScores:
     pixel_error: float  # (map > 0.5) against the true membrane
     best: ThresholdScore  # the threshold with the highest V_rand
     sweep: tuple[ThresholdScore, ...]
+    membrane_share: float  # of the voxels, those the map calls membrane (> 0.5): thick or thin membranes
+    true_membrane_share: float
 
     def as_dict(self) -> dict[str, float]:
         return {"pixel_error": self.pixel_error, "threshold": self.best.threshold, "v_rand": self.best.v_rand,
-                "v_info": self.best.v_info}
+                "v_info": self.best.v_info, "membrane_share": self.membrane_share,
+                "true_membrane_share": self.true_membrane_share}
 
 
 def score_boundary_map(boundary: np.ndarray, membrane_labels: np.ndarray,
@@ -54,7 +57,8 @@ def score_boundary_map(boundary: np.ndarray, membrane_labels: np.ndarray,
     scored = [z for z in range(truth.shape[0]) if truth[z].any()]
     if not scored:
         raise ValueError("the labels hold no cell (every voxel is membrane): nothing to score")
-    pixel_error = float(np.mean((prob > 0.5) != (labels == 0)))
+    called, membrane = prob > 0.5, labels == 0
+    pixel_error = float(np.mean(called != membrane))
     sweep = []
     for threshold in thresholds:
         segments = segment_boundary(prob[scored], threshold=float(threshold))
@@ -62,4 +66,4 @@ def score_boundary_map(boundary: np.ndarray, membrane_labels: np.ndarray,
         sweep.append(ThresholdScore(float(threshold), float(np.mean([s.v_rand for s in per_section])),
                                     float(np.mean([s.v_info for s in per_section]))))
     best = max(sweep, key=lambda score: score.v_rand)
-    return MapScores(pixel_error, best, tuple(sweep))
+    return MapScores(pixel_error, best, tuple(sweep), float(np.mean(called)), float(np.mean(membrane)))
