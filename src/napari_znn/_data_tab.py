@@ -83,7 +83,8 @@ class DataTab(QWidget):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.image = LayerChoice(viewer, "image")
-        self.labels = LayerChoice(viewer, "labels")
+        self.labels = LayerChoice(viewer, "labels", exclude=self.image.layer)
+        self.image.changed.connect(self.labels.refresh)  # the image picked is never offered as labels
         self.label_mode = LabelModeRow()
         self.runs_root = QLineEdit(str(default_runs_root()))
         self.runs_root.setToolTip("Every Train makes a new run folder here (network.znn, data.spec, job.cfg, "
@@ -138,6 +139,7 @@ class DataTab(QWidget):
         self.labels.changed.connect(self.guess_label_mode)
         self.budget.currentTextChanged.connect(self._budget_changed)
         self._budget_changed(self.budget.currentText())
+        self.guess_label_mode()  # the layer picked at start-up is guessed as any later pick is
 
     def guess_label_mode(self) -> None:
         """Guess the label mode when another labels layer is picked (a choice by hand stays until then)."""

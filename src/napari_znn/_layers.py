@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,23 +16,60 @@ if TYPE_CHECKING:
 
     from znn.netspec.spec import NetSpec
 
-PREVIEW_SIDE = 512  # the live preview covers at most this many pixels around the view's centre
+PREVIEW_SIDE = 1024  # the live preview covers at most this many pixels around the view's centre
 AFFINITY_AXES = ("x", "y", "z")
+
+
+LABELS_SAMPLE_SIDE = 256  # labels-likeness is judged on a crop of this side from the middle section
+LABELS_EQUAL_NEIGHBOURS = 0.5  # labels are piecewise constant; EM images, even uint8, rarely repeat a pixel
+
+
+def _middle_crop(data: Any) -> np.ndarray:
+    """A small 2-D crop from the middle of `data` (the lowest level of a multiscale image); lazy data
+    reads only the crop."""
+    level = data[-1] if isinstance(data, list | tuple) else data
+    while np.ndim(level) > 2:
+        level = level[np.shape(level)[0] // 2]
+    rows, cols = np.shape(level)
+    top, left = max(0, (rows - LABELS_SAMPLE_SIDE) // 2), max(0, (cols - LABELS_SAMPLE_SIDE) // 2)
+    return np.asarray(level[top:top + LABELS_SAMPLE_SIDE, left:left + LABELS_SAMPLE_SIDE])
+
+
+def looks_like_labels(layer: Any) -> bool:
+    """Whether an image layer holds labels rather than intensities: whole numbers, and regions of one
+    value (neighbouring pixels mostly equal), as a labels .tif napari opens as an Image; an EM stack,
+    even of uint8, is not. Labels layers always are."""
+    from napari.layers import Image, Labels
+
+    if isinstance(layer, Labels):
+        return True
+    if not isinstance(layer, Image) or getattr(layer, "rgb", False):
+        return False
+    if not np.issubdtype(np.dtype(layer.data[0].dtype if layer.multiscale else layer.data.dtype), np.integer):
+        return False
+    crop = _middle_crop(layer.data)
+    if crop.size < 2 or crop.shape[-1] < 2:
+        return True  # too small to tell: whole numbers are all there is to go by
+    return float(np.mean(crop[:, 1:] == crop[:, :-1])) >= LABELS_EQUAL_NEIGHBOURS
 
 
 class LayerChoice(QComboBox):
     """A combo box of the viewer's image or labels layers that follows the layer list; the
     chosen layer stays chosen when it is renamed.
 
-    The labels choice also lists image layers of whole numbers: napari opens a labels .tif
-    as an Image layer, and its values are labels all the same."""
+    The labels choice lists Labels layers and image layers that hold labels (`looks_like_labels`:
+    napari opens a labels .tif as an Image layer), never the layer `exclude` returns (the image
+    picked as Image); a newly added labels layer becomes the pick when nothing plausible was."""
 
     changed = Signal()
 
-    def __init__(self, viewer: napari.viewer.Viewer, kind: str, extra: list[str] | None = None) -> None:
+    def __init__(self, viewer: napari.viewer.Viewer, kind: str, extra: list[str] | None = None,
+                 exclude: Callable[[], Any] | None = None) -> None:
         """`extra`: entries listed before the layers that stand for no layer (e.g. "(none)")."""
         super().__init__()
         self.viewer, self.kind, self.extra = viewer, kind, list(extra or [])
+        self.exclude = exclude or (lambda: None)
+        self._judged: dict[int, tuple[Any, bool]] = {}  # id(layer) -> (its data, looks like labels)
         self._chosen: Any = None  # the picked layer itself, followed through renames
         self.setToolTip("Any image layer (also ones opened from tif, h5 or zarr)" if kind == "image" else
                         "A Labels layer, or an image layer of whole numbers (a labels .tif opens as one)")
@@ -58,13 +96,21 @@ class LayerChoice(QComboBox):
             return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
         from napari_znn._reader import LABEL_NAMES
 
+        excluded = self.exclude()
         labels = [layer for layer in self.viewer.layers if isinstance(layer, Labels)]
-        whole = [layer for layer in self.viewer.layers if isinstance(layer, Image)
-                 and not getattr(layer, "rgb", False) and np.issubdtype(np.dtype(layer.data.dtype), np.integer)]
-        # Labels layers first, the natural pick; then images named like labels ("truth.tif"):
-        # EM stacks are often uint8 too, and must not be the first choice.
+        whole = [layer for layer in self.viewer.layers if isinstance(layer, Image) and layer is not excluded
+                 and self._holds_labels(layer)]
+        # Labels layers first, the natural pick; then images named like labels ("truth.tif").
         named = [layer for layer in whole if LABEL_NAMES.search(layer.name)]
         return labels + named + [layer for layer in whole if layer not in named]
+
+    def _holds_labels(self, layer: Any) -> bool:
+        """`looks_like_labels`, judged once per layer and data (a refresh follows every layer event)."""
+        judged = self._judged.get(id(layer))
+        if judged is None or judged[0] is not layer.data:
+            judged = (layer.data, looks_like_labels(layer))
+            self._judged[id(layer)] = judged
+        return judged[1]
 
     def refresh(self) -> None:
         still_there = self._chosen is not None and self._chosen in self.viewer.layers

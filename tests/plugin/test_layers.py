@@ -88,3 +88,47 @@ def test_layer_choice_follows_the_layer_list_and_renames(make_napari_viewer, qtb
     assert choice.layer() is second
     choice.setCurrentText("(none)")
     assert choice.layer() is None
+
+
+def test_the_labels_picker_never_offers_the_em_image_and_takes_a_new_labels_layer(make_napari_viewer, qtbot):
+    """Open the EM stack first (uint8, as ISBI's), then add a Labels layer to paint on: the labels
+    pick is the new layer, never the EM image; a labels .tif opened as an Image is offered, but not
+    once it is the image picked as Image."""
+    from napari_znn._data_tab import DataTab
+
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(1)
+    em = viewer.add_image(rng.normal(128, 40, (3, 300, 300)).clip(0, 255).astype(np.uint8), name="train-volume")
+    tab = DataTab(viewer)
+    qtbot.addWidget(tab)
+    assert tab.image.layer() is em
+    assert tab.labels.layer() is None and tab.labels.count() == 0
+    strokes = viewer.add_labels(np.zeros((3, 300, 300), np.uint8), name="Labels")
+    assert tab.labels.layer() is strokes
+    cells = np.zeros((3, 300, 300), np.uint8)
+    cells[:, :, 150:] = 255
+    cells[:, 100:102] = 0
+    opened = viewer.add_image(cells, name="train-labels")  # napari's reader: a labels .tif as an Image
+    offered = [tab.labels.itemText(i) for i in range(tab.labels.count())]
+    assert offered == ["Labels", "train-labels"] and tab.labels.layer() is strokes
+    tab.image.setCurrentText("train-labels")
+    assert tab.image.layer() is opened
+    assert [tab.labels.itemText(i) for i in range(tab.labels.count())] == ["Labels"]
+
+
+def test_the_labels_layer_there_at_start_up_has_its_mode_guessed(make_napari_viewer, qtbot):
+    """A dock opened on a viewer that already holds strokes trains them as strokes: the guess (and its
+    reason) is made for the layer picked at start-up, not only for a later pick."""
+    from napari_znn._data_tab import DataTab
+    from znn.data.strokes import paint_strokes
+
+    viewer = make_napari_viewer()
+    truth = np.full((3, 64, 64), 255, np.uint8)
+    truth[:, ::16] = 0
+    viewer.add_image(np.random.default_rng(0).integers(0, 255, (3, 64, 64)).astype(np.uint8), name="EM")
+    viewer.add_labels(paint_strokes(truth, (0, 2), rng=0), name="strokes")
+    tab = DataTab(viewer)
+    qtbot.addWidget(tab)
+    assert tab.labels.currentText() == "strokes"
+    assert tab.label_mode.current() == "sparse_strokes"
+    assert "Guessed from 'strokes'" in tab.label_mode.reason.text()
