@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 from napari_znn._label_mode import LabelModeRow
 from napari_znn._layers import LayerChoice
 from napari_znn._runs import Run, default_runs_root
+from napari_znn._start_from import StartFromRow
 
 if TYPE_CHECKING:
     import napari
@@ -86,6 +87,9 @@ class DataTab(QWidget):
         self.labels = LayerChoice(viewer, "labels", exclude=self.image.layer)
         self.image.changed.connect(self.labels.refresh)  # the image picked is never offered as labels
         self.label_mode = LabelModeRow()
+        self.start = StartFromRow()
+        self.recipe_note = QLabel("")  # which settings suit the start and the labels (see _recipe_choice)
+        self.recipe_note.setWordWrap(True)
         self.runs_root = QLineEdit(str(default_runs_root()))
         self.runs_root.setToolTip("Every Train makes a new run folder here (network.znn, data.spec, job.cfg, "
                                   "checkpoints in net/, predictions in out/); `znn train -c <run>/job.cfg` "
@@ -129,6 +133,8 @@ class DataTab(QWidget):
         form.addRow("Image", self.image)
         form.addRow("Labels", self.labels)
         form.addRow("Label mode", self.label_mode)
+        form.addRow("Start from", self.start)
+        form.addRow("", self.recipe_note)
         form.addRow("Runs folder", root_row)
         form.addRow("Current run", self.current_run)
         form.addRow("Train for", budget_row)
@@ -155,6 +161,7 @@ class DataTab(QWidget):
 
     def show_run(self, run: Run | None) -> None:
         self.current_run.setText(run.describe() if run is not None else "none yet: Train starts one")
+        self.start.refresh(run)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder for the runs", self.runs_root.text())

@@ -28,6 +28,9 @@ TIPS: dict[str, str] = {
                         "change (0.1 = ±10%); 0 = off.",
     "train_outsz": "Output patch z,y,x of one update: larger gives steadier gradients, slower updates.",
     "cost_fn": "The loss; 'auto' = softmax_loss for boundary, binomial_cross_entropy for affinity.",
+    "optimizer": "napari-znn: how the gradient becomes a step: 'sgd' is ZNN's (momentum SGD); 'adam' "
+                 "scales each weight's step by its recent gradients, so few painted voxels or a trained "
+                 "network fine-tuned still move it steadily (learning rate 0.00003-0.001).",
     "eta": "Learning rate, the step of each update: too high diverges, too low learns slowly.",
     "anneal_factor": "eta is multiplied by this every Num_iter_per_annealing updates; 1 keeps it.",
     "Num_iter_per_annealing": "Updates between two annealing steps of eta.",
@@ -55,7 +58,8 @@ NAMES: dict[str, str] = {
     "is_data_aug": "Flip augmentation", "is_bd_mirror": "Mirror at borders", "rebalance_mode": "Class rebalancing",
     "em_aug_missing_section": "Missing sections", "em_aug_misalignment": "Misaligned sections",
     "em_aug_intensity": "Intensity jitter", "train_outsz": "Training patch", "cost_fn": "Cost function",
-    "eta": "Learning rate", "anneal_factor": "Learning-rate decay", "Num_iter_per_annealing": "Decay every",
+    "optimizer": "Optimiser", "eta": "Learning rate", "anneal_factor": "Learning-rate decay",
+    "Num_iter_per_annealing": "Decay every",
     "momentum": "Momentum", "weight_decay": "Weight decay", "is_malis": "MALIS",
     "malis_norm_type": "MALIS normalisation", "is_constrained_malis": "Constrained MALIS",
     "Num_iter_per_show": "Curve point every", "Num_iter_per_test": "Validate every",

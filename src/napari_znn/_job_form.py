@@ -30,12 +30,13 @@ from napari_znn._job_fields import FORM_KEYS, TIPS, form_defaults, readable
 from znn.jobs import values as v
 from znn.jobs.cfg import CFG_KEYS
 from znn.jobs.job import JobConfig
-from znn.modes import DTYPES, OUTPUT_KINDS
+from znn.modes import DTYPES, OPTIMIZERS, OUTPUT_KINDS
 
 _CFG = {key.znn_name: key for key in CFG_KEYS}
 ERROR_STYLE = "border: 1px solid #d9534f;"
 DOCK_CONV_MODES = ("optimize", "direct", "fft")  # gemm is what direct means; loop is for tests
 ETA_HIGH = 0.1  # above this a warning, above ETA_MAX an error: SGD on a patch diverges
+ADAM_ETA_HIGH = 0.01  # Adam's step is eta per weight whatever the gradient: 0.01 already jumps
 ETA_MAX = 1.0
 
 
@@ -43,7 +44,7 @@ ETA_MAX = 1.0
 _LIVE_KEYS = frozenset({"forward_conv_mode", "forward_outsz", "forward_ram_budget", "forward_tif"})
 # Keys whose None is a setting of its own (off, random seed), not "unset": shown as such.
 _NONE_MEANS = frozenset({"rebalance_mode", "seed", "em_aug_missing_section", "em_aug_misalignment",
-                         "em_aug_intensity"})
+                         "em_aug_intensity", "optimizer"})
 _SECTIONS = {"network": "Network", "data": "Data", "training": "Training", "forward": "Forward pass"}
 _W = TypeVar("_W", bound=QWidget)
 
@@ -152,6 +153,7 @@ class JobSettingsForm(QWidget):
         combos = {"out_type": OUTPUT_KINDS, "dtype": DTYPES,
                   "train_conv_mode": DOCK_CONV_MODES, "forward_conv_mode": DOCK_CONV_MODES,
                   "rebalance_mode": ("off", "global", "patch"), "cost_fn": v.COST_FUNCTIONS,
+                  "optimizer": OPTIMIZERS,
                   "malis_norm_type": v.MALIS_NORM_TYPES}
         floats = {"eta": (100.0, 0.001), "anneal_factor": (1.0, 0.001), "momentum": (1.0, 0.05),
                   "weight_decay": (1.0, 0.0001), "em_aug_missing_section": (1.0, 0.01),
@@ -257,6 +259,7 @@ class JobSettingsForm(QWidget):
             self._field(key, _Triple).setValue(value if not isinstance(value, str) else (5, 100, 100))
         elif isinstance(widget, QComboBox):
             normal = {"out_type": v.effective_output_kind, "cost_fn": _cost_choice,
+                      "optimizer": lambda name: name or "sgd",
                       "train_conv_mode": v.effective_conv_mode,
                       "forward_conv_mode": v.effective_conv_mode,
                       "rebalance_mode": lambda mode: v.effective_rebalance_mode(mode) or "off"}
@@ -280,6 +283,9 @@ class JobSettingsForm(QWidget):
         if key == "rebalance_mode":
             mode = self._field(key, QComboBox).currentText()
             return None if mode == "off" else mode
+        if key == "optimizer":  # ZNN's SGD stays out of the .cfg, as ZNN's files have no such key
+            name = self._field(key, QComboBox).currentText()
+            return None if name == "sgd" else name
         if key == "forward_ram_budget":
             text = self._field(key, QLineEdit).text().strip()
             return v.parse_ram_budget(text) if text else None  # BadValue while typing: see problems()
@@ -347,6 +353,9 @@ class JobSettingsForm(QWidget):
                             "will run.")
         if real("eta") == 0:
             warnings.append(f"{readable('eta')} is 0: the weights will never change.")
+        elif text("optimizer") == "adam" and real("eta") > ADAM_ETA_HIGH:
+            warnings.append(f"{readable('eta')} {real('eta'):g} is high for Adam; training may diverge "
+                            "(usually 0.00003-0.001).")
         elif ETA_HIGH < real("eta") <= ETA_MAX:
             warnings.append(f"{readable('eta')} {real('eta'):g} is high; training may diverge (usually 0.001-0.05).")
         if real("anneal_factor") == 0:

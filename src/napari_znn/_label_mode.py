@@ -17,6 +17,7 @@ import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from znn.data.sampling import centre_region
 from znn.modes import LABEL_MODES, LabelMode, OutputKind
 
 MODE_NAMES: dict[LabelMode, str] = {
@@ -58,11 +59,6 @@ class LabelModeRow(QWidget):
         self.mode.setToolTip("What the labels' values mean (label_mode in the run's data.spec)")
         self.reason = QLabel("")
         self.reason.setWordWrap(True)
-        # A patch around one stroke rarely holds the other kind: its update only moves the output
-        # towards that kind, and the next undoes it. Larger patches see several strokes.
-        self.hint = QLabel("Strokes train best with a large training patch (Settings › Training patch, e.g. "
-                           "1,256,256): an update then sees membrane and cell strokes together.")
-        self.hint.setWordWrap(True)
         self.membrane = QSpinBox()
         self.cell = QSpinBox()
         for box, value, what in ((self.membrane, 1, "membrane"), (self.cell, 2, "cell (inside)")):
@@ -79,7 +75,6 @@ class LabelModeRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.mode)
         layout.addWidget(self.reason)
-        layout.addWidget(self.hint)
         layout.addWidget(self.values)
         self.kind: OutputKind = "boundary"
         self._guessing = False
@@ -128,7 +123,6 @@ class LabelModeRow(QWidget):
     def _show_values(self) -> None:
         # affinity nets read painted values as object ids: no membrane/cell values to name
         self.values.setVisible(self.current() == "sparse_strokes" and self.kind == "boundary")
-        self.hint.setVisible(self.current() == "sparse_strokes")
 
     def problems(self, layer: Any) -> list[str]:
         """What is wrong with these settings for `layer`, cheaply (no scan of the voxels)."""
@@ -137,14 +131,22 @@ class LabelModeRow(QWidget):
             return [f"labels '{layer.name}': the membrane and cell values of the strokes must differ"]
         return []
 
-    def check_values(self, layer: Any) -> list[str]:
-        """The voxel checks made when Train is pressed: strokes painted, and only the named values."""
+    def check_values(self, layer: Any, outsz: tuple[int, int, int]) -> list[str]:
+        """The voxel checks made when Train is pressed: strokes painted, only the named values, and some
+        where a training patch of `outsz` can be centred."""
         if self.current() != "sparse_strokes":
             return []
-        values = np.unique(np.asarray(layer.data))
+        data = np.asarray(layer.data)
+        values = np.unique(data)
         painted = values[values != 0]
         if painted.size == 0:
             return [f"labels '{layer.name}' have nothing painted yet: paint a few strokes (sparse strokes mode)"]
+        volume = data if data.ndim == 3 else data[np.newaxis]
+        if not volume[centre_region(volume.shape, outsz)].any():
+            margin = "x".join(str(n // 2) for n in outsz[1:])
+            return [f"labels '{layer.name}': no stroke lies far enough from the image's border for a training patch "
+                    f"of {'x'.join(map(str, outsz))} (about {margin} pixels); paint nearer the middle or lower "
+                    "Settings › Training patch"]
         if self.kind == "boundary":
             named = {self.membrane.value(), self.cell.value()}
             other = [int(v) for v in painted if int(v) not in named]

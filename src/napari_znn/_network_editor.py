@@ -34,13 +34,16 @@ CHECK_DELAY_MS = 300  # re-check after typing pauses, not on every key
 
 
 class NetworkEditor(QWidget):
-    """`validity_changed(bool)` fires when the text turns valid or invalid."""
+    """`validity_changed(bool)` fires when the text turns valid or invalid; `checked` after every check
+    of a new text (a valid text can still change what a run needs, e.g. whether a trained start fits)."""
 
     validity_changed = Signal(bool)
+    checked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._paths: dict[str, Path] = dict(list_networks())
+        self._texts: dict[str, str] = {}  # entries that are not files: a trained start's network
         self.choice = QComboBox()
         self.choice.addItems(list(self._paths))
         self.choice.setToolTip("A network from the bundled library (networks/), or one opened from a file")
@@ -93,6 +96,20 @@ class NetworkEditor(QWidget):
     def _load_choice(self, name: str) -> None:
         if name in self._paths:
             self.set_text(self._paths[name].read_text(encoding="utf-8"))
+        elif name in self._texts:
+            self.set_text(self._texts[name])
+
+    def show_network(self, name: str, text: str) -> None:
+        """Show a network that is not a file (a trained start's) under its own entry in the list."""
+        self._texts[name] = text
+        if self.choice.findText(name) < 0:
+            self.choice.addItem(name)
+        self.choice.setCurrentText(name)
+        self._load_choice(name)
+
+    def is_file_entry(self, name: str) -> bool:
+        """Whether `name` in the list is a .znn file (bundled or opened), not a trained start's network."""
+        return name in self._paths
 
     def load_file(self, path: Path | str) -> None:
         """Show a `.znn` file, or a bundled network given by name (`N4`)."""
@@ -172,4 +189,5 @@ class NetworkEditor(QWidget):
         if valid != self._valid:
             self._valid = valid
             self.validity_changed.emit(valid)
+        self.checked.emit()
         return valid

@@ -2,7 +2,8 @@
 pressed), and the prediction's own progress line.
 
 Predict always uses the current run: its network as trained (not whatever the Network tab
-shows now) and its last checkpoint; outputs go to the run's `out/` folder.
+shows now) and its best checkpoint (the lowest validation cost; the last checkpoint before any
+validation); outputs go to the run's `out/` folder.
 """
 
 from __future__ import annotations
@@ -111,14 +112,15 @@ class PredictPanel(QWidget):
         self.button.setEnabled(not problems)
         run = self.current_run()
         self.button.setToolTip("Cannot predict: " + "; ".join(problems) if problems else
-                               f"Predict with the last checkpoint of {run.folder.name if run else ''} and the "
-                               "network it was trained with")
+                               f"Predict with {run.describe_weights() if run else ''} of "
+                               f"{run.folder.name if run else ''} and the network it was trained with")
         self.cancel_button.setEnabled(predicting)
 
     def predict(self) -> None:
         problems = self.problems()
         run, layer = self.current_run(), self.layer_choice.layer()
-        if problems or run is None or run.checkpoint is None:
+        weights = run.prediction_weights if run is not None else None
+        if problems or run is None or weights is None:
             show_error("Cannot predict: " + "; ".join(problems))
             return
         try:
@@ -126,9 +128,9 @@ class PredictPanel(QWidget):
             out = run.folder / "out"
             out.mkdir(parents=True, exist_ok=True)
             self.progress.setVisible(True)
-            self.progress.begin(RunBudget(), f"predicting '{layer.name}': loading the kernels and planning "
-                                             "the tiles…")
-            self.runner.start(layer, run.network_text(), run.checkpoint, job, out)
+            self.progress.begin(RunBudget(), f"predicting '{layer.name}' with {run.describe_weights()}: loading "
+                                             "the kernels and planning the tiles…")
+            self.runner.start(layer, run.network_text(), weights, job, out)
         except (ZnnError, OSError, ValueError) as error:
             self.progress.setVisible(False)
             show_error(f"Cannot predict: {error}")

@@ -9,6 +9,7 @@ neither.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 CHECKPOINT = Path("net") / "net_current.h5"  # what write_job_folder(name="net") makes training write
+BEST = Path("net") / "net_best.h5"  # the weights with the lowest validation cost (znn.train.best)
 
 
 def default_runs_root() -> Path:
@@ -50,6 +52,27 @@ class Run:
     def checkpoint(self) -> Path | None:
         path = self.folder / CHECKPOINT
         return path if path.is_file() else None
+
+    @property
+    def best(self) -> Path | None:
+        path = self.folder / BEST
+        return path if path.is_file() else None
+
+    @property
+    def prediction_weights(self) -> Path | None:
+        """What Predict uses: the best checkpoint (lowest validation cost) when the run has one, else
+        the last checkpoint."""
+        return self.best or self.checkpoint
+
+    def describe_weights(self) -> str:
+        """Which weights Predict uses, in words (reads the checkpoints' iteration)."""
+        weights = self.prediction_weights
+        if weights is None:
+            return "no checkpoint yet"
+        iteration = _saved_iteration(weights, weights.stat().st_mtime_ns)
+        if weights == self.best:
+            return f"the best checkpoint (iteration {iteration}, lowest validation cost)"
+        return f"the last checkpoint (iteration {iteration})"
 
     @property
     def network_file(self) -> Path:
@@ -88,3 +111,15 @@ def layer_source(layer: Any) -> Path | Any:
             and Path(path).suffix.lower() in (".tif", ".tiff", ".h5", ".hdf5")):
         return Path(path)
     return as_volume(np.array(data) if isinstance(data, np.ndarray) else data)
+
+
+@functools.lru_cache(maxsize=16)
+def _saved_iteration(path: Path, _mtime_ns: int) -> int | str:
+    """The iteration a checkpoint holds (its state alone, read once per version of the file: this runs on
+    the main thread), '?' when unreadable."""
+    from znn.io.h5net import read_training_state
+
+    try:
+        return int((read_training_state(path) or {}).get("iteration", "?"))
+    except (OSError, KeyError, ValueError):  # a damaged file is reported when Predict loads it
+        return "?"

@@ -59,7 +59,8 @@ class TrainingState:
             self.iteration = event.first_iteration - 1
             self.started_at = time.monotonic()
             self.status = TRAINING
-            where = f"resumed from {event.resumed_from}" if event.resumed_from else "fresh network"
+            where = (f"resumed from {event.resumed_from}" if event.resumed_from else
+                     f"a new run from the trained {event.seeded_from}" if event.seeded_from else "fresh network")
             self.message = f"training: {where}, {event.num_threads} threads, seed {event.seed}"
         elif isinstance(event, Step):
             self.iteration = event.iteration
@@ -70,13 +71,19 @@ class TrainingState:
             self.message = (f"iteration {event.iteration}: cost {event.cost:.4g}, pixel error "
                             f"{event.pixel_error:.4g}, learning rate {event.eta:.3g}")
         elif isinstance(event, Validation):
+            best = ("" if event.best_iteration is None else " (the best so far)"
+                    if event.best_iteration == event.iteration else
+                    f"; the best is still iteration {event.best_iteration} ({event.best_cost:.4g})")
             self.message = (f"validation at {event.iteration}: cost {event.cost:.4g}, pixel error "
-                            f"{event.pixel_error:.4g}")
+                            f"{event.pixel_error:.4g}{best}")
         elif isinstance(event, Checkpoint):
             self.checkpoint = event.current or event.path
         elif isinstance(event, Finished):
             self.status = IDLE
             self.message = f"stopped at iteration {event.iteration}; Resume continues from the checkpoint"
+            if event.best_is_earlier:
+                self.message += (f". The held-back labels scored iteration {event.best_iteration} better than the "
+                                 f"last update: Predict uses that best checkpoint, the live layer shows the last")
         elif isinstance(event, Failed):
             self.status = IDLE
             self.message = f"{event.message}. {event.suggestion}"

@@ -10,6 +10,7 @@ on the main thread. Closing napari while training waits for the last update to b
 
 from __future__ import annotations
 
+import functools
 import queue
 import time
 from pathlib import Path
@@ -37,10 +38,12 @@ from napari_znn._live_preview import LivePreview
 from napari_znn._network_editor import NetworkEditor
 from napari_znn._predict_panel import PredictPanel
 from napari_znn._progress_panel import ProgressPanel
+from napari_znn._recipe_choice import RecipeChoice
 from napari_znn._run_buttons import RunButtons
 from napari_znn._runs import Run, layer_source, new_run_folder
 from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
+from napari_znn._start_from import start_problems
 from napari_znn._workers import NewRun, RunWritten, training_worker
 from znn.errors import ZnnError
 from znn.jobs import JobConfig
@@ -92,6 +95,8 @@ class TrainingDock(QWidget):
         self.continue_button, self.auto_continue = self.buttons.continue_, self.buttons.auto_continue
         self.transfer = JobTransferButtons(self.export_job, self.import_job, self.data.runs_root.text)
         self.export_button, self.import_button = self.transfer.export_button, self.transfer.import_button
+        self.recipes = RecipeChoice(self.data, self.form, self.editor, lambda: self.worker is not None)
+        self._start_fit = functools.lru_cache(maxsize=4)(start_problems)  # reads the .h5: once per pick and text
         self._build_layout()
         self._connect()
         self.auto_continue.watch(self.labels.layer())
@@ -125,7 +130,7 @@ class TrainingDock(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.resume_button.clicked.connect(self.resume)
         self.continue_button.clicked.connect(self.continue_with_new_labels)
-        self.editor.validity_changed.connect(lambda _valid: self._refresh_buttons())
+        self.editor.checked.connect(self._refresh_buttons)
         self.form.changed.connect(self._settings_changed)
         self.data.changed.connect(self._refresh_buttons)
         self.data.labels.changed.connect(lambda: self.auto_continue.watch(self.labels.layer()))
@@ -155,6 +160,8 @@ class TrainingDock(QWidget):
         """Why Train cannot start now (empty when it can), in terms of layers and settings."""
         found = [] if self.editor.valid else ["the network is invalid (see the Network tab)"]
         found += self.data.problems(self.editor.spec if self.editor.valid else None, self._job_settings())
+        if self.editor.valid:
+            found += self._start_fit(self.data.start.current(), self.editor.network_text())
         return found + list(self.form.errors())
 
     def busy(self) -> bool:
@@ -203,9 +210,10 @@ class TrainingDock(QWidget):
         job.network.num_threads = form.network.num_threads
         return job
 
-    def _new_run(self, folder: Path, network_text: str | None = None) -> NewRun:
+    def _new_run(self, folder: Path, network_text: str | None = None, *, start: Path | None = None) -> NewRun:
         return NewRun(folder, network_text or self.editor.network_text(), layer_source(self.image.layer()),
-                      layer_source(self.labels.layer()), self._job_settings(), self.data.label_mode.settings())
+                      layer_source(self.labels.layer()), self._job_settings(), self.data.label_mode.settings(),
+                      start)
 
     def export_job(self, folder: str | Path) -> Path:
         """Write a job folder for the current choices (not into a trained run); returns the .cfg."""
@@ -240,7 +248,8 @@ class TrainingDock(QWidget):
         if self._labels_refused():
             return
         root = Path(self.data.runs_root.text()).expanduser()
-        self._start(self._new_run(new_run_folder(root, self.editor.choice.currentText())))
+        folder = new_run_folder(root, self.editor.choice.currentText())
+        self._start(self._new_run(folder, start=self.data.start.current().path))
 
     def continue_with_new_labels(self) -> None:
         """Continue the current run from its checkpoint with the labels as they are now (the
@@ -258,7 +267,8 @@ class TrainingDock(QWidget):
     def _labels_refused(self) -> bool:
         """Checks of the labels' voxels (too slow for every refresh), made when training starts."""
         layer = self.labels.layer()
-        problems = self.data.label_mode.check_values(layer) if layer is not None else []
+        outsz = self._job_settings().training.train_outsz
+        problems = self.data.label_mode.check_values(layer, outsz) if layer is not None else []
         if problems:
             self.status.setText(NEEDS + "; ".join(problems))
         return bool(problems)
@@ -319,6 +329,8 @@ class TrainingDock(QWidget):
         self.state.apply(event)
         if isinstance(event, Started):
             self._started(event)
+            if event.loaded_from:  # trained weights: their map is the first answer, before any update
+                self.live.maybe_request(event.first_iteration - 1, self.preview_every.value(), False)
         elif isinstance(event, Step):
             self.live.maybe_request(event.iteration, self.preview_every.value(), self.state.status == STOPPING)
         elif isinstance(event, Show):

@@ -42,6 +42,7 @@ class NewRun:
     labels: Path | Any
     job: JobConfig
     label_settings: LabelSettings = LabelSettings()
+    start: Path | None = None  # a trained network the new run starts from (znn train -s)
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
               minutes: float | None = None) -> Generator[Any, Any, None]:
     """Train a run: write it first if it is a NewRun, else resume the job at the .cfg path. A
     NewRun into a folder that holds a checkpoint (Continue with new labels) rewrites the data
-    and the job, and training goes on from that checkpoint.
+    and the job, and training goes on from that checkpoint; a NewRun with a `start` starts a new
+    run from that trained network.
 
     Commands (Stop, PredictNow) are read from `commands`, a thread-safe queue: unlike the
     worker's `send`, which keeps only the latest value, nothing put there is lost. The run
@@ -113,8 +115,10 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer
 
+    start = None
     if isinstance(run, NewRun):
         cfg = write_new_run(run)
+        start = run.start
         yield RunWritten(cfg)
     else:
         cfg = run
@@ -124,7 +128,7 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
         if lock.held:
             remove_stale_temporaries(settings.train_net_prefix)
         _warm_up(settings.dtype)
-        setup = prepare_training(job)
+        setup = prepare_training(job, seed_network=start)
         # The budget belongs to this session, not to the job: Max_iter in job.cfg stays as set.
         job.training.max_iter = setup.first_iteration - 1 + max_updates if max_updates else UNBOUNDED
         try:

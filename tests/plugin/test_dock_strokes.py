@@ -54,7 +54,8 @@ def test_strokes_train_stop_paint_more_and_continue(make_napari_viewer, new_dock
     viewer.dims.set_current_step(0, section)
     dock.preview_every.setValue(2)
     dock.train()
-    qtbot.waitUntil(lambda: dock.live_layer() is not None and dock.state.iteration >= 4, timeout=180_000)
+    # (until the curve has a point: the strokes recipe plots one every Num_iter_per_show updates)
+    qtbot.waitUntil(lambda: dock.live_layer() is not None and bool(dock.plot.points()["train"]), timeout=180_000)
     live = dock.live_layer()
     qtbot.waitUntil(lambda: np.any(live.data[section] != 0), timeout=60_000)  # the preview arrived
     dock.stop()

@@ -27,7 +27,7 @@ NON_DEFAULT = {
     "forward_conv_mode": "fft", "is_data_aug": "yes", "is_bd_mirror": "yes",
     "rebalance_mode": "patch", "em_aug_missing_section": "0.05", "em_aug_misalignment": "0.1",
     "em_aug_intensity": "0.2", "train_outsz": "3,40,48", "cost_fn": "square-square",
-    "eta": "0.0005", "anneal_factor": "0.99", "Num_iter_per_annealing": "250", "momentum": "0.5",
+    "optimizer": "adam", "eta": "0.0005", "anneal_factor": "0.99", "Num_iter_per_annealing": "250", "momentum": "0.5",
     "weight_decay": "0.001", "is_malis": "yes", "malis_norm_type": "frac",
     "is_constrained_malis": "yes", "Num_iter_per_show": "7", "Num_iter_per_test": "33",
     "test_num": "4", "Num_iter_per_save": "200", "Max_iter": "5000", "seed": "1234",

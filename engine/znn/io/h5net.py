@@ -205,6 +205,13 @@ def load_network(path: str | Path) -> SavedNetwork:
                         learning_curve=curve, path=file, state=state)
 
 
+def read_training_state(path: str | Path) -> dict[str, int | float | str] | None:
+    """A checkpoint's resume state (iteration, seed, ...) alone, without its layers: cheap enough for a
+    GUI's main thread. None when the file has none; OSError when it cannot be read."""
+    with h5py.File(path, "r") as handle:
+        return _read_state(handle[TRAINING_STATE]) if TRAINING_STATE in handle else None
+
+
 def _read_state(group: h5py.Group) -> dict[str, int | float | str]:
     state: dict[str, int | float | str] = {}
     for key, dataset in group.items():
