@@ -12,7 +12,7 @@ from znn.netspec.graph import NetworkGraph
 from znn.netspec.znnfile import read_znn
 
 
-@pytest.mark.parametrize("name", ["synthetic", "isbi2012"])
+@pytest.mark.parametrize("name", ["synthetic", "isbi2012", "N4-isbi2012"])
 def test_example_jobs_hold_every_training_and_forward_key(name):
     job = read_cfg(REPO / "examples" / name / "job.cfg")
     job.require_training()
