@@ -128,7 +128,7 @@ REFERENCE_KEYS = {
 }
 # Keys napari-znn adds; ZNN ignores them.
 EXTENSION_KEYS = {"em_aug_missing_section", "em_aug_misalignment", "em_aug_intensity", "seed",
-                  "forward_ram_budget", "forward_tif"}
+                  "forward_ram_budget", "forward_tif", "optimizer"}
 
 
 def test_every_reference_key_has_exactly_one_field():
