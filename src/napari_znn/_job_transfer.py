@@ -11,7 +11,7 @@ import numpy as np
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QWidget
 
-from napari_znn._runs import holds_checkpoints
+from napari_znn._runs import LayerLook, holds_checkpoints
 from napari_znn._workers import NewRun, write_new_run
 from znn.errors import ZnnError
 
@@ -29,15 +29,33 @@ def export_run(request: NewRun) -> Path:
     return write_new_run(request)
 
 
-def open_job_layers(viewer: napari.viewer.Viewer, found: JobFolder) -> tuple[Any, Any]:
-    """Add the job's image (and labels, if it has any) as layers; returns them (labels or None)."""
+def open_job_layers(viewer: napari.viewer.Viewer, found: JobFolder,
+                    looks: dict[str, LayerLook] | None = None) -> tuple[Any, Any]:
+    """The job's image and labels (None if it has none) as layers, with the names, scale and
+    translate of the layers the run trained on (`looks`; else named after the files). A layer of
+    that name holding the same voxels is picked rather than added again."""
     from znn.io.volumes import read_volume
 
-    image = viewer.add_image(read_volume(found.image), name=Path(found.image).stem)
+    looks = looks or {}
+    image = _layer(viewer, read_volume(found.image), looks.get("image"), Path(found.image).stem, labels=False)
     if not found.labels:
         return image, None
-    labels = viewer.add_labels(read_volume(found.labels).astype(np.uint32), name=Path(found.labels).stem)
+    labels = _layer(viewer, read_volume(found.labels).astype(np.uint32), looks.get("labels"),
+                    Path(found.labels).stem, labels=True)
     return image, labels
+
+
+def _layer(viewer: napari.viewer.Viewer, data: np.ndarray, look: LayerLook | None, stem: str, *, labels: bool) -> Any:
+    name = look.name if look is not None else stem
+    if name in viewer.layers:
+        existing = viewer.layers[name]
+        if np.shape(existing.data) == data.shape and np.array_equal(np.asarray(existing.data), data):
+            return existing
+    geometry = dict(scale=look.scale, translate=look.translate) if look is not None and len(look.scale) == data.ndim \
+        else {}
+    if labels:
+        return viewer.add_labels(data, name=name, **geometry)
+    return viewer.add_image(data, name=name, **geometry)
 
 
 class JobTransferButtons(QWidget):

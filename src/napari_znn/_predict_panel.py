@@ -8,6 +8,7 @@ validation); outputs go to the run's `out/` folder.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,9 @@ class PredictPanel(QWidget):
         self.cancel_button.setToolTip("Stop the prediction (nothing is added)")
         self.progress = ProgressPanel()
         self.progress.setVisible(False)
+        self.result = QLabel()  # where the last prediction's maps were saved
+        self.result.setWordWrap(True)
+        self.result.setVisible(False)
         self._geometry: dict[Path, tuple[tuple[int, int, int], bool]] = {}  # run -> (fov, mirror)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
@@ -62,10 +66,12 @@ class PredictPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(self.progress)
+        layout.addWidget(self.result)
         self.button.clicked.connect(self.predict)
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.layer_choice.changed.connect(self.refresh)
         self.runner.progressed.connect(self._progressed)
+        self.runner.saved.connect(self._saved)
         self.runner.done.connect(self._done)
 
     def problems(self) -> list[str]:
@@ -128,9 +134,11 @@ class PredictPanel(QWidget):
             out = run.folder / "out"
             out.mkdir(parents=True, exist_ok=True)
             self.progress.setVisible(True)
+            self.result.setVisible(False)
             self.progress.begin(RunBudget(), f"predicting '{layer.name}' with {run.describe_weights()}: loading "
                                              "the kernels and planning the tiles…")
-            self.runner.start(layer, run.network_text(), weights, job, out)
+            self.runner.start(layer, run.network_text(), weights, job, out,
+                              save_to=functools.partial(run.output_paths, layer.name))
         except (ZnnError, OSError, ValueError) as error:
             self.progress.setVisible(False)
             show_error(f"Cannot predict: {error}")
@@ -140,6 +148,10 @@ class PredictPanel(QWidget):
     def _progressed(self, done: int, total: int) -> None:
         layer = self.layer_choice.layer()
         self.progress.count(done, total, f"predicting '{layer.name if layer else ''}': tiles")
+
+    def _saved(self, text: str) -> None:
+        self.result.setText(text)
+        self.result.setVisible(True)
 
     def _done(self) -> None:
         self.progress.setVisible(False)

@@ -22,7 +22,7 @@ from superqt.utils import GeneratorWorker, create_worker
 from napari_znn._data_tab import as_volume
 from napari_znn._layers import AFFINITY_AXES, show_outputs
 from napari_znn._reader import LOCATION_KEY
-from napari_znn._workers import pause_full_collections, predict_worker
+from napari_znn._workers import MapsSaved, SaveMaps, pause_full_collections, predict_worker
 
 if TYPE_CHECKING:
     import napari
@@ -102,10 +102,12 @@ def predict_blockwise(request: Any, workers: int, memory: int, stop: threading.E
 
 class PredictionRunner(QObject):
     """Runs one prediction at a time; `progressed(done, total)` per tile or block,
-    `maps_ready(image layer, maps, kind)` when it succeeds, `done` when it ends either way."""
+    `maps_ready(image layer, maps, kind)` when it succeeds, `saved(text)` when its maps are on
+    disk, `done` when it ends either way."""
 
     maps_ready = Signal(object, object, str)
     progressed = Signal(int, int)
+    saved = Signal(str)
     done = Signal()
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -118,7 +120,10 @@ class PredictionRunner(QObject):
         self._layers: list[Any] = []
         self._last_refresh = 0.0
 
-    def start(self, layer: Any, network_text: str, weights: Path, job: JobConfig, out_folder: Path) -> None:
+    def start(self, layer: Any, network_text: str, weights: Path, job: JobConfig, out_folder: Path,
+              save_to: SaveMaps | None = None) -> None:
+        """Predict `layer`; blockwise output goes into a store in `out_folder`, in-memory maps are
+        saved where `save_to` says (see `Run.output_paths`)."""
         settings = job.forward_settings()
         self._done = self._total = 0
         location = zarr_location(layer)
@@ -126,7 +131,7 @@ class PredictionRunner(QObject):
         if location is not None:
             self._start_blockwise(layer, location, network_text, weights, settings, out_folder)
         else:
-            self._start_in_memory(layer, network_text, weights, settings)
+            self._start_in_memory(layer, network_text, weights, settings, save_to)
         self.worker.errored.connect(lambda error: show_error(f"ZNN prediction failed: {error}"))
         self.worker.finished.connect(self._finished)
         self.worker.start()
@@ -142,12 +147,17 @@ class PredictionRunner(QObject):
 
     # ------------------------------------------------------------------ in memory
 
-    def _start_in_memory(self, layer: Any, network_text: str, weights: Path, settings: ForwardSettings) -> None:
+    def _start_in_memory(self, layer: Any, network_text: str, weights: Path, settings: ForwardSettings,
+                         save_to: SaveMaps | None) -> None:
         kind = settings.output_kind
         # np.asarray of lazy data is read in the worker, not here
-        self.worker = predict_worker(as_volume(layer.data), network_text, str(weights), **predict_options(settings))
+        self.worker = predict_worker(as_volume(layer.data), network_text, str(weights), save_to=save_to,
+                                     **predict_options(settings))
 
         def advance(tile: Any) -> None:
+            if isinstance(tile, MapsSaved):
+                self.saved.emit("maps saved to " + ", ".join(str(path) for path in tile.paths))
+                return
             self._done += 1
             self._total = tile.total
             self.progressed.emit(self._done, self._total)

@@ -10,9 +10,11 @@ neither.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,49 @@ import numpy as np
 
 CHECKPOINT = Path("net") / "net_current.h5"  # what write_job_folder(name="net") makes training write
 BEST = Path("net") / "net_best.h5"  # the weights with the lowest validation cost (znn.train.best)
+LAYERS = Path("napari-layers.json")  # the names and geometry of the layers a run was trained on
+OUTPUT_PREFIX = Path("out") / "net"  # the forward output_prefix write_job_folder(name="net") sets
+FORWARD_SAMPLE = 3  # the .spec sample of the whole image (write_job_folder), as `znn forward` names it
+
+
+def check_runs_root(root: Path) -> None:
+    """Refuse, in one line naming the folder, a runs folder that cannot hold new run folders
+    (a file on its path, no permission, a read-only disk); creates it where missing."""
+    from znn.io.writable import Origin, check_output_folder
+
+    check_output_folder(root, Origin.flag("Runs folder", root), what="run folders")
+
+
+@dataclass(frozen=True)
+class LayerLook:
+    """What napari shows of a layer a run trained on, so that Import job… opens it the same way."""
+
+    name: str
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+
+    @classmethod
+    def of(cls, layer: Any) -> LayerLook:
+        return cls(str(layer.name), tuple(float(v) for v in layer.scale[-3:]),
+                   tuple(float(v) for v in layer.translate[-3:]))
+
+
+def write_layer_looks(folder: Path, looks: dict[str, LayerLook]) -> None:
+    """Keep the looks ('image', 'labels') beside the run's job files."""
+    from znn.io.h5atomic import atomic_write_text
+
+    atomic_write_text(folder / LAYERS, json.dumps({role: asdict(look) for role, look in looks.items()}, indent=1))
+
+
+def read_layer_looks(folder: Path) -> dict[str, LayerLook]:
+    """The looks a run kept ({} for job folders written by other means, or an unreadable file)."""
+    try:
+        found = json.loads((folder / LAYERS).read_text(encoding="utf-8"))
+        return {role: LayerLook(str(look["name"]), tuple(map(float, look["scale"])),
+                                tuple(map(float, look["translate"])))
+                for role, look in found.items() if role in ("image", "labels")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def default_runs_root() -> Path:
@@ -73,6 +118,19 @@ class Run:
         if weights == self.best:
             return f"the best checkpoint (iteration {iteration}, lowest validation cost)"
         return f"the last checkpoint (iteration {iteration})"
+
+    def output_paths(self, layer_name: str, outputs: Iterable[str]) -> dict[str, Path]:
+        """Where Predict saves the maps of `layer_name`: for the image the run trained on, the files
+        `znn forward -c <run>/job.cfg` writes (`out/net_sample3_<output>.h5`); for another layer,
+        `out/net_<layer>_<output>.h5`."""
+        from znn.forward.outputs import output_paths
+
+        prefix = self.folder / OUTPUT_PREFIX
+        trained_on = read_layer_looks(self.folder).get("image")
+        if trained_on is not None and trained_on.name == layer_name:
+            return output_paths(prefix, FORWARD_SAMPLE, outputs)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", layer_name).strip("-") or "layer"
+        return {name: prefix.with_name(f"{prefix.name}_{slug}_{name}.h5") for name in outputs}
 
     @property
     def network_file(self) -> Path:

@@ -40,7 +40,7 @@ from napari_znn._predict_panel import PredictPanel
 from napari_znn._progress_panel import ProgressPanel
 from napari_znn._recipe_choice import RecipeChoice
 from napari_znn._run_buttons import RunButtons
-from napari_znn._runs import Run, layer_source, new_run_folder
+from napari_znn._runs import LayerLook, Run, check_runs_root, layer_source, new_run_folder, read_layer_looks
 from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
 from napari_znn._start_from import start_problems
@@ -72,6 +72,9 @@ class TrainingDock(QWidget):
         self._close_guard: CloseGuard | None = None
         self._continue_after_stop: Run | None = None  # Continue pressed while training: after the stop
         self._saved: str | None = None  # the running session's last checkpoint
+        self._previous_run: Run | None = None  # current again if the new run's folder cannot be written
+        self._new_live_layer = False  # the live layer was added for the starting run
+        self._began = False  # the running session has sent Started
         self.curve_png = CurveDrawing(lambda line: setattr(self.state, "message", line))  # names the PNG
 
         self.data = DataTab(viewer)
@@ -211,9 +214,10 @@ class TrainingDock(QWidget):
         return job
 
     def _new_run(self, folder: Path, network_text: str | None = None, *, start: Path | None = None) -> NewRun:
-        return NewRun(folder, network_text or self.editor.network_text(), layer_source(self.image.layer()),
-                      layer_source(self.labels.layer()), self._job_settings(), self.data.label_mode.settings(),
-                      start)
+        image, labels = self.image.layer(), self.labels.layer()
+        return NewRun(folder, network_text or self.editor.network_text(), layer_source(image),
+                      layer_source(labels), self._job_settings(), self.data.label_mode.settings(),
+                      start, looks={"image": LayerLook.of(image), "labels": LayerLook.of(labels)})
 
     def export_job(self, folder: str | Path) -> Path:
         """Write a job folder for the current choices (not into a trained run); returns the .cfg."""
@@ -230,11 +234,15 @@ class TrainingDock(QWidget):
         self.editor.set_text(found.network_text)
         assert found.job.source is not None  # a job read from its .cfg file knows its path
         self.run = Run(Path(found.job.source).parent)
-        image, labels = open_job_layers(self.viewer, found)
+        image, labels = open_job_layers(self.viewer, found, read_layer_looks(self.run.folder))
         self.image.select(image)
         if labels is not None:
             self.labels.select(labels)
             self.data.label_mode.set_mode(found.label_mode, f"As the job's data.spec says ({found.label_mode}).")
+        self.progress.idle("")  # nothing of an earlier run's progress or errors stays
+        self.state.message = (f"opened {self.run.folder}: Resume continues it, Predict uses "
+                              f"{self.run.describe_weights()}" if self.run.checkpoint else
+                              f"opened {self.run.folder}: no checkpoint yet, Train starts a run from its settings")
         self._refresh_buttons()
 
     # ------------------------------------------------------------------ training
@@ -248,6 +256,12 @@ class TrainingDock(QWidget):
         if self._labels_refused():
             return
         root = Path(self.data.runs_root.text()).expanduser()
+        try:
+            check_runs_root(root)
+        except ZnnError as error:  # the current run stays current
+            self.state.message = f"Cannot train: {error}"
+            show_error(self.state.message)
+            return
         folder = new_run_folder(root, self.editor.choice.currentText())
         self._start(self._new_run(folder, start=self.data.start.current().path))
 
@@ -280,8 +294,9 @@ class TrainingDock(QWidget):
 
     def _start(self, request: NewRun | Path, resumed: bool = False) -> None:
         fresh = isinstance(request, NewRun)
+        self._previous_run = None
         if isinstance(request, NewRun) and not resumed:
-            self.run = Run(request.folder)
+            self._previous_run, self.run = self.run, Run(request.folder)
             self.plot.clear()
         budget = self.data.run_budget()
         self.state.status = STARTING
@@ -294,7 +309,9 @@ class TrainingDock(QWidget):
         self.worker.yielded.connect(self._on_event)
         self.worker.errored.connect(self._on_error)
         self.worker.finished.connect(self._on_finished)
+        self._new_live_layer, self._began = False, False
         if self.preview_every.value() and self.image.layer() is not None:
+            self._new_live_layer = live_layer_name(self._output_kind()) not in self.viewer.layers
             ensure_live_layer(self.viewer, self.image.layer(), self._output_kind())
         self._refresh_buttons()
         self.worker.start()
@@ -324,10 +341,12 @@ class TrainingDock(QWidget):
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, RunWritten):
+            self._previous_run = None  # the new run is on disk: it stays current whatever happens
             self.data.show_run(self.run)
             return
         self.state.apply(event)
         if isinstance(event, Started):
+            self._began = True
             self._started(event)
             if event.loaded_from:  # trained weights: their map is the first answer, before any update
                 self.live.maybe_request(event.first_iteration - 1, self.preview_every.value(), False)
@@ -356,9 +375,22 @@ class TrainingDock(QWidget):
         self.progress.started(event.first_iteration, event.max_iter)
 
     def _on_error(self, error: Exception) -> None:
-        show_error(f"ZNN training stopped: {error}")
+        if self._previous_run is not None or (self.run is not None and not self.run.exists):
+            # the new run's folder could not be written: the run before it stays current
+            self.run, self._previous_run = self._previous_run, None
+            self._remove_unused_live_layer()
+            line = f"Cannot train: the run folder could not be written ({error}); choose another Runs folder"
+        else:
+            line = f"ZNN training stopped: {error}"
+        show_error(line)
         self.state.status = IDLE
-        self.state.message = f"error: {error}"
+        self.state.message = line
+
+    def _remove_unused_live_layer(self) -> None:
+        layer = self.live_layer()
+        if self._new_live_layer and layer is not None and not layer.data.any():
+            self.viewer.layers.remove(layer)
+        self._new_live_layer = False
 
     def _on_finished(self) -> None:
         self.worker = None
@@ -367,7 +399,8 @@ class TrainingDock(QWidget):
             self._saved = None
         if self.state.status != IDLE:
             self.state.status = IDLE
-        self.progress.idle(f"last update: iteration {self.state.iteration:,}" if self.state.iteration else "")
+        self.progress.idle(f"last update: iteration {self.state.iteration:,}"
+                           if self.state.iteration and self._began else "")  # never an earlier run's
         self._work_changed()
         waiting, self._continue_after_stop = self._continue_after_stop, None
         if waiting is not None and waiting == self.run and not self._closing():

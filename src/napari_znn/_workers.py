@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from superqt.utils import GeneratorWorker, create_worker
 
 from napari_znn import _gc_pause
 from napari_znn._label_mode import LabelSettings
+from napari_znn._runs import LayerLook, write_layer_looks
 from znn.jobs import JobConfig
 from znn.modes import Dtype
 from znn.parallel.niceness import set_compute_niceness
@@ -43,6 +44,7 @@ class NewRun:
     job: JobConfig
     label_settings: LabelSettings = LabelSettings()
     start: Path | None = None  # a trained network the new run starts from (znn train -s)
+    looks: dict[str, LayerLook] = field(default_factory=dict)  # 'image', 'labels': for Import job…
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,12 @@ def write_new_run(run: NewRun) -> Path:
 
     image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (run.image, run.labels))
     marks = run.label_settings
-    return write_job_folder(run.folder, network_text=run.network_text, image=image, labels=labels, job=run.job,
-                            name="net", label_mode=marks.mode, stroke_membrane=marks.membrane,
-                            stroke_cell=marks.cell)
+    cfg = write_job_folder(run.folder, network_text=run.network_text, image=image, labels=labels, job=run.job,
+                           name="net", label_mode=marks.mode, stroke_membrane=marks.membrane,
+                           stroke_cell=marks.cell)
+    if run.looks:
+        write_layer_looks(run.folder, run.looks)
+    return cfg
 
 
 def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: int | None = None,
@@ -140,13 +145,30 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
             setup.net.close()
 
 
-def predict_image(image: Any, network_text: str, weights: str, **options: Any
-                  ) -> Generator[Any, None, dict[str, np.ndarray]]:
-    """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps.
-    `options` are `iter_predict_image`'s, as `_prediction.predict_options` makes them (dtype included)."""
+def predict_image(image: Any, network_text: str, weights: str, *, save_to: SaveMaps | None = None,
+                  **options: Any) -> Generator[Any, None, dict[str, np.ndarray]]:
+    """Predict `image` with the network saved in `weights`; yields tile progress, returns the maps,
+    saved first (when `save_to` names the files) as `znn forward` saves them. `options` are
+    `iter_predict_image`'s, as `_prediction.predict_options` makes them (dtype included)."""
     from znn.forward.image import iter_predict_image
+    from znn.forward.outputs import write_outputs
     from znn.netspec.znnfile import parse_znn
 
     _warm_up(options["dtype"])
     spec = parse_znn(network_text)
-    return (yield from iter_predict_image(np.asarray(image), spec, weights, **options))
+    outputs = yield from iter_predict_image(np.asarray(image), spec, weights, **options)
+    if save_to is not None:
+        paths = save_to(list(outputs))
+        write_outputs(paths, outputs)
+        yield MapsSaved(tuple(paths.values()))
+    return outputs
+
+
+SaveMaps = Callable[[list[str]], dict[str, Path]]  # output node names -> the file of each
+
+
+@dataclass(frozen=True)
+class MapsSaved:
+    """The worker saved the predicted maps into these files."""
+
+    paths: tuple[Path, ...]
