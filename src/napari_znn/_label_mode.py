@@ -131,9 +131,10 @@ class LabelModeRow(QWidget):
             return [f"labels '{layer.name}': the membrane and cell values of the strokes must differ"]
         return []
 
-    def check_values(self, layer: Any, outsz: tuple[int, int, int]) -> list[str]:
-        """The voxel checks made when Train is pressed: strokes painted, only the named values, and some
-        where a training patch of `outsz` can be centred."""
+    def check_values(self, layer: Any, outsz: tuple[int, int, int], *, trained_start: bool = False) -> list[str]:
+        """The voxel checks made when Train is pressed: strokes painted, only the named values, some
+        where a training patch of `outsz` can be centred and, for a new network, patches that hold both
+        kinds (a trained start may be corrected with strokes of one kind)."""
         if self.current() != "sparse_strokes":
             return []
         data = np.asarray(layer.data)
@@ -142,7 +143,7 @@ class LabelModeRow(QWidget):
         if painted.size == 0:
             return [f"labels '{layer.name}' have nothing painted yet: paint a few strokes (sparse strokes mode)"]
         volume = data if data.ndim == 3 else data[np.newaxis]
-        if not volume[centre_region(volume.shape, outsz)].any():
+        if not volume[centre_region(volume.shape, outsz, self.kind)].any():
             margin = "x".join(str(n // 2) for n in outsz[1:])
             return [f"labels '{layer.name}': no stroke lies far enough from the image's border for a training patch "
                     f"of {'x'.join(map(str, outsz))} (about {margin} pixels); paint nearer the middle or lower "
@@ -155,4 +156,28 @@ class LabelModeRow(QWidget):
                 return [f"labels '{layer.name}' hold value{'s' if len(other) > 1 else ''} {shown}; sparse strokes "
                         f"for a boundary network use {self.membrane.value()} = membrane and {self.cell.value()} "
                         "= cell (set them under Label mode) and 0 = unlabelled"]
+            if not trained_start:
+                return self._coverage_problems(layer.name, volume, outsz, {int(v) for v in painted})
         return []
+
+    def _coverage_problems(self, name: str, volume: np.ndarray, outsz: tuple[int, int, int],
+                           kinds: set[int]) -> list[str]:
+        """Patches that mostly hold one stroke kind teach a constant map: refuse them, naming a patch that works."""
+        from znn.data.stroke_coverage import ENOUGH_BOTH, smallest_patch_with_both, stroke_coverage
+
+        membrane, cell = self.membrane.value(), self.cell.value()
+        found = stroke_coverage(volume, membrane, cell, outsz)
+        if found.enough:
+            return []
+        patch = "x".join(map(str, outsz))
+        if len(kinds) == 1:
+            (painted,) = kinds
+            missing, value = ("cell", cell) if painted == membrane else ("membrane", membrane)
+            return [f"labels '{name}' hold {'membrane' if painted == membrane else 'cell'} strokes only: paint some "
+                    f"{missing} too (value {value}), or the network learns one answer for everything"]
+        better = smallest_patch_with_both(volume, membrane, cell, outsz)
+        advice = "paint membrane and cell strokes closer together"
+        if better is not None:
+            advice = f"set Settings › Training patch to {'x'.join(map(str, better.outsz))} ({better.both:.0%} do)"
+        return [f"labels '{name}': only {found.both:.0%} of {patch} training patches around the strokes hold both "
+                f"membrane and cell strokes (under {ENOUGH_BOTH:.0%} learns one answer for everything); {advice}"]

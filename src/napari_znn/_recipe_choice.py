@@ -74,10 +74,11 @@ class RecipeChoice:
             self.data.recipe_note.setText("")
             return
         image = self.data.image.layer()
-        self.form.load_from(recipe.apply(self.form.values_into(JobConfig()), volume_of(image) if image else None))
+        volume = volume_of(image) if image else None
+        self.form.load_from(recipe.apply(self.form.values_into(JobConfig()), volume))
         why = (f"fine-tuning {start.label}: a small step, and the run keeps the start as its best checkpoint "
                "until the held-back labels say something is better" if start.trained else
                "painted strokes on a new network")
         suggestion = ("" if start.trained or self.editor.choice.currentText() == recipe.network else
                       f" A small network ({recipe.network}) learns strokes fastest.")
-        self.data.recipe_note.setText(f"Settings for {why}: {recipe.describe()}.{suggestion}")
+        self.data.recipe_note.setText(f"Settings for {why}: {recipe.describe(volume)}.{suggestion}")

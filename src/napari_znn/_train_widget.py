@@ -282,7 +282,8 @@ class TrainingDock(QWidget):
         """Checks of the labels' voxels (too slow for every refresh), made when training starts."""
         layer = self.labels.layer()
         outsz = self._job_settings().training.train_outsz
-        problems = self.data.label_mode.check_values(layer, outsz) if layer is not None else []
+        trained = self.data.start.current().trained
+        problems = self.data.label_mode.check_values(layer, outsz, trained_start=trained) if layer is not None else []
         if problems:
             self.status.setText(NEEDS + "; ".join(problems))
         return bool(problems)

@@ -394,3 +394,22 @@ def test_images_and_labels_of_different_shapes_need_is_auto_crop(tmp_path, auto_
     else:
         with pytest.raises(ConfigError, match=r"group 'sample1',.*\(4, 14, 14\).*\(4, 10, 10\).*is_auto_crop"):
             load_sample_set(job, [1], **LOAD)
+
+
+def test_a_boundary_patch_can_be_centred_on_a_single_section():
+    # boundary label patches are outsz, affinity ones one voxel larger: only the latter need a second section
+    from znn.data.sampling import TrainingSample, centre_region
+
+    boundary = centre_region((1, 64, 64), (1, 16, 16), "boundary")
+    assert centre_region((1, 64, 64), (1, 16, 16), "affinity")[0] == slice(0, 0)
+    assert boundary[0] == slice(0, 1)
+    # the sampler itself trains on that section, with patches whose centres lie in the region
+    rng = np.random.default_rng(0)
+    sample = TrainingSample(0, {"input": rng.random((1, 64, 64), np.float32)},
+                            {"output": (rng.random((1, 64, 64)) > 0.5).astype(np.float32)}, {"output": None},
+                            input_sizes={"input": (1, 16, 16)}, output_size=(1, 16, 16), kind="boundary",
+                            rebalance=None, augment=False)
+    for _ in range(50):
+        z, y, x = sample.draw_location(rng)
+        assert boundary[0].start <= z < boundary[0].stop
+        assert boundary[1].start <= y < boundary[1].stop and boundary[2].start <= x < boundary[2].stop

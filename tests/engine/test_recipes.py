@@ -32,6 +32,9 @@ def test_the_patch_is_at_most_half_the_image_across():
     assert STROKES.patch_for((24, 256, 256)) == (1, 128, 128)
     assert STROKES.patch_for((20, 512, 1024)) == (1, 256, 256)
     assert FINE_TUNE.patch_for((1, 100, 60)) == (1, 50, 30)
+    # what the dock says is the patch the form gets
+    job = STROKES.apply(STROKES.job(), (24, 256, 256))
+    assert "training patch 1x128x128" in STROKES.describe((24, 256, 256)) and job.training.train_outsz == (1, 128, 128)
 
 
 def test_whole_jobs_hold_every_training_key():

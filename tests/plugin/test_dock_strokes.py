@@ -108,3 +108,49 @@ def test_strokes_train_stop_paint_more_and_continue(make_napari_viewer, new_dock
     assert dock.state.first_iteration == last + 1
     dock.stop()
     qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+
+
+def _set_patch(dock, outsz):
+    from znn.jobs import JobConfig
+
+    job = dock.form.values_into(JobConfig())
+    job.training.train_outsz = outsz
+    dock.form.load_from(job)
+
+
+def test_a_patch_that_rarely_holds_both_stroke_kinds_is_refused_with_one_that_works(
+        make_napari_viewer, new_dock, qtbot, tmp_path):
+    import re
+
+    from znn.data.stroke_coverage import stroke_coverage
+
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path, labels="synthetic strokes")
+    strokes = viewer.layers["synthetic strokes"].data
+    mode = dock.data.label_mode
+    membrane, cell = mode.membrane.value(), mode.cell.value()
+    _set_patch(dock, (1, 16, 16))
+    assert stroke_coverage(strokes, membrane, cell, (1, 16, 16)).both < 0.25  # the premise
+    dock.train()
+    assert dock.worker is None, "training started with patches that mostly hold one stroke kind"
+    text = dock.status.text()
+    suggested = re.search(r"Training patch to (\d+)x(\d+)x(\d+)", text)
+    assert suggested and "1x16x16" in text, text
+    outsz = tuple(int(n) for n in suggested.groups())
+    # the patch named is one that works, and the smallest of the sizes tried
+    assert stroke_coverage(strokes, membrane, cell, outsz).enough
+    _set_patch(dock, outsz)
+    dock.train()
+    assert dock.worker is not None, dock.status.text()
+    dock.stop()
+    qtbot.waitUntil(lambda: dock.worker is None, timeout=60_000)
+
+
+def test_strokes_of_one_kind_are_refused_for_a_new_network(make_napari_viewer, new_dock, tmp_path):
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path, labels="synthetic strokes")
+    layer = viewer.layers["synthetic strokes"]
+    mode = dock.data.label_mode
+    layer.data[layer.data == mode.cell.value()] = mode.membrane.value()
+    layer.refresh()
+    dock.train()
+    assert dock.worker is None
+    assert "membrane strokes only" in dock.status.text() and f"value {mode.cell.value()}" in dock.status.text()

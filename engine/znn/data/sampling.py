@@ -84,10 +84,12 @@ def deviation_range(volume_shape: tuple[int, ...], patch_shape: tuple[int, ...],
     return -((v - 1) // 2 - (p - 1) // 2), v // 2 - p // 2
 
 
-def centre_region(shape: tuple[int, ...], outsz: tuple[int, int, int]) -> tuple[slice, slice, slice]:
-    """The box of voxels of a (z, y, x) label volume on which a patch of `outsz` can be centred, for
-    either output kind (affinity patches are cut one voxel larger)."""
-    low, high = deviation_range(shape, tuple(n + 1 for n in outsz))
+def centre_region(shape: tuple[int, ...], outsz: tuple[int, int, int],
+                  kind: OutputKind = "affinity") -> tuple[slice, slice, slice]:
+    """The box of voxels of a (z, y, x) label volume on which a patch of `outsz` can be centred for
+    an output of `kind` (affinity patches are cut one voxel larger, so 'affinity' suits either)."""
+    grow = 1 if kind == "affinity" else 0
+    low, high = deviation_range(shape, _grown(outsz, grow))
     centre = (np.asarray(shape[-3:]) - 1) // 2
     z, y, x = (slice(max(0, int(c + a)), max(0, int(c + b + 1))) for c, a, b in zip(centre, low, high))
     return z, y, x

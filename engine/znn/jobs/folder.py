@@ -46,7 +46,7 @@ from znn.jobs.dataspec import (
 )
 from znn.jobs.job import JobConfig
 from znn.jobs.spec_writer import write_spec
-from znn.modes import LABEL_MODES, LabelMode
+from znn.modes import LABEL_MODES, LabelMode, OutputKind
 from znn.netspec.znnfile import parse_znn
 
 Source = str | Path | np.ndarray
@@ -73,10 +73,10 @@ def _volume_name(folder: Path, source: Source, stem: str) -> tuple[str, int]:
     return str(path), read_volume(path).shape[0]
 
 
-def _centres(shape: tuple[int, ...], outsz: tuple[int, int, int]) -> np.ndarray:
+def _centres(shape: tuple[int, ...], outsz: tuple[int, int, int], kind: OutputKind) -> np.ndarray:
     """The voxels of a label volume on which a patch of `outsz` can be centred."""
     usable = np.zeros(shape, dtype=bool)
-    usable[centre_region(shape, outsz)] = True
+    usable[centre_region(shape, outsz, kind)] = True
     return usable
 
 
@@ -84,7 +84,8 @@ def _held_back_masks(folder: Path, labels: Source, job: JobConfig, share: float)
     """Write the training and validation masks of painted strokes; their names in the .spec."""
     strokes = labels if isinstance(labels, np.ndarray) else read_volume(Path(labels).resolve())
     train, validation = split_strokes(strokes, share, seed=job.training.seed or 0,
-                                      usable=_centres(strokes.shape, job.training.train_outsz))
+                                      usable=_centres(strokes.shape, job.training.train_outsz,
+                                                      job.network.output_kind or "affinity"))
     write_volume(folder / "data" / "train-mask.h5", train)
     write_volume(folder / "data" / "validation-mask.h5", validation)
     return "data/train-mask.h5", "data/validation-mask.h5"

@@ -65,13 +65,13 @@ class Recipe:
                        em_aug_intensity=self.em_aug_intensity)
         return replace(job, training=training, data=data)
 
-    def describe(self) -> str:
-        """The settings in a line, for the dock and the logs."""
+    def describe(self, volume: Triple | None = None) -> str:
+        """The settings in a line, for the dock and the logs (the patch as `apply` caps it for `volume`)."""
         decay = (f" (x{self.anneal_factor:g} every {self.num_iter_per_annealing} updates)"
                  if self.anneal_factor != 1.0 else "")
         jitter = f", intensity jitter {self.em_aug_intensity:g}" if self.em_aug_intensity else ""
         return (f"{self.optimizer.capitalize() if self.optimizer == 'adam' else 'SGD'}, learning rate {self.eta:g}"
-                f"{decay}, training patch {'x'.join(map(str, self.train_outsz))}, validation every "
+                f"{decay}, training patch {'x'.join(map(str, self.patch_for(volume)))}, validation every "
                 f"{self.num_iter_per_test} updates{jitter}")
 
     def job(self, volume: Triple | None = None) -> JobConfig:
