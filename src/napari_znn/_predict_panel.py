@@ -70,6 +70,7 @@ class PredictPanel(QWidget):
         self.button.clicked.connect(self.predict)
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.layer_choice.changed.connect(self.refresh)
+        self.runner.planned.connect(self._planned)
         self.runner.progressed.connect(self._progressed)
         self.runner.saved.connect(self._saved)
         self.runner.done.connect(self._done)
@@ -136,7 +137,7 @@ class PredictPanel(QWidget):
             self.progress.setVisible(True)
             self.result.setVisible(False)
             self.progress.begin(RunBudget(), f"predicting '{layer.name}' with {run.describe_weights()}: loading "
-                                             "the kernels and planning the tiles…")
+                                             "the network and planning the tile…")
             self.runner.start(layer, run.network_text(), weights, job, out,
                               save_to=functools.partial(run.output_paths, layer.name))
         except (ZnnError, OSError, ValueError) as error:
@@ -144,6 +145,11 @@ class PredictPanel(QWidget):
             show_error(f"Cannot predict: {error}")
         self.refresh()
         self.changed.emit()
+
+    def _planned(self, done: int, total: int, what: str) -> None:
+        layer = self.layer_choice.layer()
+        self.progress.count(done, total, f"predicting '{layer.name if layer else ''}': timing each layer's "
+                                         f"convolution for the tile ({what}); layers")
 
     def _progressed(self, done: int, total: int) -> None:
         layer = self.layer_choice.layer()

@@ -23,6 +23,7 @@ from napari_znn._data_tab import as_volume
 from napari_znn._layers import AFFINITY_AXES, show_outputs
 from napari_znn._reader import LOCATION_KEY
 from napari_znn._workers import MapsSaved, SaveMaps, pause_full_collections, predict_worker
+from znn.parallel.choice import ConvModeChosen
 
 if TYPE_CHECKING:
     import napari
@@ -101,11 +102,13 @@ def predict_blockwise(request: Any, workers: int, memory: int, stop: threading.E
 
 
 class PredictionRunner(QObject):
-    """Runs one prediction at a time; `progressed(done, total)` per tile or block,
+    """Runs one prediction at a time; `planned(done, total, what)` per conv group timed for the
+    tile (conv_mode optimize), `progressed(done, total)` per tile or block,
     `maps_ready(image layer, maps, kind)` when it succeeds, `saved(text)` when its maps are on
     disk, `done` when it ends either way."""
 
     maps_ready = Signal(object, object, str)
+    planned = Signal(int, int, str)
     progressed = Signal(int, int)
     saved = Signal(str)
     done = Signal()
@@ -157,6 +160,9 @@ class PredictionRunner(QObject):
         def advance(tile: Any) -> None:
             if isinstance(tile, MapsSaved):
                 self.saved.emit("maps saved to " + ", ".join(str(path) for path in tile.paths))
+                return
+            if isinstance(tile, ConvModeChosen):
+                self.planned.emit(tile.done, tile.total, f"{tile.edge} → {tile.mode}")
                 return
             self._done += 1
             self._total = tile.total

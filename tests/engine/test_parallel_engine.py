@@ -210,3 +210,57 @@ def test_optimize_picks_a_mode_per_conv_group_and_reports_timings():
         times = {mode: row[f"{mode}_s"] for mode in ("fft", "gemm", "loop") if f"{mode}_s" in row}
         assert set(times) >= {"gemm", "loop"} and all(t > 0 for t in times.values())
         assert net.conv_modes[name] == min(times, key=times.__getitem__) and row["threads"] == 1
+
+
+def test_a_candidate_slower_than_the_best_so_far_is_stopped_part_way():
+    import time as clock
+
+    from znn.parallel.optimize import _timed
+
+    ran = []
+
+    def task() -> None:
+        clock.sleep(0.01)
+        ran.append(1)
+
+    phases = [[task] * 100]
+    assert _timed(phases, 1, beat=0.001) is None  # the untimed run passed 4 x 1 ms + 50 ms
+    assert len(ran) < 100  # stopped within the phase, after a batch
+    ran.clear()
+    assert _timed([[task] * 5], 1) is not None and len(ran) == 10  # nothing to beat: both runs whole
+
+
+def test_predicting_an_image_reports_each_conv_groups_choice_before_the_first_tile(tmp_path):
+    from znn.forward.image import iter_predict_image
+    from znn.forward.predict import TileDone
+    from znn.parallel.choice import ConvModeChosen
+
+    spec = read_znn(network_path("tiny2d"))
+    weights = tmp_path / "net.h5"
+    with Network(spec, (1, 4, 4), seed=3) as net:
+        net.save(weights)
+    image = np.random.default_rng(0).random((2, 40, 40)).astype(np.float32)
+    run = iter_predict_image(image, spec, weights, conv_mode="optimize", outsz=(1, 20, 20), num_threads=1)
+    events = []
+    while True:
+        try:
+            events.append(next(run))
+        except StopIteration as finished:
+            optimized = finished.value
+            break
+    kinds = [type(e) for e in events]
+    chosen = [e for e in events if isinstance(e, ConvModeChosen)]
+    from znn.netspec.graph import NetworkGraph
+
+    graph = NetworkGraph(spec, (1, 20, 20))  # a 1x1x1 kernel is never transformed, so never timed
+    conv_groups = [n for n, e in spec.edges.items() if e.is_trainable and graph.edges[n].kernel != (1, 1, 1)]
+    assert [e.edge for e in chosen] == conv_groups and chosen[-1].done == chosen[-1].total == len(conv_groups)
+    assert kinds.index(TileDone) == len(conv_groups)  # every choice before the first tile
+    direct = iter_predict_image(image, spec, weights, conv_mode="gemm", outsz=(1, 20, 20), num_threads=1)
+    while True:
+        try:
+            next(direct)
+        except StopIteration as finished:
+            for name, maps in finished.value.items():
+                np.testing.assert_allclose(optimized[name], maps, atol=1e-5)
+            break

@@ -97,8 +97,16 @@ def test_import_restores_names_and_scale_and_predict_saves_what_forward_writes(m
     assert image.scale[0] > 1  # the sample's sections are thicker than its pixels
 
     dock.predict_on.setCurrentText("synthetic EM")
+    panel = dock.predictor_panel
+    shown: list[str] = []  # the progress line at each planning step and tile
+    panel.runner.planned.connect(lambda *_: shown.append(panel.progress.text.text()))
+    panel.runner.progressed.connect(lambda *_: shown.append(panel.progress.text.text()))
     dock.predict()
     qtbot.waitUntil(lambda: dock.predictor is None, timeout=240_000)
+    # the conv choice for the tile is shown layer by layer before any tile (forward conv mode optimize)
+    assert "timing each layer's convolution for the tile" in shown[0] and "layers: 1 / " in shown[0], shown[:3]
+    first_tile = next(k for k, text in enumerate(shown) if "tiles: 1 /" in text)
+    assert all("timing each layer" in text for text in shown[:first_tile])
     saved = run.folder / "out" / "net_sample3_output.h5"
     assert saved.is_file(), sorted(p.name for p in (run.folder / "out").iterdir())
     assert str(saved) in dock.predictor_panel.result.text()

@@ -2,7 +2,8 @@
 
 The same steps as `znn forward` (preprocessing, mirroring, the planner's tile under a RAM
 budget, tiling, channel softmax for softmax costs), for an array instead of a `.spec` sample.
-`iter_predict_image` yields `TileDone` progress and returns {output node: (maps, z, y, x)}.
+`iter_predict_image` yields progress (`ConvModeChosen` per conv group while `optimize` times
+the implementations for the tile, then `TileDone` per tile) and returns {output node: (maps, z, y, x)}.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from znn.modes import ConvMode, Dtype
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.network.net import Network
+from znn.parallel.choice import ConvModeChosen
+from znn.parallel.optimize import iter_choose_conv_modes, optimized_edges
 from znn.planner import budget_from_string
 
 
 def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *, pp_type: str = "standard2D",
                        mirror: bool = True, softmax: bool = True, outsz: Triple | Literal["auto"] = "auto",
                        ram_budget: str = DEFAULT_RAM_BUDGET, num_threads: int = 0, dtype: Dtype = DEFAULT_DTYPE,
-                       conv_mode: ConvMode = "fft") -> Generator[TileDone, None, dict[str, np.ndarray]]:
+                       conv_mode: ConvMode = "fft"
+                       ) -> Generator[TileDone | ConvModeChosen, None, dict[str, np.ndarray]]:
     """Forward pass of the network saved in `weights` (layers matched by name) over `image` (z, y, x).
     The dock passes a job's `ForwardSettings` (see `napari_znn._prediction.predict_options`)."""
     if np.ndim(image) != 3:
@@ -51,6 +55,10 @@ def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *,
                             dtype=dtype, conv_mode=conv_mode, num_threads=num_threads)
     else:
         tile = fit_tile(shape, outsz, fov)
+    # time the conv implementations here, with progress; the network then finds the choice made
+    graph = NetworkGraph(spec, tile)
+    yield from iter_choose_conv_modes(graph, np.dtype(dtype), optimized_edges(graph, conv_mode), num_threads,
+                                      training=False)
     with Network(spec, tile, dtype=dtype, conv_mode=conv_mode, phase="test", num_threads=num_threads,
                  seed=0) as net:
         report = apply_saved(spec, saved, net.params)

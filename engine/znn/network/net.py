@@ -116,11 +116,11 @@ class Network:
                 raise ZnnError(f"conv mode of '{name}' must be one of {', '.join(CONV_MODES)}, not {mode!r}")
             modes[name] = mode
         if "optimize" in modes.values():
-            from znn.parallel.optimize import choose_conv_modes
+            from znn.parallel.optimize import choose_conv_modes, optimized_edges
 
             chosen, self.conv_mode_report = choose_conv_modes(
-                self.graph, self.dtype, [n for n, m in modes.items() if m == "optimize"],
-                num_threads, training=self.phase == "train")
+                self.graph, self.dtype, optimized_edges(self.graph, conv_mode), num_threads,
+                training=self.phase == "train")
             modes.update(chosen)
         return {name: implementation_of(mode) for name, mode in modes.items()}
 

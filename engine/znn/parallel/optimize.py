@@ -6,15 +6,21 @@ gradient spectra, input-gradient products and kernel gradients), `gemm` (im2col 
 products over blocks of rows: forward, input gradient, kernel gradient) and `loop` (numba
 loops per map pair). Each runs once untimed (plans, compilation), then once timed, on
 random data of the group's sizes, split into the tasks the engine would run and spread
-over `num_threads` workers. `loop` is timed on a sample of map pairs and scaled, since its
-cost is linear in them and a full run of a slow layer would take minutes. Decisions are
-cached per shape and thread count for the process; `format_report` prints the timings.
+over `num_threads` workers. `gemm` is timed first; a later candidate is stopped between its
+phases once it has taken longer than the fastest so far (its untimed run: several times
+longer, as that run also builds plans), since it cannot win: on dense N4 at a 1x328x328 tile
+this cut the choice from 22 to about 8 s, almost all of it FFT plans of the layers that lose.
+`loop` is timed on a sample of map pairs and scaled, since its cost is linear in them and a
+full run of a slow layer would take minutes. Decisions are cached per shape and thread count
+for the process; `iter_choose_conv_modes` yields one `ConvModeChosen` per conv group, so a
+caller can show the choice's progress; `format_report` prints the timings.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Mapping
 from functools import partial
 
 import numpy as np
@@ -24,6 +30,7 @@ from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
 from znn.kernels.conv_gemm import forward_weights as tap_weights
 from znn.layers.base import EdgeWork
+from znn.layers.conv import requested_mode
 from znn.layers.conv_gemm import (
     Block,
     WideGradient,
@@ -37,9 +44,10 @@ from znn.layers.conv_gemm import (
     limit_blas_threads,
 )
 from znn.layers.table import node_kind
-from znn.modes import CONV_IMPL_MODES, ConvImplMode
+from znn.modes import CONV_IMPL_MODES, ConvImplMode, ConvMode
 from znn.netspec.graph import EdgeGeometry, NetworkGraph
 from znn.netspec.spec import EdgeGroup
+from znn.parallel.choice import ConvModeChosen
 from znn.parallel.scheduler import Scheduler, Task, all_cores
 
 _decisions: dict[tuple, dict] = {}
@@ -48,13 +56,23 @@ _LOOP_SAMPLE_SECONDS = 0.2  # stop sampling loop pairs after this long
 Phase = list[Callable[[], None]]  # independent pieces of work; phases run one after another
 
 
-def _timed(phases: list[Phase], threads: int) -> float:
-    """Seconds of the phases on `threads` workers, after one untimed run."""
+WARM_UP_ALLOWANCE = 4.0  # the untimed run may take this many times the best so far (plans, compiling)
+WARM_UP_FLOOR_S = 0.05
+
+
+def _timed(phases: list[Phase], threads: int, beat: float = math.inf) -> float | None:
+    """Seconds of the phases on `threads` workers, after one untimed run; None when a run was stopped
+    for taking longer than `beat` (the untimed run: WARM_UP_ALLOWANCE times longer)."""
+    limits = (WARM_UP_ALLOWANCE * beat + WARM_UP_FLOOR_S, beat)
     with Scheduler(threads) as scheduler:
-        for _ in range(2):  # the first run builds plans and compiles; the second is timed
+        for limit in limits:  # the first run builds plans and compiles; the second is timed
             start = time.perf_counter()
             for phase in phases:
-                scheduler.run([Task(fn) for fn in phase])
+                # in batches, so that a slow phase (thousands of kernel spectra) can be stopped part way
+                for first in range(0, len(phase), 16 * threads):
+                    scheduler.run([Task(fn) for fn in phase[first:first + 16 * threads]])
+                    if time.perf_counter() - start > limit:
+                        return None
         return time.perf_counter() - start
 
 
@@ -172,22 +190,47 @@ def _time_loop(geo: EdgeGeometry, n_in: int, n_out: int, dtype: np.dtype, traini
 
 def time_candidates(edge: EdgeGroup, geo: EdgeGeometry, n_in: int, n_out: int, dtype: np.dtype, *,
                     training: bool, need_input_grad: bool, threads: int) -> dict[ConvImplMode, float]:
-    """Seconds of one pass (training: forward + backward) of a conv group, per implementation."""
-    times: dict[ConvImplMode, float] = {}
+    """Seconds of one pass (training: forward + backward) of a conv group, per implementation; a
+    candidate stopped for being slower than one before it is left out."""
+    gemm = _timed(_gemm_phases(edge, geo, n_in, n_out, dtype, training, need_input_grad, threads), threads)
+    assert gemm is not None  # nothing to beat: never stopped
+    times: dict[ConvImplMode, float] = {"gemm": gemm}
     if geo.kernel != (1, 1, 1):  # a 1x1x1 kernel is never transformed (ZNN's rule)
-        times["fft"] = _timed(_fft_phases(geo, n_in, n_out, dtype, training, need_input_grad, threads), threads)
-    times["gemm"] = _timed(_gemm_phases(edge, geo, n_in, n_out, dtype, training, need_input_grad, threads), threads)
+        fft = _timed(_fft_phases(geo, n_in, n_out, dtype, training, need_input_grad, threads), threads, beat=gemm)
+        if fft is not None:
+            times["fft"] = fft
     times["loop"] = _time_loop(geo, n_in, n_out, dtype, training, need_input_grad, threads)
     return times
 
 
+Chosen = tuple[dict[str, ConvImplMode], dict[str, dict]]
+
+
 def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str], num_threads: int, *,
-                      training: bool = True) -> tuple[dict[str, ConvImplMode], dict[str, dict]]:
+                      training: bool = True) -> Chosen:
     """The fastest implementation of each given conv edge, and a report of the timings."""
+    run = iter_choose_conv_modes(graph, dtype, edges, num_threads, training=training)
+    while True:
+        try:
+            next(run)
+        except StopIteration as finished:
+            return finished.value
+
+
+def optimized_edges(graph: NetworkGraph, conv_mode: ConvMode | Mapping[str, ConvMode]) -> list[str]:
+    """The conv groups that `conv_mode` asks to be timed (`requested_mode` is 'optimize')."""
+    return [name for name, edge in graph.spec.edges.items()
+            if edge.is_trainable and requested_mode(edge, graph.edges[name].kernel, conv_mode) == "optimize"]
+
+
+def iter_choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str], num_threads: int, *,
+                           training: bool = True) -> Generator[ConvModeChosen, None, Chosen]:
+    """`choose_conv_modes`, yielding a `ConvModeChosen` after each conv group."""
     threads = num_threads or all_cores()
     chosen: dict[str, ConvImplMode] = {}
     report: dict[str, dict] = {}
-    for name in edges:
+    for done, name in enumerate(edges, start=1):
+        began = time.perf_counter()
         geo = graph.edges[name]
         n_in, n_out = graph.nodes[geo.source].maps, graph.nodes[geo.target].maps
         need_input_grad = not node_kind(graph.nodes[geo.source].type).is_input
@@ -197,10 +240,12 @@ def choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str], nu
             times = time_candidates(graph.spec.edges[name], geo, n_in, n_out, np.dtype(dtype), training=training,
                                     need_input_grad=need_input_grad, threads=threads)
             best = min(times, key=lambda mode: times[mode])
+            stopped = {"fft_stopped": True} if geo.kernel != (1, 1, 1) and "fft" not in times else {}
             _decisions[key] = {**{f"{mode}_s": seconds for mode, seconds in times.items()},
-                               "mode": best, "threads": threads}
+                               "mode": best, "threads": threads, **stopped}
         report[name] = dict(_decisions[key])
         chosen[name] = report[name]["mode"]
+        yield ConvModeChosen(done, len(edges), name, chosen[name], time.perf_counter() - began)
     return chosen, report
 
 
@@ -208,7 +253,8 @@ def format_report(report: dict[str, dict]) -> str:
     """One line per conv group: every candidate's time and the choice."""
     lines = []
     for name, row in report.items():
-        times = ", ".join(f"{mode} {row[f'{mode}_s'] * 1e3:.1f} ms" for mode in CONV_IMPL_MODES
-                          if f"{mode}_s" in row)
+        times = ", ".join(f"{mode} {row[f'{mode}_s'] * 1e3:.1f} ms" if f"{mode}_s" in row else
+                          f"{mode} stopped (slower)" for mode in CONV_IMPL_MODES
+                          if f"{mode}_s" in row or (mode == "fft" and row.get("fft_stopped")))
         lines.append(f"{name}: {times} at {row['threads']} thread(s) -> {row['mode']}")
     return "\n".join(lines)
