@@ -22,7 +22,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 # qtpy first, so that pyqtgraph binds to the Qt that qtpy (and napari) already loaded.
-from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 # isort: split
 import pyqtgraph as pg  # must come after qtpy
@@ -48,6 +49,13 @@ def _line_style(phase: str) -> dict:
     return style
 
 
+def legend_html() -> str:
+    """The key of both panels: each phase's colour and mark."""
+    marks = {"train": "━━", "validation": "━●━"}
+    return "&nbsp;&nbsp;".join(f'<span style="color:{COLORS[phase]}">{marks[phase]}</span> {phase}'
+                               for phase in PHASES)
+
+
 class CostAxis(pg.AxisItem):
     """The cost panel's y axis. On a log scale pyqtgraph ticks only 1-9 x 10^k, labelled with one
     digit, so costs within a decade (0.37-0.40, most of a run) showed one label or none; such
@@ -71,9 +79,12 @@ class CostAxis(pg.AxisItem):
     def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         numbers = 10.0 ** np.asarray(values, dtype=float) * scale
         strings: list[str] = []
-        for digits in range(1, 7):  # the fewest digits that tell neighbouring ticks apart
+        # the fewest digits that say each value (pyqtgraph labels each tick level on its own, so a lone
+        # minor tick at 0.35 must not read "0.4") and tell neighbouring ticks apart
+        for digits in range(1, 7):
             strings = [f"{number:.{digits}g}" for number in numbers]
-            if len(set(strings)) == len(strings):
+            exact = all(math.isclose(float(text), number, rel_tol=1e-6) for text, number in zip(strings, numbers))
+            if exact and len(set(strings)) == len(strings):
                 break
         return strings
 
@@ -114,14 +125,17 @@ class LiveCurvePlot(QWidget):
                 axis.enableAutoSIPrefix(False)  # plain numbers, no "(x0.001)" in the label
             plot.setLabel("bottom", "iteration", color=FOREGROUND)
             plot.setLabel("left", ylabel, color=FOREGROUND)
-            plot.addLegend(offset=(-5, 5), labelTextColor=FOREGROUND, labelTextSize="8pt",
-                           verSpacing=-5,
-                           brush=pg.mkBrush(255, 255, 255, 200), pen=pg.mkPen("#c0c0c0"))
             for phase in PHASES:
                 self.lines[phase].append(plot.plot([], [], **_line_style(phase)))
             self.plots.append(plot)
+        # one key above the panels: a legend inside a panel covered its curves (e.g. the pixel error's)
+        self.legend = QLabel(legend_html())
+        self.legend.setStyleSheet(f"background: white; color: {FOREGROUND}; padding: 1px 4px;")
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.legend)
         layout.addWidget(self.graphics)
         self.setMinimumSize(*MINIMUM_SIZE)
         self._refresh()

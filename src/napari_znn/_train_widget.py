@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QSize
+from qtpy.QtCore import QSize, Qt
 from qtpy.QtGui import QShowEvent
 from qtpy.QtWidgets import (
     QApplication,
+    QFrame,
     QLabel,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -112,11 +114,13 @@ class TrainingDock(QWidget):
 
     def _build_layout(self) -> None:
         tabs = QTabWidget()
-        tabs.addTab(self.data, "Data")
+        # pages of rows scroll in a short window instead of squeezing their rows (the label mode's reason
+        # was crushed to a few pixels in napari's default window)
+        tabs.addTab(scrolled(self.data), "Data")
         tabs.addTab(self.editor, "Network")
         tabs.addTab(self.form, "Settings")
         tabs.addTab(self.plot, "Curve")
-        tabs.addTab(self.segmenter, "Segment")
+        tabs.addTab(scrolled(self.segmenter), "Segment")
         layout = QVBoxLayout(self)
         layout.addWidget(tabs, 1)
         layout.addWidget(self.buttons)
@@ -125,6 +129,13 @@ class TrainingDock(QWidget):
         layout.addWidget(self.predictor_panel)
         layout.addWidget(self.transfer)
         self.tabs = tabs
+
+    def show_tab(self, page: QWidget) -> None:
+        """Bring the tab holding `page` (e.g. `self.segmenter`) to the front."""
+        for index in range(self.tabs.count()):
+            tab = self.tabs.widget(index)
+            if tab is page or (tab is not None and tab.isAncestorOf(page)):
+                self.tabs.setCurrentIndex(index)
 
     def _connect(self) -> None:
         self.predictor_panel.changed.connect(self._work_changed)
@@ -428,3 +439,13 @@ class TrainingDock(QWidget):
     def live_layer(self) -> Any:
         name = live_layer_name(self._output_kind())
         return self.viewer.layers[name] if name in self.viewer.layers else None
+
+
+def scrolled(page: QWidget) -> QScrollArea:
+    """`page` in a frameless scroll area that keeps its rows at their natural height."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(page)
+    return area

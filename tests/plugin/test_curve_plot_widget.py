@@ -43,10 +43,6 @@ def cost_is_log(plot: LiveCurvePlot) -> bool:
     return log
 
 
-def legend_labels(plot_item) -> list[str]:
-    return [label.text for _sample, label in plot_item.legend.items]
-
-
 def test_points_reach_points_and_lines(qtbot):
     plot = make_plot(qtbot)
     plot.add_train_point(10, 0.5, 0.30)
@@ -66,7 +62,11 @@ def test_points_reach_points_and_lines(qtbot):
     assert [p.titleLabel.text for p in plot.plots] == ["Cost", "Pixel error"]
     for plot_item in plot.plots:
         assert plot_item.getAxis("bottom").labelText == "iteration"
-        assert legend_labels(plot_item) == ["train", "validation"]
+        assert plot_item.legend is None  # nothing drawn over the curves
+    # one key, above both panels
+    assert "train" in plot.legend.text() and "validation" in plot.legend.text()
+    for phase in ("train", "validation"):
+        assert plot.lines[phase][0].opts["pen"].color().name() in plot.legend.text()
     assert plot.minimumWidth() >= 300 and plot.minimumHeight() >= 220
 
 
@@ -155,18 +155,21 @@ def test_cost_axis_is_log_only_while_all_costs_are_positive(qtbot):
 
 
 def cost_ticks(plot, qtbot) -> list[tuple[float, str]]:
-    """The cost axis' first tick level as drawn: (value, label) pairs."""
+    """The cost axis' ticks as drawn, every level (pyqtgraph labels each level apart): (value, label) pairs."""
     qtbot.waitUntil(lambda: plot.plots[0].getViewBox().viewRange()[1][0] != 0, timeout=5_000)  # auto-ranged
     axis = plot.plots[0].getAxis("left")
     low, high = plot.plots[0].getViewBox().viewRange()[1]
-    spacing, logs = axis.tickValues(low, high, 150)[0]
-    return list(zip((10 ** np.asarray(logs)).tolist(), axis.tickStrings(logs, 1.0, spacing)))
+    pairs = []
+    for spacing, logs in axis.tickValues(low, high, 300):
+        pairs += zip((10 ** np.asarray(logs)).tolist(), axis.tickStrings(logs, 1.0, spacing))
+    return pairs
 
 
 @pytest.mark.parametrize(("costs", "within", "at_least"), [
     (np.linspace(0.40, 0.37, 30), (0.365, 0.405), 3),  # one decade or less: round linear values
+    (np.linspace(0.37, 0.335, 30), (0.33, 0.375), 3),  # minor ticks such as 0.35 between 0.34 and 0.36
     (0.7 * np.exp(-np.linspace(0, 5, 30)), (0.004, 1.0), 2),  # several: the powers of ten
-], ids=["within-a-decade", "decades"])
+], ids=["within-a-decade", "minor-ticks", "decades"])
 def test_the_log_cost_axis_labels_its_ticks_with_their_values(qtbot, costs, within, at_least):
     plot = make_plot(qtbot)
     plot.resize(440, 420)

@@ -105,6 +105,6 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
 
     from tests.helpers.paths import REPO
 
-    dock.tabs.setCurrentWidget(panel)
+    dock.show_tab(panel)
     (REPO / "artifacts").mkdir(exist_ok=True)
     viewer.screenshot(str(REPO / "artifacts" / "segment-tab.png"), canvas_only=False)
