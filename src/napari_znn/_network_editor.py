@@ -1,6 +1,8 @@
 """Network editor for the training dock: pick a bundled `.znn` or a file, edit it, see at once
-whether it is valid (errors with line numbers), its field of view, patch sizes, parameters and
-estimated memory; save it as a `.znn`. All numbers come from the engine (`znn.netspec`)."""
+whether it is valid (errors with line numbers) and trainable here (one input, one output), its
+field of view, patch sizes, parameters and estimated memory for the conv mode the settings ask
+for; whether it differs from the entry it was loaded from; save it as a `.znn`. All numbers come
+from the engine (`znn.netspec`)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from qtpy.QtWidgets import (
 
 from znn.errors import WriteFailed, ZnnError
 from znn.io.h5atomic import atomic_write_text
+from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import list_networks, network_path
 from znn.netspec.memory import estimate_memory
@@ -52,7 +55,10 @@ class NetworkEditor(QWidget):
         open_button.setToolTip("Open a .znn network file")
         save_button.setToolTip("Save the edited text as a .znn file")
         row = QHBoxLayout()
+        self.modified = QLabel("")
+        self.modified.setToolTip("The text differs from the network chosen in the list; Save as… keeps it")
         row.addWidget(self.choice, 1)
+        row.addWidget(self.modified)
         row.addWidget(open_button)
         row.addWidget(save_button)
         fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
@@ -71,6 +77,8 @@ class NetworkEditor(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.summary, 1)
         self.outsz: tuple[int, int, int] = (1, 64, 64)
+        self.conv_mode: ConvMode = "optimize"
+        self._loaded = ""  # the text of the chosen entry as loaded or saved: edits differ from it
         self.spec: NetSpec | None = None
         self._valid: bool | None = None
         self._timer = QTimer(self)
@@ -90,8 +98,17 @@ class NetworkEditor(QWidget):
         return self.text.toPlainText()
 
     def set_text(self, text: str) -> None:
+        self._loaded = text
         self.text.setPlainText(text)
         self.check()
+
+    @property
+    def is_modified(self) -> bool:
+        """The text was edited since its entry was loaded or saved."""
+        return self.network_text() != self._loaded
+
+    def _show_modified(self) -> None:
+        self.modified.setText("<i>modified</i>" if self.is_modified else "")
 
     def _load_choice(self, name: str) -> None:
         if name in self._paths:
@@ -138,6 +155,8 @@ class NetworkEditor(QWidget):
         except OSError as error:
             show_error(str(WriteFailed.from_os_error(error, file=path, context="the network was not saved")))
             return False
+        self._loaded = self.network_text()
+        self._show_modified()
         self._paths[path.name] = path
         if self.choice.findText(path.name) < 0:
             self.choice.blockSignals(True)  # the text is already there; do not reload it
@@ -148,9 +167,12 @@ class NetworkEditor(QWidget):
 
     # ------------------------------------------------------------------ checking
 
-    def set_outsz(self, outsz: tuple[int, int, int]) -> None:
-        """The training patch the summary describes."""
+    def set_outsz(self, outsz: tuple[int, int, int], conv_mode: ConvMode | None = None) -> None:
+        """The training patch the summary describes, and the conv mode its memory is estimated for."""
+        if outsz == self.outsz and (conv_mode is None or conv_mode == self.conv_mode):
+            return
         self.outsz = outsz
+        self.conv_mode = conv_mode or self.conv_mode
         self.check()
 
     @property
@@ -176,18 +198,44 @@ class NetworkEditor(QWidget):
                 self.spec = None
                 self.summary.setPlainText("")
             else:
+                lines = _not_trainable_here(self.spec)
+                if lines:
+                    self.spec = None
                 fov = "x".join(map(str, graph.fov))
                 insz = "x".join(map(str, graph.input_size))
                 outsz = "x".join(map(str, graph.outsz))
-                memory = human_bytes(estimate_memory(graph, conv_mode="fft", training=True).total)
                 self.status.setText(f"Valid: field of view {fov}; training patch {outsz} needs input {insz}; "
-                                    f"{graph.parameter_count:,} parameters; about {memory} to train (FFT)")
+                                    f"{graph.parameter_count:,} parameters; {self._memory(graph)}")
                 self.summary.setPlainText("\n".join(warnings + [summary_text(graph)]))
         if lines:
             self.status.setText("<b>Invalid network</b><br>" + "<br>".join(lines[:6]))
+        self._show_modified()
         valid = self.spec is not None
         if valid != self._valid:
             self._valid = valid
             self.validity_changed.emit(valid)
         self.checked.emit()
         return valid
+
+    def _memory(self, graph: NetworkGraph) -> str:
+        """The memory to train, for the conv mode the settings ask for (optimize: the range it picks from)."""
+        def total(mode: ConvMode) -> str:
+            return human_bytes(estimate_memory(graph, conv_mode=mode, training=True).total)
+
+        if self.conv_mode == "optimize":
+            return (f"about {total('direct')} to train with GEMM, {total('fft')} with FFT (optimize picks per "
+                    "layer when training starts)")
+        name = {"fft": "FFT", "direct": "GEMM", "gemm": "GEMM", "loop": "loops"}.get(self.conv_mode, self.conv_mode)
+        return f"about {total(self.conv_mode)} to train ({name}, as Settings ask)"
+
+
+def _not_trainable_here(spec: NetSpec) -> list[str]:
+    """Why the dock cannot train `spec` (one image layer in, one labels layer to learn): a pasted branch
+    that ends nowhere makes a second output."""
+    found = []
+    for role, names in (("input", spec.input_names), ("output", spec.output_names)):
+        if len(names) != 1:
+            found.append(f"{len(names)} {role} nodes ({', '.join(names)}): the dock trains networks with one "
+                         f"{role} (a {'node with no edge into it' if role == 'input' else 'node no edge leaves'} "
+                         f"is an {role}); remove or connect the extra branch")
+    return found

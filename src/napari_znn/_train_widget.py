@@ -154,7 +154,8 @@ class TrainingDock(QWidget):
         self.state.events.iteration.connect(lambda iteration, *_: self.progress.step(iteration))
 
     def _settings_changed(self) -> None:
-        self.editor.set_outsz(self._job_settings().training.train_outsz)
+        job = self._job_settings()
+        self.editor.set_outsz(job.training.train_outsz, job.network.effective_train_conv_mode)
         self.data.set_output_kind(self._output_kind())
         self._refresh_buttons()
 

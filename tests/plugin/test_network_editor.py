@@ -92,3 +92,61 @@ def test_a_save_that_fails_midway_keeps_the_file_and_names_it(editor, tmp_path, 
     assert editor.choice.findText("mine.znn") < 0  # not offered: it does not hold this network
     assert editor.save_to(path) and path.read_text(encoding="utf-8") == editor.network_text()
     assert editor.choice.currentText() == "mine.znn"
+
+
+BRANCH = """
+edges extra
+type conv
+input nconv3
+output side
+size 1,1,1
+stride 1,1,1
+init xavier
+
+nodes side
+type transfer
+size 2
+function linear
+"""
+
+
+def test_a_pasted_branch_that_makes_a_second_output_is_not_trainable_here(editor):
+    from znn.netspec.znnfile import parse_znn
+
+    editor.choice.setCurrentText("tiny2d")
+    text = editor.network_text() + BRANCH
+    assert sorted(parse_znn(text).output_names) == ["output", "side"]  # what `znn info` lists
+    editor.set_text(text)
+    status = editor.status.text()
+    assert not editor.valid and "Invalid network" in status
+    assert "2 output nodes (" in status and "side" in status and "one output" in status, status
+
+
+def test_an_edit_is_marked_modified_until_saved(editor, tmp_path):
+    editor.choice.setCurrentText("tiny2d")
+    assert editor.modified.text() == "" and not editor.is_modified
+    editor.text.setPlainText(editor.network_text().replace("size 16", "size 20"))
+    editor.check()
+    assert editor.is_modified and "modified" in editor.modified.text()
+    assert editor.save_to(tmp_path / "wider.znn")
+    assert editor.modified.text() == "" and editor.choice.currentText() == "wider.znn"
+    editor.choice.setCurrentText("N4")
+    assert editor.modified.text() == ""
+
+
+def test_the_headline_memory_follows_the_conv_mode_of_the_settings(editor):
+    from znn.netspec.graph import NetworkGraph
+    from znn.netspec.memory import estimate_memory
+    from znn.netspec.summary import human_bytes
+    from znn.netspec.znnfile import parse_znn
+
+    editor.choice.setCurrentText("N4")
+    graph = NetworkGraph(parse_znn(editor.network_text()), (1, 64, 64))
+    fft, gemm = (human_bytes(estimate_memory(graph, conv_mode=mode, training=True).total) for mode in ("fft", "direct"))
+    assert fft != gemm  # the premise: the two differ for N4
+    editor.set_outsz((1, 64, 64), "direct")
+    assert f"about {gemm} to train (GEMM" in editor.status.text() and fft not in editor.status.text()
+    editor.set_outsz((1, 64, 64), "fft")
+    assert f"about {fft} to train (FFT" in editor.status.text()
+    editor.set_outsz((1, 64, 64), "optimize")
+    assert f"{gemm} to train with GEMM, {fft} with FFT" in editor.status.text()
