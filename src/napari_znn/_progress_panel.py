@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from napari_znn._data_tab import RunBudget
@@ -36,6 +37,11 @@ class ProgressPanel(QWidget):
         self.bar = QProgressBar()
         self.bar.setTextVisible(False)
         self.text = QLabel("")
+        # wrapped, with two lines kept: a long line unwrapped widened the whole dock, which shrank and
+        # redrew napari's canvas (a stall of about 100 ms whenever training ended)
+        self.text.setWordWrap(True)
+        self.text.setMinimumHeight(2 * self.text.fontMetrics().lineSpacing())
+        self.text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.bar)
