@@ -853,6 +853,17 @@ def _(kit: Kit):
     return ["info", "nets"], ["NETWORK nets", "folder"]
 
 
+@case("flags/info-diagram-suffix")
+def _(kit: Kit):
+    return ["info", "tiny2d", "--diagram", "net.txt"], ["--diagram net.txt", ".svg"]
+
+
+@case("flags/info-diagram-folder-is-a-file")
+def _(kit: Kit):
+    kit.file("taken", "x")
+    return ["info", "tiny2d", "--diagram", "taken/net.svg"], ["--diagram taken/net.svg", "is a file, not a folder"]
+
+
 @case("flags/train-threads-negative")
 def _(kit: Kit):
     return ["train", "-c", kit.job(), "--threads=-2"], ["--threads", "-2"]

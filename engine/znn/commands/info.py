@@ -1,4 +1,5 @@
-"""`znn info NET.znn --outsz z,y,x`: print a network's layers, sizes, parameters and memory."""
+"""`znn info NET.znn --outsz z,y,x [--diagram FILE.svg]`: print a network's layers, sizes, parameters
+and memory; draw it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="precision used for the memory estimate (default float32)")
     p.add_argument("--no-cache-spectra", action="store_true",
                    help="estimate memory with kernel-spectrum caching off")
+    p.add_argument("--diagram", metavar="FILE", default=None,
+                   help="also draw the network (groups, sizes, receptive fields, parameters) into FILE: "
+                        ".svg, .png or .pdf")
     p.set_defaults(run=run)
 
 
@@ -44,10 +48,24 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.network).is_dir():
         raise Origin.flag("NETWORK", args.network).error("is a folder", expected="a .znn file or a bundled "
                                                                                 "network name such as N4")
+    if args.diagram is not None:  # refused before any work
+        from znn.io.writable import check_output_file
+        from znn.netspec.diagram import FORMATS
+
+        origin = Origin.flag("--diagram", args.diagram)
+        if Path(args.diagram).suffix.lower() not in FORMATS:
+            raise origin.error("has no drawing format as its suffix", expected=f"a file ending in {', '.join(FORMATS)}")
+        check_output_file(args.diagram, origin, what="diagram")
     spec = read_znn(network_path(args.network))
     graph = NetworkGraph(spec, args.outsz)
     print(f"{args.network}  (output patch {'x'.join(map(str, args.outsz))})")
     for warning in spec.warnings:
         print(f"warning: {warning}")
     print(summary_text(graph, dtype=args.dtype, cache_spectra=not args.no_cache_spectra))
+    if args.diagram is not None:
+        from znn.netspec.diagram import draw
+
+        written = draw(graph, args.diagram, title=f"{Path(args.network).stem} (output patch "
+                                                  f"{'x'.join(map(str, args.outsz))})")
+        print(f"diagram written to {written}")
     return 0
