@@ -262,3 +262,18 @@ def test_split_strokes_holds_back_whole_components():
         held = set(np.unique(components[validation > 0]).tolist())
         assert held and held <= set(np.unique(components[usable & painted]).tolist())
         assert (train.astype(bool) & usable).any()  # one of them stays to train on
+
+
+def test_split_strokes_holds_back_strokes_of_every_kind():
+    # eight membrane strokes and two cell strokes: a plain fifth could hold back membrane only, and a
+    # network answering "membrane" everywhere would then score perfectly on validation
+    strokes = np.zeros((1, 24, 24), np.uint8)
+    for k in range(10):
+        strokes[0, 2 * k + 2, 2:10] = 1 if k < 8 else 2
+    components, _ = ndimage.label(strokes != 0)
+    for seed in range(20):
+        train, validation = split_strokes(strokes, 0.2, seed=seed)
+        held = strokes[validation > 0]
+        assert set(np.unique(held).tolist()) == {1, 2}, seed
+        assert len(np.unique(components[(validation > 0) & (strokes == 1)])) == 2  # a fifth of 8, rounded
+        assert (strokes[train > 0] == 2).any()  # the other cell stroke still trains

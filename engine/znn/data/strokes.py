@@ -97,21 +97,44 @@ def split_strokes(strokes: np.ndarray, share: float = 0.2, *, seed: int = 0,
     """(training mask, validation mask), uint8 volumes of `strokes`' shape, from painted strokes.
 
     The painted voxels (non-zero) form connected components (face neighbours in 3-D, whatever
-    the painted value, so touching strokes stay together); about `share` of them, at least one
-    when there are two or more and never all, chosen with `seed`, are held back for validation.
+    the painted value, so touching strokes stay together), each of the kind (value) most of its
+    voxels have. About `share` of the components of each kind, at least one when the kind has two
+    or more and never all, chosen with `seed`, are held back for validation: held-back strokes of
+    one kind only would let a network that answers that kind everywhere score perfectly.
     `usable` (boolean, optional) marks the voxels a patch can be centred on: only components that
     reach it are held back, and one of those always stays for training.
     With a single (usable) component nothing can be held back: both masks are then all the
     strokes, and validation measures the training strokes themselves.
     """
-    painted = np.asarray(strokes) != 0
+    values = np.asarray(strokes)
+    painted = values != 0
     components, count = ndimage.label(painted)
     reach = np.unique(components[painted & usable]) if usable is not None else np.arange(1, count + 1)
     reach = reach[reach > 0]
     if count < 2 or reach.size < 2:
         mask = painted.astype(np.uint8)
         return mask, mask.copy()
-    held = min(count - 1, reach.size - 1, max(1, round(share * count)))
-    chosen = np.random.default_rng(seed).choice(reach, size=held, replace=False)
+    rng = np.random.default_rng(seed)
+    kinds = _component_kinds(values, components, count)
+    chosen: list[int] = []
+    for kind in np.unique(kinds[1:]):
+        total = int(np.count_nonzero(kinds[1:] == kind))
+        candidates = reach[kinds[reach] == kind]
+        held = min(total - 1, candidates.size - 1, max(1, round(share * total)))
+        if held > 0:
+            chosen += rng.choice(candidates, size=held, replace=False).tolist()
+    if not chosen:  # no kind has two strokes: hold back strokes regardless of kind
+        held = min(count - 1, reach.size - 1, max(1, round(share * count)))
+        chosen = rng.choice(reach, size=held, replace=False).tolist()
     validation = np.isin(components, chosen)
     return (painted & ~validation).astype(np.uint8), validation.astype(np.uint8)
+
+
+def _component_kinds(values: np.ndarray, components: np.ndarray, count: int) -> np.ndarray:
+    """The most common painted value of each component (index 0 unused)."""
+    on = components > 0
+    ids, painted = components[on], values[on].astype(np.int64)
+    kinds_seen = np.unique(painted)
+    votes = np.zeros((count + 1, kinds_seen.size), np.int64)
+    np.add.at(votes, (ids, np.searchsorted(kinds_seen, painted)), 1)
+    return kinds_seen[votes.argmax(axis=1)]
