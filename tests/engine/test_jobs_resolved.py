@@ -175,8 +175,8 @@ def test_predict_runs_the_conv_mode_znn_forward_runs(tmp_path, monkeypatch):
         list(run_forward(job))
     by_predict = _record_network(monkeypatch, "znn.forward.image")
     options = predict_options(job.forward_settings())
-    with pytest.raises(_Built):
-        next(iter_predict_image(np.zeros((2, 48, 48)), read_znn(job.network_file()), "w.h5", **options))
+    with pytest.raises(_Built):  # (optimize yields each conv group's choice before the network is built)
+        list(iter_predict_image(np.zeros((2, 48, 48)), read_znn(job.network_file()), "w.h5", **options))
 
     assert by_forward["conv_mode"] == by_predict["conv_mode"] == "optimize"
     assert by_forward["num_threads"] == by_predict["num_threads"] == (os.cpu_count() or 1)
