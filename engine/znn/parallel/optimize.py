@@ -9,7 +9,7 @@ random data of the group's sizes, split into the tasks the engine would run and 
 over `num_threads` workers. `gemm` is timed first; a later candidate is stopped between its
 phases once it has taken longer than the fastest so far (its untimed run: several times
 longer, as that run also builds plans), since it cannot win: on dense N4 at a 1x328x328 tile
-this cut the choice from 22 to about 8 s, almost all of it FFT plans of the layers that lose.
+this cut the choice from 22 to about 9 s, almost all of it FFT plans of the layers that lose.
 `loop` is timed on a sample of map pairs and scaled, since its cost is linear in them and a
 full run of a slow layer would take minutes. Decisions are cached per shape and thread count
 for the process; `iter_choose_conv_modes` yields one `ConvModeChosen` per conv group, so a
