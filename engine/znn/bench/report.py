@@ -15,6 +15,7 @@ from typing import Any
 from znn import __version__
 from znn.bench.cases import ENGINE_PEER, WARMUP_PHASE, all_cores
 from znn.bench.torch_peer import INSTALL_HINT
+from znn.update_cost import cpu_model
 
 NOTE_CHARS = 160  # the full reasons are in the JSON file
 LEGEND = ("skipped (>N): the warm-up update ran past the N s cap, so one update takes more than N s; "
@@ -29,16 +30,6 @@ def _package_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-def cpu_model() -> str:
-    """The processor's marketing name where the OS tells it, else the architecture."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def machine_info() -> dict[str, Any]:

@@ -101,9 +101,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="time training updates against PyTorch (CPU); 'strokes': learning from "
                        "painted strokes against a random forest", description=__doc__ + "\n" + STROKES_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("suite", nargs="?", choices=("speed", "strokes"), default="speed",
+    p.add_argument("suite", nargs="?", choices=("speed", "strokes", "estimate"), default="speed",
                    help="speed (default): the table against PyTorch; strokes: training from painted strokes "
-                        "against a random forest on held-out EM sections")
+                        "against a random forest on held-out EM sections; estimate: the Network tab's "
+                        "seconds-per-update estimate against measured updates of the bundled nets")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 3d_3 at 9x9x9 and N4 at 1x100x100, all cores only, 3 repeats")
     p.add_argument("--nets", nargs="+", metavar="NET",
@@ -206,6 +207,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.suite == "strokes":
         return run_strokes(args)
+    if args.suite == "estimate":
+        from znn.bench.estimate import run_estimate_bench
+
+        _check_output(args)
+        md, js = run_estimate_bench(args.output, _threads(args.threads)[-1] if args.threads else 0)
+        print(f"written {md} and {js}")
+        return 0
     if args.patches:
         return run_patches(args)
 
