@@ -155,7 +155,8 @@ class TrainingDock(QWidget):
 
     def _settings_changed(self) -> None:
         job = self._job_settings()
-        self.editor.set_outsz(job.training.train_outsz, job.network.effective_train_conv_mode)
+        self.editor.set_outsz(job.training.train_outsz, job.network.effective_train_conv_mode,
+                              job.network.effective_num_threads)
         self.data.set_output_kind(self._output_kind())
         self._refresh_buttons()
 
