@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="znn", description="ZNN convolutional networks for EM connectomics, on CPUs.")
     parser.add_argument("--version", action="version", version=f"znn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from znn.commands import bench, demo, evaluate, forward, info, segment, train
+    from znn.commands import bench, demo, evaluate, export, forward, info, segment, train
 
     train.add_parser(sub)
     forward.add_parser(sub)
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     info.add_parser(sub)
     bench.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 
