@@ -72,10 +72,14 @@ class JobTransferButtons(QWidget):
                                       "Predict then use it")
         self.export_button.clicked.connect(self._export_dialog)
         self.import_button.clicked.connect(self._import_dialog)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.export_button)
-        layout.addWidget(self.import_button)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(self.export_button)
+        self._layout.addWidget(self.import_button)
+
+    def add_button(self, button: QPushButton) -> None:
+        """Another button in the row (Export model…)."""
+        self._layout.addWidget(button)
 
     def _export_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export the job into this folder", self._start_folder())

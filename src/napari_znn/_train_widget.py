@@ -37,6 +37,7 @@ from napari_znn._job_form import JobSettingsForm
 from napari_znn._job_transfer import JobTransferButtons, export_run, open_job_layers
 from napari_znn._layers import LayerChoice, ensure_live_layer, live_layer_name
 from napari_znn._live_preview import LivePreview
+from napari_znn._model_export import ModelExport
 from napari_znn._network_editor import NetworkEditor
 from napari_znn._predict_panel import PredictPanel
 from napari_znn._progress_panel import ProgressPanel
@@ -100,6 +101,8 @@ class TrainingDock(QWidget):
         self.continue_button, self.auto_continue = self.buttons.continue_, self.buttons.auto_continue
         self.transfer = JobTransferButtons(self.export_job, self.import_job, self.data.runs_root.text)
         self.export_button, self.import_button = self.transfer.export_button, self.transfer.import_button
+        self.model_export = ModelExport(lambda: self.run, self)
+        self.transfer.add_button(self.model_export.button)
         self.recipes = RecipeChoice(self.data, self.form, self.editor, lambda: self.worker is not None)
         self._start_fit = functools.lru_cache(maxsize=4)(start_problems)  # reads the .h5: once per pick and text
         self._build_layout()
@@ -145,6 +148,7 @@ class TrainingDock(QWidget):
         self.resume_button.clicked.connect(self.resume)
         self.continue_button.clicked.connect(self.continue_with_new_labels)
         self.editor.checked.connect(self._refresh_buttons)
+        self.model_export.busy_changed.connect(lambda _busy: self._refresh_buttons())
         self.form.changed.connect(self._settings_changed)
         self.data.changed.connect(self._refresh_buttons)
         self.data.labels.changed.connect(lambda: self.auto_continue.watch(self.labels.layer()))
@@ -196,6 +200,7 @@ class TrainingDock(QWidget):
             f"Continue {self.run.folder.name} from its last checkpoint" if resumable and self.run else
             "Nothing to resume yet: Train (or Import job…) a run first")
         self.stop_button.setEnabled(running and self.state.status != STOPPING)
+        self.model_export.refresh(self.run, running)
         self.predictor_panel.refresh()
         self.form.set_enabled_for_run(running)
         self.editor.setEnabled(not running)
