@@ -1,9 +1,11 @@
 """The dock's Predict row: which layer, Predict and Cancel (each saying why when it cannot be
 pressed), and the prediction's own progress line.
 
-Predict always uses the current run: its network as trained (not whatever the Network tab
-shows now) and its best checkpoint (the lowest validation cost; the last checkpoint before any
-validation); outputs go to the run's `out/` folder.
+Predict uses the current run: its network as trained (not whatever the Network tab shows now) and
+its best checkpoint (the lowest validation cost; the last checkpoint before any validation);
+outputs go to the run's `out/` folder. *With* can instead pick a bioimage.io package with ONNX
+weights (a zoo model, or one exported here), run tile by tile with onnxruntime into the same
+layers, so that a lab can compare its network with a zoo model on the same stack.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_znn._data_tab import RunBudget, volume_of
 from napari_znn._layers import LayerChoice
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
     import napari
 
     from znn.jobs import JobConfig
+
+
+CURRENT_RUN = "the current run"
+PACKAGE = "a bioimage.io package…"
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -56,6 +62,16 @@ class PredictPanel(QWidget):
         self.result.setWordWrap(True)
         self.result.setVisible(False)
         self._geometry: dict[Path, tuple[tuple[int, int, int], bool]] = {}  # run -> (fov, mirror)
+        self.model_choice = QComboBox()
+        self.model_choice.addItems([CURRENT_RUN, PACKAGE])
+        self.model_choice.setToolTip("What predicts: the current run's network, or a bioimage.io package with "
+                                     "ONNX weights (run with onnxruntime)")
+        self.zoo: Any = None  # the package chosen, a znn.export.zoo.ZooModel
+        self.model_choice.textActivated.connect(self._model_chosen)
+        with_row = QHBoxLayout()
+        with_row.setContentsMargins(0, 0, 0, 0)
+        with_row.addWidget(QLabel("With"))
+        with_row.addWidget(self.model_choice, 1)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Predict on"))
@@ -65,6 +81,7 @@ class PredictPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
+        layout.addLayout(with_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.result)
         self.button.clicked.connect(self.predict)
@@ -79,6 +96,11 @@ class PredictPanel(QWidget):
         """Why Predict cannot run now (empty when it can)."""
         if self.runner.worker is not None:
             return ["a prediction is running (Cancel stops it)"]
+        if self.using_package:
+            layer = self.layer_choice.layer()
+            if layer is None:
+                return ["pick an image layer to predict"]
+            return [] if volume_of(layer) is not None else [f"image layer '{layer.name}' has more than one channel"]
         run = self.current_run()
         if run is None:
             return ["no run yet: Train one, or Import job… a trained run folder"]
@@ -98,6 +120,39 @@ class PredictPanel(QWidget):
             return [f"image '{layer.name}' is {_shape(volume)}, smaller than the field of view {_shape(fov)} of "
                     f"the run's network; use a larger image or turn on Mirror borders in Settings"]
         return []
+
+    @property
+    def using_package(self) -> bool:
+        return self.zoo is not None and self.model_choice.currentText() == self.zoo.name
+
+    def _model_chosen(self, text: str) -> None:
+        if text != PACKAGE:
+            self.refresh()
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "A bioimage.io package with ONNX weights", "",
+                                              "bioimage.io packages (*.zip rdf.yaml)")
+        if path:
+            self.use_package(Path(path))
+        else:
+            self.model_choice.setCurrentText(self.zoo.name if self.zoo is not None else CURRENT_RUN)
+        self.refresh()
+
+    def use_package(self, path: Path) -> bool:
+        """Predict with the package at `path` from now on; a package that cannot run here is named in one
+        notification and the choice stays as it was."""
+        from znn.export.zoo import open_zoo_model
+
+        try:
+            self.zoo = open_zoo_model(path)
+        except (ZnnError, OSError, ValueError) as error:
+            show_error(f"Cannot predict with this package: {error}")
+            self.model_choice.setCurrentText(CURRENT_RUN)
+            return False
+        if self.model_choice.findText(self.zoo.name) < 0:
+            self.model_choice.insertItem(1, self.zoo.name)
+        self.model_choice.setCurrentText(self.zoo.name)
+        self.refresh()
+        return True
 
     def _run_geometry(self, run: Run) -> tuple[tuple[int, int, int], bool]:
         if run.folder not in self._geometry:
@@ -119,11 +174,16 @@ class PredictPanel(QWidget):
         self.button.setEnabled(not problems)
         run = self.current_run()
         self.button.setToolTip("Cannot predict: " + "; ".join(problems) if problems else
+                               f"Predict with the bioimage.io package {self.zoo.name} (onnxruntime)"
+                               if self.using_package else
                                f"Predict with {run.describe_weights() if run else ''} of "
                                f"{run.folder.name if run else ''} and the network it was trained with")
         self.cancel_button.setEnabled(predicting)
 
     def predict(self) -> None:
+        if self.using_package:
+            self._predict_with_package()
+            return
         problems = self.problems()
         run, layer = self.current_run(), self.layer_choice.layer()
         weights = run.prediction_weights if run is not None else None
@@ -143,6 +203,18 @@ class PredictPanel(QWidget):
         except (ZnnError, OSError, ValueError) as error:
             self.progress.setVisible(False)
             show_error(f"Cannot predict: {error}")
+        self.refresh()
+        self.changed.emit()
+
+    def _predict_with_package(self) -> None:
+        problems, layer = self.problems(), self.layer_choice.layer()
+        if problems or layer is None:
+            show_error("Cannot predict: " + "; ".join(problems))
+            return
+        self.progress.setVisible(True)
+        self.result.setVisible(False)
+        self.progress.begin(RunBudget(), f"predicting '{layer.name}' with the package {self.zoo.name}…")
+        self.runner.start_zoo(layer, self.zoo)
         self.refresh()
         self.changed.emit()
 

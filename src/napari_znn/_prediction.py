@@ -22,7 +22,7 @@ from superqt.utils import GeneratorWorker, create_worker
 from napari_znn._data_tab import as_volume
 from napari_znn._layers import AFFINITY_AXES, show_outputs
 from napari_znn._reader import LOCATION_KEY
-from napari_znn._workers import MapsSaved, SaveMaps, pause_full_collections, predict_worker
+from napari_znn._workers import MapsSaved, SaveMaps, pause_full_collections, predict_worker, zoo_worker
 from znn.parallel.choice import ConvModeChosen
 
 if TYPE_CHECKING:
@@ -136,6 +136,29 @@ class PredictionRunner(QObject):
         else:
             self._start_in_memory(layer, network_text, weights, settings, save_to)
         self.worker.errored.connect(lambda error: show_error(f"ZNN prediction failed: {error}"))
+        self.worker.finished.connect(self._finished)
+        self.worker.start()
+
+    def start_zoo(self, layer: Any, model: Any) -> None:
+        """Predict `layer` with a bioimage.io package (onnxruntime, tile by tile); the same output
+        layers as the run's network (one channel: its boundary map)."""
+        self._done = self._total = 0
+        self._blockwise = False
+        self.worker = zoo_worker(as_volume(layer.data), model)
+
+        def advance(step: tuple[int, int]) -> None:
+            self._done, self._total = step
+            self.progressed.emit(*step)
+
+        def show(outputs: dict[str, np.ndarray]) -> None:
+            maps = next(iter(outputs.values()))
+            if maps.shape[0] == 1:  # a boundary probability alone: shown as the second of (object, boundary)
+                maps = np.concatenate([1 - maps, maps])
+            self._show_in_memory(layer, {model.output_id: maps}, model.kind)
+
+        self.worker.yielded.connect(advance)
+        self.worker.returned.connect(show)
+        self.worker.errored.connect(lambda error: show_error(f"Prediction with {model.name} failed: {error}"))
         self.worker.finished.connect(self._finished)
         self.worker.start()
 

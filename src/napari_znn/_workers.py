@@ -72,6 +72,16 @@ def predict_worker(image: Any, network_text: str, weights: str, **options: Any) 
     return _worker(predict_image, image, network_text, weights, **options)
 
 
+def zoo_worker(image: Any, model: Any) -> GeneratorWorker:
+    """A worker (not started) that runs a bioimage.io package over `image` (`znn.export.zoo`)."""
+    from znn.export.zoo import iter_predict_zoo
+
+    def run(image: Any, model: Any) -> Generator[Any, Any, Any]:
+        return (yield from iter_predict_zoo(model, np.asarray(image)))
+
+    return _worker(run, image, model)
+
+
 def _worker(function: Callable[..., Generator[Any, Any, Any]], *args: Any, **kwargs: Any) -> GeneratorWorker:
     set_compute_niceness(COMPUTE_NICENESS)
     worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)

@@ -75,3 +75,39 @@ def test_a_failed_export_is_one_notification(make_napari_viewer, new_dock, qtbot
     qtbot.waitUntil(lambda: bool(shown), timeout=30_000)
     assert len(shown) == 1 and shown[0].startswith("Model not exported:") and "job.cfg" in shown[0]
     assert not (tmp_path / "m.zip").exists()
+
+
+def test_predict_with_a_bioimageio_package(make_napari_viewer, new_dock, qtbot, tmp_path, monkeypatch):
+    """No run needed: the package predicts the image into the usual boundary layer, as the engine would."""
+    from napari_znn import _predict_panel
+    from tests.helpers.paths import NETWORKS
+    from znn.export.package import ExportSource, write_package
+    from znn.export.sources import from_files
+    from znn.export.zoo import iter_predict_zoo, open_zoo_model
+
+    viewer, dock = sample_dock(make_napari_viewer(), new_dock, tmp_path)
+    panel = dock.predictor_panel
+    assert not panel.button.isEnabled()  # no run yet
+    base = from_files(NETWORKS / "tiny2d.znn", None)
+    package = write_package(ExportSource(base.spec, base.kernels, base.biases, "boundary", True, "standard2D"),
+                            tmp_path / "tiny.zip")
+    errors: list[str] = []
+    monkeypatch.setattr(_predict_panel, "show_error", errors.append)
+    broken = tmp_path / "broken.zip"
+    broken.write_text("no")
+    assert not panel.use_package(broken) and len(errors) == 1 and "broken.zip" in errors[0]
+    assert panel.use_package(package)
+    assert panel.button.isEnabled(), panel.button.toolTip()
+    assert "onnxruntime" in panel.button.toolTip()
+    panel.layer_choice.setCurrentText("synthetic EM")
+    panel.predict()
+    name = "ZNN boundary (synthetic EM)"
+    qtbot.waitUntil(lambda: panel.runner.worker is None and name in viewer.layers, timeout=120_000)
+    image = viewer.layers["synthetic EM"].data
+    run = iter_predict_zoo(open_zoo_model(package), np.asarray(image))
+    try:
+        while True:
+            next(run)
+    except StopIteration as stop:
+        expected = stop.value["output"][1]
+    assert np.abs(viewer.layers[name].data - expected).max() < 1e-5

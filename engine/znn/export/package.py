@@ -178,7 +178,7 @@ def network_text(spec: NetSpec) -> str:
         text = Path(spec.source).read_text()  # type: ignore[arg-type]
         if parse_znn(text) == spec:
             return text
-    except (OSError, TypeError, ZnnError):
+    except (OSError, TypeError, ValueError, ZnnError):  # no file, or not text (a checkpoint's .h5)
         pass
     return format_znn(spec)
 
