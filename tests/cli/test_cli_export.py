@@ -35,7 +35,10 @@ def test_a_trained_job_exports_and_imports_back(tmp_path, capsys):
     with zipfile.ZipFile(package) as archive:
         readme = archive.read("README.md").decode()
         rdf = archive.read("rdf.yaml").decode()
+        curve = archive.read("curve.png")
     assert "generated volumes" in readme and "A. Tester" in rdf and "Zlateski" in rdf
+    assert "![cost and pixel error during training](curve.png)" in readme
+    assert curve == (cfg.parent / "run" / "net_curve.png").read_bytes()  # the job's own learning curve
     assert "zero_mean_unit_variance" in rdf  # the job normalises with standard2D
 
 

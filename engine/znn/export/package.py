@@ -149,6 +149,8 @@ def write_package(source: ExportSource, path: str | Path, info: PackageInfo = Pa
         np.save(folder / "test_output.npy", test_output[None])
         (folder / "network.znn").write_text(text)
         _cover(spec, folder / "cover.png")
+        if source.curve_png is not None and source.curve_png.is_file():  # the job's learning curve
+            (folder / "curve.png").write_bytes(source.curve_png.read_bytes())
         (folder / "README.md").write_text(_readme(source, info, mins[name], outs[output]))
         rdf = _rdf(source, info, folder, mins[name], list(test_output.shape[1:]), size)
         import yaml
@@ -189,7 +191,7 @@ def _cover(spec: NetSpec, path: Path) -> None:
     draw(NetworkGraph(spec, (1, 1, 1)), path)
 
 
-def _axes(kind: str, tensor: str, sizes_: list, channels: list[str], reference: str | None = None) -> list[dict]:
+def _axes(sizes_: list, channels: list[str]) -> list[dict]:
     axes: list[dict] = [{"type": "batch"}, {"type": "channel", "channel_names": channels}]
     for axis, value in zip("zyx", sizes_):
         axes.append({"type": "space", "id": axis, "size": value})
@@ -221,13 +223,15 @@ def _rdf(source: ExportSource, info: PackageInfo, folder: Path, mins: tuple, out
         "cite": [{"text": ZNN_CITATION, "doi": ZNN_DOI}] + [
             {"text": t, ("doi" if r.startswith("10.") else "url"): r} for t, r in info.cite],
         "license": info.license, "tags": list(info.tags), "documentation": "README.md",
-        "covers": ["cover.png"], "attachments": [{"source": "network.znn", "sha256": _sha256(folder / "network.znn")}],
+        "covers": ["cover.png"],
+        "attachments": [{"source": file, "sha256": _sha256(folder / file)} for file in ("network.znn", "curve.png")
+                        if (folder / file).is_file()],
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "inputs": [{"id": name, "description": "EM image (z, y, x)", "axes": _axes("in", name, in_sizes, channels_in),
+        "inputs": [{"id": name, "description": "EM image (z, y, x)", "axes": _axes(in_sizes, channels_in),
                     "test_tensor": {"source": "test_input.npy", "sha256": _sha256(folder / "test_input.npy")},
                     "data": {"type": "float32"}, "preprocessing": _preprocessing(source.pp_type, ["z", "y", "x"])}],
         "outputs": [{"id": output, "description": meaning,
-                     "axes": _axes("out", output, out_sizes, channels_out),
+                     "axes": _axes(out_sizes, channels_out),
                      "test_tensor": {"source": "test_output.npy", "sha256": _sha256(folder / "test_output.npy")},
                      "data": {"type": "float32"}}],
         "weights": {"onnx": {"source": "weights.onnx", "sha256": _sha256(folder / "weights.onnx"),
@@ -252,6 +256,8 @@ def _readme(source: ExportSource, info: PackageInfo, mins: tuple, outs: tuple) -
                 else "."),
              f"Input normalisation: {source.pp_type or 'none'}.", "",
              "## Training data", "", info.training_data, ""]
+    if source.curve_png is not None and source.curve_png.is_file():
+        lines += ["## Learning curve", "", "![cost and pixel error during training](curve.png)", ""]
     if source.settings:
         lines += ["## Training settings", ""] + [f"- `{k}`: {v}" for k, v in source.settings.items()] + [""]
     lines += ["## Use", "",
