@@ -26,6 +26,14 @@ FIXTURE_NETS = sorted((FIXTURES / "networks").glob("*.znn")) or [FIXTURES / "net
 TOLERANCE = 1e-4
 
 
+def _no_arena():
+    """onnxruntime keeps its memory arena for the life of the process; tests later in the same process
+    (forward's RAM budget) count what this one holds."""
+    options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    return options
+
+
 def _engine_and_onnx(spec, outsz, seed=0):
     """Maps of the engine (test phase) and of onnxruntime on the exported graph, same random input."""
     with Network(spec, outsz, phase="test", seed=seed, num_threads=2, conv_mode="fft") as net:
@@ -36,7 +44,7 @@ def _engine_and_onnx(spec, outsz, seed=0):
         inputs = {n: rng.uniform(-1, 1, s).astype("float32") for n, s in net.graph.input_sizes.items()}
         expected = net.forward(inputs)
         model = build_onnx(spec, net.params.kernels, net.params.biases)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), _no_arena(), providers=["CPUExecutionProvider"])
     got = session.run(list(spec.output_names), {n: x[None] for n, x in inputs.items()})
     return expected, dict(zip(spec.output_names, (g[0] for g in got)))
 

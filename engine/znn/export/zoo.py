@@ -157,7 +157,9 @@ def iter_predict_zoo(model: ZooModel, volume: np.ndarray, tile: int = TILE,
     """Maps of a (z, y, x) stack, tile by tile; yields (tiles done, tiles in all)."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(model.onnx, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = False  # the dock's process lives on: keep no arena once the maps are made
+    session = ort.InferenceSession(model.onnx, options, providers=["CPUExecutionProvider"])
     data = preprocess(model, volume)
     if model.axes == "yx":
         plans = [(z, slice(z, z + 1)) for z in range(data.shape[0])]
