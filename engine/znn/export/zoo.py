@@ -54,11 +54,15 @@ def _read(path: Path) -> tuple[dict, Any]:
     import yaml
 
     if zipfile.is_zipfile(path):
-        archive = zipfile.ZipFile(path)
-        names = [n for n in archive.namelist() if n.endswith(("rdf.yaml", "bioimageio.yaml"))]
+        def member(name: str) -> bytes:  # opened for each read: no archive left open behind
+            with zipfile.ZipFile(path) as archive:
+                return archive.read(name)
+
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(("rdf.yaml", "bioimageio.yaml"))]
         if not names:
             raise _fail(path, "not a bioimage.io package (no rdf.yaml)")
-        return yaml.safe_load(archive.read(names[0])), lambda name: archive.read(name)
+        return yaml.safe_load(member(names[0])), member
     if path.is_dir() or path.suffix in (".yaml", ".yml"):
         folder = path if path.is_dir() else path.parent
         rdf = folder / "rdf.yaml" if path.is_dir() else path
@@ -114,7 +118,11 @@ def open_zoo_model(path: str | Path) -> ZooModel:
     if not 1 <= len(channels) <= 3:
         raise _fail(path, f"outputs.0.axes: one to three output channels are needed (a boundary map, (object, "
                     f"boundary) or affinities); found {len(channels)}")
-    return ZooModel(path, str(rdf.get("name", path.stem)), read(onnx_entry["source"]), str(tensor_in["id"]),
+    try:
+        weights = read(str(onnx_entry["source"]))
+    except (KeyError, OSError):
+        raise _fail(path, f"weights.onnx.source: '{onnx_entry.get('source')}' is not in the package") from None
+    return ZooModel(path, str(rdf.get("name", path.stem)), weights, str(tensor_in["id"]),
                     str(tensor_out["id"]), spatial, tuple(minimum), tuple(step), tuple(context), tuple(halo),
                     tuple(tensor_in.get("preprocessing") or ()), channels)
 
