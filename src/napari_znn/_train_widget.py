@@ -353,6 +353,7 @@ class TrainingDock(QWidget):
         """Stop training (saving a checkpoint) and cancel prediction, waiting for both workers
         (called when napari quits, so no update that was trained is lost)."""
         self._stop_everything()
+        self.editor.estimate.close()
         deadline = time.monotonic() + timeout_s
         while self.busy() and time.monotonic() < deadline:
             QApplication.processEvents()  # delivers the workers' finished signals
@@ -387,7 +388,7 @@ class TrainingDock(QWidget):
         from znn.io.h5net import load_network
 
         if event.resumed_from:  # continue the stored curve
-            curve = load_network(event.resumed_from).learning_curve
+            curve = load_network(event.resumed_from, finite=False).learning_curve
             if curve is not None:
                 self.plot.set_curve(curve.train_it, curve.train_err, curve.train_cls,
                                     curve.test_it, curve.test_err, curve.test_cls)

@@ -9,15 +9,10 @@ import sys
 
 from qtpy.QtCore import QObject, QProcess, Signal
 
+from znn.cores import usable_cores
 from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.update_cost import Calibration, load_calibration, update_seconds
-
-
-def _all_cores() -> int:
-    from znn.bench.cases import all_cores
-
-    return all_cores()
 
 
 class UpdateEstimate(QObject):
@@ -27,9 +22,10 @@ class UpdateEstimate(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.num_threads = _all_cores()
+        self.num_threads = usable_cores()
         self._calibrations: dict[int, Calibration] = {}
         self._process: QProcess | None = None
+        self._timing = self.num_threads  # the thread count being timed
         self._failed: set[int] = set()
 
     def calibration(self, may_measure: bool = True) -> Calibration | None:
@@ -61,11 +57,22 @@ class UpdateEstimate(QObject):
         if self._process is not None or threads in self._failed:
             return
         process = QProcess(self)
-        process.finished.connect(lambda code, _status: self._done(threads, code))
-        self._process = process
+        # A bound method, not a lambda: Qt drops the connection when this object is deleted, so a
+        # timing that ends after the dock closed calls nothing.
+        process.finished.connect(self._done)
+        self._process, self._timing = process, threads
         process.start(sys.executable, ["-m", "znn.update_cost", "--threads", str(threads)])
 
-    def _done(self, threads: int, code: int) -> None:
+    def close(self) -> None:
+        """Stop a timing in progress (the dock is closing); nothing is reported."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.finished.disconnect(self._done)
+            process.kill()
+            process.waitForFinished(2000)
+
+    def _done(self, code: int, _status: object = None) -> None:
+        threads = self._timing
         self._process = None
         found = load_calibration(threads) if code == 0 else None
         if found is None:
