@@ -113,6 +113,16 @@ class NetParams:
                 counts[name] = count
         return counts
 
+    def nonfinite_counts(self) -> dict[str, tuple[int, int]]:
+        """(NaN count, infinite count) per array name, for the arrays holding either."""
+        counts = {}
+        for name, array in self.arrays():
+            finite = np.isfinite(array)
+            if not finite.all():
+                nan = int(np.count_nonzero(np.isnan(array)))
+                counts[name] = (nan, int(array.size - np.count_nonzero(finite)) - nan)
+        return counts
+
     def nan_arrays(self) -> list[str]:
         """Names of the arrays containing NaN (a diverged network), e.g. `conv1/filters`."""
         return list(self.nan_counts())

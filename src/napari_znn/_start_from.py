@@ -66,7 +66,7 @@ def start_network_text(start: Start) -> str:
     from znn.netspec.znnformat import format_znn
 
     assert start.path is not None, "a new network has no saved network"
-    return format_znn(load_network(start.path).spec)
+    return format_znn(load_network(start.path, finite=False).spec)
 
 
 def start_problems(start: Start, network_text: str) -> list[str]:

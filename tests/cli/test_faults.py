@@ -368,6 +368,27 @@ def test_ctrl_c_in_train_stops_after_the_update_and_twice_aborts(tmp_path, press
         assert not (run / "net_current.h5").exists()  # the save in progress was dropped, whole
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_a_closed_terminal_stops_training_after_the_update_with_a_checkpoint(tmp_path, signum):
+    """SIGHUP (the terminal or ssh session closed) is handled as SIGTERM: a checkpoint, no lock left."""
+    write_job(tmp_path, max_iter=1000000, show=5, test=100000, save=100000)
+    child = Child(["train", "-c", "job.cfg", "--quiet"], tmp_path)
+    try:
+        child.wait_for("out", "iteration 5:")
+        before = len(child.lines["err"])
+        child.signal(signum)
+        status, out, err = child.finish()
+    finally:
+        child.stop()
+    assert "Traceback" not in out + err and status == 0, child.shown()
+    assert child.lines["err"][before:] == [f"{signum.name}: stopping after this update and saving (Ctrl-C again "
+                                           "aborts)"], err
+    assert "stopped on request" in out
+    run = tmp_path / "run"
+    assert load_network(run / "net_current.h5").state["iteration"] >= 5
+    assert _temporaries(run) == [] and not (run / "net.train.lock").exists()
+
+
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_in_forward_stops_after_the_tile_and_twice_aborts(trained, tmp_path, presses):
     job = _copy(trained, tmp_path)
@@ -394,10 +415,11 @@ def test_ctrl_c_in_forward_stops_after_the_tile_and_twice_aborts(trained, tmp_pa
     assert not out_folder.exists() or sorted(p.name for p in out_folder.iterdir()) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_to_the_process_group_stops_a_blockwise_run_cleanly_and_a_rerun_completes_it(trained, tmp_path,
                                                                                              signum):
-    """SIGINT as Ctrl-C in a terminal sends it, SIGTERM as a batch system ends a job."""
+    """SIGINT as Ctrl-C in a terminal sends it, SIGTERM as a batch system ends a job, SIGHUP as a closed
+    terminal does."""
     import zarr
 
     from znn.blockwise.store import done_flags

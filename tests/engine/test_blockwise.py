@@ -4,6 +4,7 @@ pass, resuming, and a worker killed mid-run."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from dataclasses import replace
 
@@ -353,16 +354,18 @@ def test_a_file_system_without_flock_runs_unlocked_and_says_so(client, tmp_path,
 
 
 def test_a_failing_block_surfaces_its_traceback_after_the_retries(client, tmp_path):
-    from znn.blockwise.run import BlockwiseError
+    from znn.blockwise.run import BlockwiseError, prepare_blockwise
     from znn.blockwise.store import done_flags
 
     image = np.random.default_rng(5).integers(0, 255, (2, 40, 40)).astype(np.uint8)
     request = _request(tmp_path, image, _tiny2d_text(), block_shape=(1, 20, 20), retries=1)
     broken = tmp_path / "broken.h5"
-    broken.write_bytes(b"not an HDF5 file")  # workers fail to load it, for every block
+    shutil.copyfile(request.weights, broken)
     request = replace(request, weights=str(broken))
+    prepared = prepare_blockwise(request)  # the driver's checks pass (a damaged file is refused there) ...
+    broken.write_bytes(b"not an HDF5 file")  # ... and then the workers fail to load it, for every block
     with pytest.raises(BlockwiseError, match=r"block \d+ \(output .*\) failed after 2 attempt\(s\)") as failure:
-        _run(request, client)
+        _run(request, client, prepared=prepared)
     message = str(failure.value)
     assert "broken.h5" in message and "load_network" in message  # the worker's traceback
     assert not done_flags(request.output).any()

@@ -14,7 +14,7 @@ from tests.helpers.shared import FIXTURES, need_shared
 onnx = pytest.importorskip("onnx", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 
-from znn.errors import ZnnError  # noqa: E402
+from znn.errors import SavedNetworkError, ZnnError  # noqa: E402
 from znn.export.onnx_graph import EDGES, ExportError, build_onnx  # noqa: E402
 from znn.export.package import ExportSource, PackageInfo, write_package  # noqa: E402
 from znn.export.sources import from_files, read_package  # noqa: E402
@@ -97,7 +97,7 @@ def test_a_saved_network_exports_with_its_weights():
 
 def test_a_saved_original_znn_network_with_nan_weights_is_refused():
     saved = need_shared(FIXTURES / "srini2d-net_current.h5")  # ZNN's own file, from a diverged run
-    with pytest.warns(UserWarning), pytest.raises(ExportError, match=r"srini2d-net_current.h5: .*NaN.*conv1"):
+    with pytest.raises(SavedNetworkError, match=r"srini2d-net_current.h5: .*NaN.*conv1"):
         from_files(None, saved)
 
 

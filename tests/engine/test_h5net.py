@@ -47,8 +47,10 @@ def assert_same_topology(found, expected):
 
 def test_diverged_network_loads_and_names_its_nan_arrays():
     path = need_shared(FIXTURES / "srini2d-net_current.h5")
-    with pytest.warns(UserWarning, match=r"conv1/filters \(490 of 490\)"):
-        saved = load_network(path)
+    with pytest.raises(SavedNetworkError, match=r"conv1/filters \(490 NaN of 490\)"):
+        load_network(path)  # refused for use
+    with pytest.warns(UserWarning, match=r"conv1/filters \(490 NaN of 490\)"):
+        saved = load_network(path, finite=False)  # read to look at
     assert saved.stdio and saved.dtype == np.float32
     counts = saved.params.nan_counts()
     # Reference §7.5.

@@ -336,3 +336,57 @@ def test_isbi_training_labels():
     assert set(np.unique(labels)) == {0, 255}
     # membranes (0) are the minority class in ISBI 2012 labels
     assert 0.1 < np.mean(labels == 0) < 0.4
+
+
+# ----------------------------------------------------------------------------- paths as users name them
+
+
+def test_a_folder_of_sections_is_a_stack_in_natural_order_whatever_it_is_called(tmp_path):
+    stack = sample(np.uint16, (12, 6, 5))
+    folder = tmp_path / "scans.tif"  # a folder named like a file
+    folder.mkdir()
+    for z, section in enumerate(stack):
+        tifffile.imwrite(folder / f"slice_{z + 1}.tif", section)  # slice_10 after slice_9, not after slice_1
+    (folder / "notes.txt").write_text("not a section")
+    assert parse_location(folder).kind == "sections"
+    np.testing.assert_array_equal(read_volume(folder), stack)
+    assert open_volume_lazy(folder).shape == (12, 6, 5)
+    assert [info.shape for info in list_volumes(folder)] == [(12, 6, 5)]
+    with pytest.raises(VolumeError, match="folder of TIFF sections"):
+        write_volume(folder, stack)  # never written over
+
+
+def test_a_folder_of_sections_of_different_shapes_names_the_odd_one(tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a1.tif", np.zeros((6, 5), np.uint8))
+    tifffile.imwrite(folder / "a2.tif", np.zeros((6, 4), np.uint8))
+    with pytest.raises(VolumeError, match=r"a2\.tif.*differ.*\(6, 5\)"):
+        read_volume(folder)
+
+
+def test_existing_paths_are_read_for_what_they_are(tmp_path):
+    data = sample(np.uint8)
+    (tmp_path / "proj.zarr").mkdir()  # a plain folder named like a store
+    tifffile.imwrite(tmp_path / "proj.zarr" / "raw.tif", data)
+    np.testing.assert_array_equal(read_volume(tmp_path / "proj.zarr" / "raw.tif"), data)
+    (tmp_path / "res.h5").mkdir()  # a folder on the way to a file
+    write_volume(tmp_path / "res.h5" / "seg.h5", data)
+    assert (tmp_path / "res.h5" / "seg.h5").is_file()
+    np.testing.assert_array_equal(read_volume(tmp_path / "res.h5" / "seg.h5"), data)
+    write_volume(tmp_path / "store.zarr" / "sub" / "arr", data)  # a real store keeps its inner path
+    assert parse_location(tmp_path / "store.zarr" / "sub" / "arr").inner == "sub/arr"
+    with h5py.File(tmp_path / "nosuffix", "w") as handle:  # a file without a suffix, by its signature
+        handle["main"] = data
+    np.testing.assert_array_equal(read_volume(tmp_path / "nosuffix"), data)
+    with pytest.raises(VolumeError, match="neither a zarr store nor TIFF sections"):
+        read_volume(tmp_path / "res.h5")
+
+
+def test_a_truncated_tif_is_refused_when_opened(tmp_path):
+    path = tmp_path / "em.tif"
+    tifffile.imwrite(path, sample(np.uint8, (4, 64, 64)))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(VolumeError, match=r"em\.tif: the TIFF file is truncated"):
+        open_volume_lazy(path)

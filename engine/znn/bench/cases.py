@@ -6,11 +6,11 @@ thread count, and either our engine in one conv mode or the PyTorch peer.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from math import prod
 from typing import Literal
 
+from znn.cores import usable_cores
 from znn.errors import ZnnError
 from znn.modes import ConvMode
 from znn.netspec.vocabulary import Triple
@@ -74,16 +74,11 @@ QUICK_CASES: tuple[Case, ...] = (
 )
 
 
-def all_cores() -> int:
-    """Cores this process may use (the affinity mask in containers, else os.cpu_count())."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def default_threads(quick: bool) -> list[int]:
     """1 and all cores (only all cores with --quick)."""
-    cores = all_cores()
+    cores = usable_cores()
     if quick:
         return [cores]
     return sorted({1, cores})

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from znn.bench.cases import all_cores
 from znn.bench.report import machine_info
+from znn.cores import usable_cores
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.vocabulary import Triple
@@ -43,7 +43,7 @@ class EstimateRow:
 
 def run_estimate_bench(output: Path, threads: int = 0, cases: tuple[tuple[str, Triple], ...] = CASES,
                        say: Any = print) -> tuple[Path, Path]:
-    threads = threads or all_cores()
+    threads = threads or usable_cores()
     started = time.perf_counter()
     calibration = calibrate(threads)
     calibration_s = time.perf_counter() - started

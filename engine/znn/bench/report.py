@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from znn import __version__
-from znn.bench.cases import ENGINE_PEER, WARMUP_PHASE, all_cores
+from znn.bench.cases import ENGINE_PEER, WARMUP_PHASE
 from znn.bench.torch_peer import INSTALL_HINT
+from znn.cores import usable_cores
 from znn.update_cost import cpu_model
 
 NOTE_CHARS = 160  # the full reasons are in the JSON file
@@ -41,7 +42,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "usable_cores": all_cores(),
+        "usable_cores": usable_cores(),
         "memory_gib": memory_gib,
         "platform": platform.platform(),
         "python": sys.version.split()[0],

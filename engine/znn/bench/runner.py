@@ -27,7 +27,6 @@ from znn.bench.cases import (
     Case,
     Config,
     PeerThreads,
-    all_cores,
     cases_for,
     default_threads,
     plan_configs,
@@ -41,6 +40,7 @@ from znn.bench.report import (
     table_rows,
     write_results,
 )
+from znn.cores import usable_cores
 from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
@@ -80,7 +80,7 @@ class BenchOptions:
     def resolved_threads(self) -> list[int]:
         if not self.threads:
             return default_threads(self.quick)
-        return sorted({all_cores() if t == 0 else t for t in self.threads})
+        return sorted({usable_cores() if t == 0 else t for t in self.threads})
 
 
 @dataclass

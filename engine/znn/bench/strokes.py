@@ -108,7 +108,7 @@ def run_case(case: StrokesCase, options: StrokesOptions, work: Path, say: Callab
     result.rows.append(_forest_row(case, options))
     say(f"  forest: {_brief(result.rows[-1])}")
     if case.start is not None:
-        start_text = format_znn(load_network(case.start).spec)
+        start_text = format_znn(load_network(case.start, finite=False).spec)
         start = Row(case.name, f"start: {case.start.stem}, no label of this stack", 0.0,
                     score_weights(case, start_text, case.start, options.threads))
         result.rows.append(start)

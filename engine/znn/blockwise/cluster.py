@@ -18,6 +18,7 @@ from typing import Any
 
 from znn.blockwise.run import BlockwiseError, GiB
 from znn.blockwise.worker import QUIET_ENV, QUIET_LOGGERS, WORKER_PRELOAD
+from znn.stop_signals import STOP_SIGNALS
 
 CONNECT_TIMEOUT_S = 5.0  # for --scheduler: an address that does not answer is refused this soon
 
@@ -56,7 +57,7 @@ def cluster_client(scheduler: str | None = None, *, workers: int = 1, memory_per
 
 @contextmanager
 def _stop_signals_blocked() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked in this thread while a LocalCluster starts.
+    """SIGINT, SIGTERM and SIGHUP (`STOP_SIGNALS`) blocked in this thread while a LocalCluster starts.
 
     Ctrl-C in a terminal reaches every process of its process group, the worker processes
     too, and so does a SIGTERM sent to the group; they must not die of it (the driver stops
@@ -69,7 +70,7 @@ def _stop_signals_blocked() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:

@@ -39,6 +39,7 @@ from znn.blockwise.task import BlockResult, BlockTask, open_input
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
 from znn.errors import FileFormatError, ZnnError
+from znn.io.h5net import load_network
 from znn.io.runlock import RunLock
 from znn.io.space import require_free_space, volume_bytes
 from znn.io.volumes import parse_location, split_sections
@@ -234,6 +235,7 @@ def prepare_blockwise(request: BlockwiseRequest) -> Prepared:
     inputs = [(path, f"the input volume {path}") for path in (source,) if path is not None]
     inputs.append((Path(request.weights), f"the network file {request.weights}"))
     refuse_overwriting_inputs(output, origin, inputs)
+    load_network(request.weights)  # damaged or diverged (NaN) weights are refused before a cluster starts
     exists = output.exists() and not (output.is_dir() and not any(output.iterdir()))
     if not exists and output.suffix.lower() != ".zarr":
         raise origin.error("the blockwise output is a zarr store (a folder)",

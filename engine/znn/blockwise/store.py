@@ -15,6 +15,7 @@ NaN as fill value makes a block that was never written visible.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,7 +68,8 @@ def create_or_open(path: str | Path, description: dict[str, Any], outputs: dict[
 
     if check_existing(path, description, overwrite=overwrite):
         return _existing_group(Path(path), mode="r+")
-    group = zarr.open_group(store=str(path), mode="w")
+    # Through the link a user may have named: zarr empties a new store's folder, and a link is not one.
+    group = zarr.open_group(store=os.path.realpath(path), mode="w")
     for name, maps in outputs.items():
         group.create_array(name, shape=(maps, *output_shape), chunks=(maps, *block_shape), dtype="float32",
                            fill_value=np.nan)

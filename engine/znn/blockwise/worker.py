@@ -19,6 +19,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from znn.blockwise.geometry import materialise
 from znn.blockwise.normalise import SectionStats, section_stats
 from znn.blockwise.task import BlockResult, BlockTask, BlockWorker
+from znn.stop_signals import STOP_SIGNALS
 
 PLUGIN_NAME = "znn-blockwise"
 WORKER_PRELOAD = __name__  # a worker preload module: see dask_setup
@@ -28,12 +29,12 @@ QUIET_LOGGERS = ("distributed", "distributed.nanny", "distributed.scheduler", "d
 
 def dask_setup(worker: Any) -> None:
     """Run by each worker process of a LocalCluster as it starts (preload=[WORKER_PRELOAD]):
-    ignore SIGINT and SIGTERM, since Ctrl-C in a terminal (or a batch system's SIGTERM to the
+    ignore SIGINT, SIGTERM and SIGHUP, since Ctrl-C in a terminal (or a batch system's SIGTERM to the
     job's processes) reaches the workers too and the driver decides what it means: it stops
     them itself, after the blocks in flight (dask's nanny ends a worker with SIGKILL where it
     must). With QUIET_ENV set, log errors only."""
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
     if os.environ.get(QUIET_ENV):
         for name in QUIET_LOGGERS:

@@ -160,11 +160,11 @@ def run_patches(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from znn.bench.cases import all_cores
     from znn.bench.patches import compare
+    from znn.cores import usable_cores
     from znn.planner import PlanError, budget_from_string
 
-    threads = (_threads(args.threads)[-1] or all_cores()) if args.threads else all_cores()
+    threads = (_threads(args.threads)[-1] or usable_cores()) if args.threads else usable_cores()
     _check_networks("--patches", [args.patches])
     try:
         budget = budget_from_string(args.budget)

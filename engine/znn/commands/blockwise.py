@@ -9,7 +9,6 @@ Two ways to name the work: `-c job.cfg` (every forward_range sample; outputs
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 from typing import Any
 
@@ -163,11 +162,22 @@ def _image_origin(job: Any, sample_id: int, node: str, location: str) -> Origin:
 def run_blockwise(args: argparse.Namespace) -> int:
     from znn.blockwise.cluster import CONNECT_TIMEOUT_S, cluster_client
     from znn.blockwise.run import BlockwiseFinished, iter_blockwise, prepare_blockwise
+    from znn.cores import cap_note, usable_cores
     from znn.jobs import values as v
     from znn.planner import budget_from_string, total_ram_bytes
 
-    cores = os.cpu_count() or 1
-    workers = args.workers or max(1, cores // max(args.threads_per_worker, 1))
+    console = Console(quiet=args.quiet)
+    cores = usable_cores()
+    # Counts above the cores are capped (with a note): more threads or local worker processes only
+    # compete for the same cores, and a huge count fails late (no thread, no memory left).
+    for flag, value in (("--threads-per-worker", args.threads_per_worker),
+                        ("--workers", args.workers if args.scheduler is None else None)):
+        note = cap_note(flag, value)
+        if note:
+            console.note(f"note: {note}")
+    args.threads_per_worker = min(args.threads_per_worker, cores)
+    workers = min(args.workers, cores) if args.workers and args.scheduler is None else args.workers
+    workers = workers or max(1, cores // max(args.threads_per_worker, 1))
     try:
         memory = (budget_from_string(v.parse_ram_budget(args.memory_per_worker)) if args.memory_per_worker
                   else int(total_ram_bytes() * 0.8 / workers))
@@ -176,7 +186,6 @@ def run_blockwise(args: argparse.Namespace) -> int:
                           found=bad.found) from None
     requests = _requests(args, memory)
     prepared = [prepare_blockwise(request) for request in requests]  # refusals come before the cluster
-    console = Console(quiet=args.quiet)
     stop = threading.Event()
     stopped = False
     timeout = args.scheduler_timeout if args.scheduler_timeout is not None else CONNECT_TIMEOUT_S

@@ -16,6 +16,13 @@ def at_least(flag: str, value: float | None, least: float, meaning: str = "") ->
         raise Origin.flag(flag, _text(value)).error("too small", expected=f"{kind} >= {least:g}{meaning}")
 
 
+def at_most(flag: str, value: float | None, most: float, meaning: str = "") -> None:
+    """`value` (None: not given) is at most `most`."""
+    if value is not None and not value <= most:
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        raise Origin.flag(flag, _text(value)).error("too large", expected=f"{kind} <= {most:g}{meaning}")
+
+
 def positive(flag: str, value: float | None, meaning: str = "") -> None:
     """`value` (None: not given) is finite and above 0."""
     if value is not None and not (value > 0 and math.isfinite(value)):

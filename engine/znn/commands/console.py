@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, TileProgress
+from znn.stop_signals import STOP_SIGNALS
 from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
 
 
@@ -18,9 +19,10 @@ def _fmt(value: float | None, digits: int = 5) -> str:
 
 @contextmanager
 def stop_on_signals(request_stop: Callable[[], object], console: Console, doing: str) -> Iterator[None]:
-    """The first SIGINT or SIGTERM calls `request_stop` (the work ends at its next safe point,
-    `doing` says which) and prints one line; a second Ctrl-C raises KeyboardInterrupt, which
-    `znn.cli.main` turns into one line and status 130. Further SIGTERMs change nothing."""
+    """The first SIGINT, SIGTERM or SIGHUP (`STOP_SIGNALS`) calls `request_stop` (the work ends at
+    its next safe point, `doing` says which) and prints one line; a second Ctrl-C raises
+    KeyboardInterrupt, which `znn.cli.main` turns into one line and status 130. Further SIGTERMs
+    and SIGHUPs change nothing."""
     asked = {"count": 0}
 
     def handler(signum: int, frame: Any) -> None:
@@ -31,12 +33,21 @@ def stop_on_signals(request_stop: Callable[[], object], console: Console, doing:
         elif signum == signal.SIGINT:
             raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def thread_note(console: Console, flag: int | None, key: int | None) -> None:
+    """One note when --threads (or else the job's num_threads) asks for more threads than cores."""
+    from znn.cores import cap_note
+
+    note = cap_note("--threads", flag) if flag is not None else cap_note("num_threads", key)
+    if note:
+        console.note(f"note: {note}")
 
 
 class Console:
@@ -47,20 +58,29 @@ class Console:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.bar: Any = None
+        self.gone = False  # the terminal went away: nothing more is printed
 
     # ------------------------------------------------------------------ output
 
     def line(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=self.out)
-        else:
-            print(text, file=self.out, flush=True)
+        self._write(text, self.out)
 
     def note(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=self.err)
-        else:
-            print(text, file=self.err, flush=True)
+        self._write(text, self.err)
+
+    def _write(self, text: str, stream: TextIO) -> None:
+        """One line; a terminal that went away (SIGHUP, a closed ssh session) silences the console
+        instead of ending the run in the middle of its last save."""
+        if self.gone:
+            return
+        try:
+            if self.bar is not None:
+                self.bar.write(text, file=stream)
+            else:
+                print(text, file=stream, flush=True)
+        except OSError:
+            self.gone = True
+            self.bar = None
 
     def _open_bar(self, total: int, initial: int, unit: str, desc: str) -> None:
         self._close_bar()

@@ -27,11 +27,13 @@ def run(args: argparse.Namespace) -> int:
     from znn.commands import checks
     from znn.demo import format_scores, run_demo
     from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, TileProgress
+    from znn.io.training_state import SEED_MAX
     from znn.io.writable import Origin, check_output_folder
 
     checks.positive("--minutes", args.minutes, " (training time)")
     checks.at_least("--threads", args.threads, 0, " (0 = all cores)")
     checks.at_least("--seed", args.seed, 0)
+    checks.at_most("--seed", args.seed, SEED_MAX)
     check_output_folder(args.output, Origin.flag("--output", args.output), what="demo's files")
 
     console = Console(quiet=args.quiet)

@@ -49,6 +49,7 @@ def _same_volume(a: str, b: str) -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     from znn.commands.segment import ground_truth_for
+    from znn.data.checks import check_not_an_image
     from znn.evaluate.report import score_segmentation
     from znn.io.volumes import read_volume
 
@@ -65,6 +66,10 @@ def _run(args: argparse.Namespace) -> int:
     if segmentation.dtype.kind not in "iub":
         raise origin.error(f"holds {segmentation.dtype} values, not labels; segment the maps first (znn segment)",
                            expected="segment labels")
+    try:
+        check_not_an_image(segmentation, args.segmentation, "segmentation")
+    except FileFormatError as error:
+        raise origin.naming(error) from None
     scores = score_segmentation(segmentation, truth, per_section=args.per_section)
     if args.json:
         print(json.dumps(scores.as_dict()))

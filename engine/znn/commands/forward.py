@@ -14,7 +14,7 @@ import argparse
 import threading
 
 from znn.commands import blockwise, checks
-from znn.commands.console import Console, stop_on_signals
+from znn.commands.console import Console, stop_on_signals, thread_note
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.tif:
         job.forward.forward_tif = True
     console = Console(quiet=args.quiet)
+    thread_note(console, args.threads, job.network.num_threads)
     stop = threading.Event()
     prefix = job.require_forward().output_prefix
     # The folder first, so that a refusal names output_prefix rather than the lock file.

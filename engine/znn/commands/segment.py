@@ -75,6 +75,14 @@ def _check_values(args: argparse.Namespace) -> list[float]:
     thresholds = args.threshold or [0.5]
     for threshold in thresholds:
         checks.within("-t/--threshold", threshold, 0.0, 1.0, " (a probability or mean affinity)")
+    named: dict[str, float] = {}
+    for threshold in thresholds:  # each threshold writes SEG_t<threshold>: two that print alike write one file
+        name = f"{threshold:g}"
+        if name in named:
+            raise Origin.flag("-t/--threshold", f"{named[name]:g} {threshold!r}").error(
+                f"{threshold!r} and {named[name]!r} name the same output (SEG_t{name})",
+                expected="thresholds that differ in their first 6 digits")
+        named[name] = threshold
     checks.at_least("--min-size", args.min_size, 0, " (voxels)")
     return thresholds
 
@@ -122,6 +130,7 @@ def _replaceable_zarr(path: Path) -> bool:
 def ground_truth_for(location: str, shape: tuple[int, ...], origin: Origin) -> tuple[np.ndarray, bool]:
     """Ground-truth segment ids of the same (z, y, x) shape as the volume scored, or a one-line
     refusal naming the file: another shape, or float voxels that are not a membrane image."""
+    from znn.data.checks import check_not_an_image
     from znn.evaluate.report import ground_truth_segments
     from znn.io.volumes import read_volume
 
@@ -136,11 +145,18 @@ def ground_truth_for(location: str, shape: tuple[int, ...], origin: Origin) -> t
     if truth.dtype.kind not in "iub":
         raise origin.error(f"holds {labels.dtype} voxels, not segment labels",
                            expected="integer labels (or a membrane image: 0 and one other value)")
+    if not truth.any():
+        raise origin.error("holds no segment: every voxel is 0 (membrane or unlabelled), so nothing can be scored",
+                           expected="ground-truth labels with some segments (ids > 0)")
+    try:
+        check_not_an_image(labels, location, "ground truth")
+    except FileFormatError as error:
+        raise origin.naming(error) from None
     return truth, converted
 
 
 def _run(args: argparse.Namespace) -> int:
-    from znn.evaluate.maps import kind_of, segment_maps
+    from znn.evaluate.maps import check_probability_maps, kind_of, segment_maps
     from znn.evaluate.report import score_segmentation
     from znn.io.volumes import write_volume
 
@@ -150,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         maps = load_maps(args.maps)
     except FileFormatError as error:
         raise Origin.flag("MAPS", args.maps).naming(error) from None
+    check_probability_maps(maps)
     kind = kind_of(maps, args.kind)
     truth = None
     if args.gt:

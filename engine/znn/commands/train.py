@@ -1,7 +1,7 @@
 """`znn train -c job.cfg`: train a network as ZNN's train.py did, resumable and stoppable.
 
 Training starts from `-s SEED.h5` if given, else resumes from `<train_net_prefix>_current.h5`
-if it exists, else from a fresh network. Ctrl-C (or SIGTERM) finishes the current update,
+if it exists, else from a fresh network. Ctrl-C (or SIGTERM, or SIGHUP) finishes the current update,
 saves a checkpoint and exits with status 0; a second Ctrl-C aborts at once with status 130
 (the last checkpoint is intact: every file is written under a temporary name first).
 
@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from znn.commands.console import Console, stop_on_signals
+from znn.commands.console import Console, stop_on_signals, thread_note
 
 if TYPE_CHECKING:
     from znn.io.runlock import RunLock
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     console.note(f"reading {args.config}: network {job.network.fnet_spec}, samples "
                  f"{job.training.train_range} (validation {job.training.test_range})")
+    thread_note(console, args.threads, job.network.num_threads)
     prefix = job.require_training().train_net_prefix
     # The folder first, so that a refusal names train_net_prefix rather than the lock file.
     check_output_folder(prefix.parent, Origin.key(job, "train_net_prefix", job.training.train_net_prefix),

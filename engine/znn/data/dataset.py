@@ -17,6 +17,8 @@ numbers, masks 0/1 (`znn.data.checks`); an image and the label of the same sampl
 the same shape unless `is_auto_crop = yes` in either section (then they are aligned at their
 centres, as ZNN's sampler always did, reference §5.6); a mask must have its label's shape;
 and every volume must hold the patch `train_outsz` asks for, an error that names the .cfg key.
+Labels must also make sense (`znn.data.label_sense`): not the image itself, not an image, and
+the strokes of a training set of both classes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from numpy.typing import DTypeLike
 from znn.data.augment import EMAugment
 from znn.data.checks import check_image_values, check_label_values, check_mask_values
 from znn.data.label_modes import convert_labels
+from znn.data.label_sense import StrokeClasses, check_dense_labels, check_not_the_image
 from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.sampling import SampleSet, TrainingSample
@@ -189,6 +192,27 @@ class _Loader:
                 raise self.volume_error(error, group=source.section, key=source.key, line=source.line) from error
         return self._converted[key]
 
+    def _raw_of(self, file: str, role: str) -> np.ndarray | None:
+        return next((volume for (path, read_as), volume in self._raw.items() if str(path) == file and read_as == role),
+                    None)
+
+    def check_label_sense(self, sample_id: int, images: Mapping[str, VolumeSource], labels: Mapping[str, VolumeSource],
+                          sections: Mapping[str, LabelSpec]) -> None:
+        """Each label neither the sample's image nor an image (`label_sense`), refused at its .spec line."""
+        sample = self.spec.samples[sample_id]
+        for node, label in labels.items():
+            ids = self._raw_of(label.file, "label")
+            try:
+                for input_node, image in images.items():
+                    image_id = sample.binding_for(input_node)
+                    raw = self._raw_of(image.file, "image")
+                    if ids is not None and raw is not None:
+                        check_not_the_image(ids, label.file, raw, image.file, f"image{image_id}")
+                if ids is not None:
+                    check_dense_labels(ids, label.file, sections[node].label_mode)
+            except VolumeError as error:
+                raise self.volume_error(error, group=label.section, key=label.key, line=label.line) from error
+
     def check_shapes(self, sample_id: int, images: Mapping[str, VolumeSource],
                      labels: Mapping[str, VolumeSource], masks: Mapping[str, VolumeSource]) -> None:
         """A mask has its label's shape; an image and a label have the same shape unless either
@@ -226,7 +250,7 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
                     input_sizes: Mapping[str, tuple[int, int, int]],
                     output_size: tuple[int, int, int], kind: OutputKind, rebalance: Rebalance | None,
                     augment: bool, em_augment: EMAugment | None = None, mirror: bool,
-                    output_names: Iterable[str] | None = None) -> SampleSet:
+                    output_names: Iterable[str] | None = None, both_stroke_classes: bool = False) -> SampleSet:
     """The TrainingSamples of `sample_ids` ([sampleN] of the job's .spec) as a SampleSet.
 
     `input_sizes` maps every network input to its patch size; `output_names` lists the
@@ -234,10 +258,13 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
     Images are preprocessed to the job's dtype and mirrored by `fov` when `mirror`.
     Raises ConfigError naming the .spec, section and node for missing bindings, the .spec line
     and the file for a volume that is unreadable or holds the wrong values or shape, and the
-    .cfg's train_outsz for a volume smaller than its patch.
+    .cfg's train_outsz for a volume smaller than its patch. With `both_stroke_classes` (a training set)
+    painted strokes that mark one class only are refused.
     """
     loader = _Loader(job)
     fixed_outputs = None if output_names is None else list(output_names)
+    strokes = StrokeClasses(kind)
+    first_strokes: VolumeSource | None = None
     samples: list[TrainingSample] = []
     for sample_id in sample_ids:
         sample = loader.sample(sample_id)
@@ -261,9 +288,15 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
                                group=group, key=None, line=loader.spec.section_lines.get(group),
                                expected="a line '<output node> = <label id>'", found="nothing")
         loader.check_shapes(sample_id, image_sources, label_sources, mask_sources)
+        loader.check_label_sense(sample_id, image_sources, label_sources, sections)
         for node, section in sections.items():
             labels[node], masks[node] = loader.converted(section, labels[node], label_sources[node], masks[node],
                                                          mask_sources.get(node), kind)
+            painted = masks[node]
+            if section.label_mode == "sparse_strokes" and painted is not None:
+                first_strokes = first_strokes or label_sources[node]
+                strokes.add(labels[node], painted, label_sources[node].file, section.stroke_membrane,
+                            section.stroke_cell)
         grow = 1 if kind == "affinity" else 0
         for node, source in image_sources.items():
             patch = tuple(n + grow for n in input_sizes[node])
@@ -275,6 +308,12 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
             sample_id, images, labels, masks, input_sizes=input_sizes, output_size=output_size,
             kind=kind, rebalance=rebalance, augment=augment, em_augment=em_augment,
             source=loader.file or "", label_modes={node: section.label_mode for node, section in sections.items()}))
+    if both_stroke_classes and first_strokes is not None:
+        try:
+            strokes.check()
+        except VolumeError as error:
+            raise loader.volume_error(error, group=first_strokes.section, key=first_strokes.key,
+                                      line=first_strokes.line) from error
     return SampleSet(samples)
 
 

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from znn.data.checks import check_stroke_values
+from znn.data.checks import check_stroke_values, sample_sections
 from znn.errors import VolumeError
 from znn.modes import LabelMode, OutputKind
 
 SPARSE: LabelMode = "sparse_strokes"
-_GUESS_SECTIONS = 16  # sections looked at for the neighbour counts of a large volume
 _FEW_VALUES = 8  # a painted volume uses a handful of values, a dense one many ids
 
 
@@ -89,18 +88,10 @@ def convert_labels(labels: np.ndarray, mask: np.ndarray | None, mode: LabelMode,
 # --------------------------------------------------------------------------- guessing
 
 
-def _sections(labels: np.ndarray) -> np.ndarray:
-    """At most _GUESS_SECTIONS evenly spread sections, enough for the neighbour counts."""
-    if labels.shape[0] <= _GUESS_SECTIONS:
-        return np.asarray(labels)
-    picks = np.linspace(0, labels.shape[0] - 1, _GUESS_SECTIONS).round().astype(int)
-    return np.asarray(labels[np.unique(picks)])
-
-
 def _neighbour_pairs(labels: np.ndarray) -> tuple[int, int]:
     """In-plane neighbour pairs (touching: two different non-zero ids, zero: one 0 and one id)."""
     touching = zero = 0
-    for section in _sections(labels):
+    for section in sample_sections(labels):
         for later, earlier in ((section[1:, :], section[:-1, :]), (section[:, 1:], section[:, :-1])):
             differ = later != earlier
             with_zero = (later == 0) | (earlier == 0)

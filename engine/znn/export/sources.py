@@ -23,13 +23,9 @@ def _weights(spec: NetSpec, checkpoint: Path | None, seed: int = 0) -> tuple[dic
         net = Network.load(checkpoint, (1, 1, 1), spec=spec, phase="test", num_threads=1)
     else:
         net = Network(spec, (1, 1, 1), phase="test", seed=seed, num_threads=1)
-    with net:
+    with net:  # a checkpoint with NaN or infinite weights is refused as it loads
         kernels = {k: v.copy() for k, v in net.params.kernels.items()}
         biases = {k: v.copy() for k, v in net.params.biases.items()}
-    broken = [name for name, values in (kernels | biases).items() if not np.isfinite(values).all()]
-    if broken:
-        raise ExportError(f"{checkpoint}: the weights hold NaN or infinite values in {', '.join(broken[:4])}"
-                          f"{' and more' if len(broken) > 4 else ''} (a diverged run?): nothing useful to export")
     return kernels, biases
 
 

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from znn.fft import plans
+from znn.jit import cached_njit
 from znn.netspec.fftsize import fft_size
 
 Shape = tuple[int, ...]
@@ -80,13 +80,13 @@ def grad_spectrum(grad_out: np.ndarray, span: Sequence[int], N: Sequence[int]) -
 
 # ------------------------------------------------------------ frequency-domain products
 
-@njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _multiply_add(acc, a, b):  # pragma: no cover - compiled
     for i in range(acc.size):
         acc[i] += a[i] * b[i]
 
 
-@njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _multiply_conj_add(acc, a, b):  # pragma: no cover - compiled
     for i in range(acc.size):
         acc[i] += a[i] * b[i].conjugate()

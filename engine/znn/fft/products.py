@@ -17,7 +17,8 @@ change or with the gradient product.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from znn.jit import cached_njit
 
 BLOCK = 1024  # bins per block: one block of the accumulators of all maps stays in L2
 
@@ -31,7 +32,7 @@ def n_blocks(F: int) -> int:
     return -(-F // block_size(F))
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@cached_njit(nogil=True, fastmath=True)
 def forward_products(K, X, out, b_lo, b_hi, accumulate):  # pragma: no cover - compiled
     """out_j (+)= Σ_i K_ij·X_i on blocks [b_lo, b_hi). K blocked, X (2, I, F), out (2, J, F)."""
     n_in, n_out, S = K.shape[1], K.shape[2], K.shape[4]
@@ -55,7 +56,7 @@ def forward_products(K, X, out, b_lo, b_hi, accumulate):  # pragma: no cover - c
                     o_im[f] += k_re[f] * x_im[f] + k_im[f] * x_re[f]
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@cached_njit(nogil=True, fastmath=True)
 def backward_products(K, G, out, b_lo, b_hi, accumulate):  # pragma: no cover - compiled
     """out_i (+)= Σ_j conj(K_ij)·G_j on blocks [b_lo, b_hi). G (2, J, F), out (2, I, F)."""
     n_in, n_out, S = K.shape[1], K.shape[2], K.shape[4]
@@ -79,7 +80,7 @@ def backward_products(K, G, out, b_lo, b_hi, accumulate):  # pragma: no cover - 
                     o_im[f] += k_re[f] * g_im[f] - k_im[f] * g_re[f]
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@cached_njit(nogil=True, fastmath=True)
 def kernel_z_forward(W_re, W_im, cb, rows_i, rows_j, K):  # pragma: no cover - compiled
     """Last (z) stage of the pruned kernel transform, written into the blocked stack.
 
@@ -124,7 +125,7 @@ def kernel_z_forward(W_re, W_im, cb, rows_i, rows_j, K):  # pragma: no cover - c
                 f += n
 
 
-@njit(nogil=True, cache=True, fastmath=True)
+@cached_njit(nogil=True, fastmath=True)
 def kernel_z_gradient(W_re, W_im, G, X, rows_i, rows_j, out):  # pragma: no cover - compiled
     """First (z) stage of the pruned kernel-gradient inverse, fused with the product.
 

@@ -165,11 +165,11 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
     network_file = forward_network_file(job, run, net_path)
     saved = load_network(network_file)
     dtype = np.dtype(run.dtype)
-    threads = num_threads if num_threads is not None else run.num_threads
+    threads = effective_num_threads(num_threads) if num_threads is not None else run.num_threads
     fov = NetworkGraph(spec, (1, 1, 1)).fov
     ids = tuple(sample_ids) if sample_ids is not None else run.forward_range
     for sample_id in ids:
-        check_sample(job, run, spec, sample_id, fov, effective_num_threads(threads))
+        check_sample(job, run, spec, sample_id, fov, threads)
     check_outputs(job, run, spec, fov, ids, network_file)
     networks: dict[Triple, Network] = {}
     written: list[int] = []

@@ -112,9 +112,28 @@ def read_curve_group(group: h5py.Group, *, file: str | None = None) -> LearningC
                                         group=group.name, key=key, expected="a 1-D numeric array",
                                         found=f"{type(data).__name__} {getattr(data, 'dtype', '')}")
             values[f"{phase}_{series}"] = data[()]
+        _check_series(values, phase, group, file)
     if "elapsed" in group:
         values["elapsed"] = float(np.asarray(group["elapsed"][()]).reshape(-1)[0])
     return LearningCurve(**values)
+
+
+def _check_series(values: dict[str, Any], phase: str, group: h5py.Group, file: str | None) -> None:
+    """One value of every series per iteration, iterations in order: a curve that a resumed run
+    would extend and save again must not be damaged."""
+    iterations = np.asarray(values[f"{phase}_it"])
+    for series in REQUIRED_SERIES[1:] + MALIS_SERIES:
+        data = values.get(f"{phase}_{series}")
+        if data is not None and len(data) != len(iterations):
+            raise SavedNetworkError("the learning curve's series differ in length (a damaged file)", file=file,
+                                    group=group.name, key=f"{phase}/{series}",
+                                    expected=f"{len(iterations)} values, one per iteration of {phase}/it",
+                                    found=f"{len(data)} values")
+    if iterations.size and (iterations.dtype.kind == "f" and not np.isfinite(iterations).all()
+                            or (iterations < 0).any() or (np.diff(iterations) < 0).any()):
+        raise SavedNetworkError("the learning curve's iterations are not in order (a damaged file)", file=file,
+                                group=group.name, key=f"{phase}/it", expected="iterations >= 0 in increasing order",
+                                found=" ".join(str(i) for i in iterations[:8]) + (" ..." * (iterations.size > 8)))
 
 
 def write_curve_group(group: h5py.Group, curve: LearningCurve) -> None:

@@ -8,9 +8,12 @@ element order, converted with `znn.params.kernels_to/from_znn_order`. A network 
 Adam also stores each layer's `second_moment` (same shape as `momentum_vol`), which ZNN's
 loader does not read.
 
-Loading never rejects a file for NaN values (a diverged run is still worth inspecting);
-it names the arrays that contain them. `apply_saved` copies saved parameters into a
-network built from a `.znn` template by layer name, as ZNN's loader does (§6.3).
+Loading refuses weights (filters, biases) holding NaN or infinite values, the trace of a
+diverged run: forward passes would write a constant map and training would go on from NaN.
+`load_network(..., finite=False)` reads them anyway (to look at the file), with a warning that
+names the arrays. The resume state is checked too (`znn.io.training_state`). `apply_saved`
+copies saved parameters into a network built from a `.znn` template by layer name, as ZNN's
+loader does (§6.3).
 """
 
 from __future__ import annotations
@@ -26,13 +29,12 @@ import numpy as np
 from znn.errors import NetworkSpecError, SavedNetworkError, ZnnError
 from znn.io.curve import STDIO_STATISTICS, LearningCurve, read_curve_group, write_curve_group
 from znn.io.h5atomic import atomic_h5_file, read_text, write_array, write_string
+from znn.io.training_state import TRAINING_STATE, check_state
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import group_lines, parse_znn
 from znn.params import NetParams, kernels_from_znn_order, kernels_to_znn_order
 
 STDIO_NETWORK = "/processing/znn/train/network"
-# napari-znn's resume state (iteration, random seed, ...): scalars, ignored by ZNN's loader.
-TRAINING_STATE = "/processing/znn/train/state"
 PARAMETER_KEYS = ("filters", "biases", "momentum_vol", "second_moment")
 # Keys fixed by the network description: an `options` override may repeat them, not change them.
 STRUCTURE_KEYS = ("group_type", "name", "type", "input", "output", "size", "stride")
@@ -156,11 +158,16 @@ class _StoredLayer:
     arrays: dict[str, np.ndarray]
 
 
-def load_network(path: str | Path) -> SavedNetwork:
-    """Read a network file written by ZNN (either layout, float32 or float64) or by `save_network`."""
+def load_network(path: str | Path, *, finite: bool = True) -> SavedNetwork:
+    """Read a network file written by ZNN (either layout, float32 or float64) or by `save_network`.
+    With `finite` (the default) weights holding NaN or infinite values are refused; without, they
+    only warn."""
     path = Path(path)
     file = str(path)
     if not path.exists():
+        if path.is_symlink():
+            raise SavedNetworkError(f"a link to a missing file ({path.readlink()})", file=file,
+                                    expected="a link to a saved network, or no link (then training starts afresh)")
         raise SavedNetworkError("saved network file not found", file=file)
     if not path.is_file():
         raise SavedNetworkError("not a file", file=file, expected="a saved network .h5 file",
@@ -181,7 +188,7 @@ def load_network(path: str | Path) -> SavedNetwork:
             curve = None
             if stdio and STDIO_STATISTICS in handle:
                 curve = read_curve_group(handle[STDIO_STATISTICS], file=file)
-            state = _read_state(handle[TRAINING_STATE]) if TRAINING_STATE in handle else None
+            state = check_state(_read_state(handle[TRAINING_STATE]), file) if TRAINING_STATE in handle else None
         except (ZnnError, MemoryError):
             raise
         except Exception as error:  # h5py fails on damaged files with OSError, KeyError, RuntimeError, ...
@@ -195,21 +202,39 @@ def load_network(path: str | Path) -> SavedNetwork:
     params = _collect_params(layers, file)
     params.check_against(spec, file=file)
     nan_counts = params.nan_counts()
-    if nan_counts:
-        sizes = {name: array.size for name, array in params.arrays()}
-        listing = ", ".join(f"{name} ({count} of {sizes[name]})" for name, count in nan_counts.items())
-        warnings.warn(f"{file}: the saved network contains NaN values (a diverged training run?) in "
-                      f"{listing}", stacklevel=2)
+    _check_finite(params, file, refuse=finite)
     return SavedNetwork(spec=spec, params=params, options={layer.name: layer.options for layer in layers},
                         stdio=stdio, dtype=params.dtype, nan_arrays=list(nan_counts),
                         learning_curve=curve, path=file, state=state)
 
 
+def _check_finite(params: NetParams, file: str, *, refuse: bool) -> None:
+    """Refuse (or with `refuse` False, warn about) weights holding NaN or infinite values, naming
+    the arrays; momentum buffers are only named in the warning."""
+    counts = params.nonfinite_counts()
+    if not counts:
+        return
+    sizes = {name: array.size for name, array in params.arrays()}
+    weights = {name: count for name, count in counts.items() if name.endswith(("/filters", "/biases"))}
+    listed = weights if refuse and weights else counts
+    listing = ", ".join(f"{name} ({nan} NaN, {inf} infinite of {sizes[name]})" if nan and inf else
+                        f"{name} ({nan or inf} {'NaN' if nan else 'infinite'} of {sizes[name]})"
+                        for name, (nan, inf) in list(listed.items())[:4])
+    if len(listed) > 4:
+        listing += f" and {len(listed) - 4} more"
+    if refuse and weights:
+        raise SavedNetworkError(f"the weights hold NaN or infinite values: {listing} (a diverged training run)",
+                                file=file, expected="finite weights (an earlier checkpoint, <prefix>_<N>.h5)")
+    warnings.warn(f"{file}: the saved network holds NaN or infinite values (a diverged training run?) in "
+                  f"{listing}", stacklevel=3)
+
+
 def read_training_state(path: str | Path) -> dict[str, int | float | str] | None:
     """A checkpoint's resume state (iteration, seed, ...) alone, without its layers: cheap enough for a
-    GUI's main thread. None when the file has none; OSError when it cannot be read."""
+    GUI's main thread. None when the file has none; OSError when it cannot be read, SavedNetworkError
+    when a value is impossible."""
     with h5py.File(path, "r") as handle:
-        return _read_state(handle[TRAINING_STATE]) if TRAINING_STATE in handle else None
+        return check_state(_read_state(handle[TRAINING_STATE]), str(path)) if TRAINING_STATE in handle else None
 
 
 def _read_state(group: h5py.Group) -> dict[str, int | float | str]:

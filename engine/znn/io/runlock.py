@@ -35,8 +35,9 @@ KINDS = {"train": ("training run", "the '{}' files", "train_net_prefix"),
 
 
 def lock_path(prefix: str | Path, kind: str) -> Path:
-    """`<prefix>.<kind>.lock`."""
-    prefix = Path(prefix)
+    """`<prefix>.<kind>.lock` of the prefix with every link resolved: two runs that reach the same files
+    through different links (or spellings) take the same lock."""
+    prefix = Path(os.path.realpath(prefix))
     return prefix.with_name(f"{prefix.name}.{kind}.lock")
 
 
@@ -72,14 +73,16 @@ class Holder:
 class RunLocked(ZnnError):
     """Another run holds the lock of this folder and prefix."""
 
-    def __init__(self, path: Path, kind: str, holder: Holder | None, setting: str | None = None) -> None:
+    def __init__(self, path: Path, kind: str, holder: Holder | None, setting: str | None = None,
+                 through: Path | None = None) -> None:
         self.path = path
         self.kind = kind
         self.holder = holder
         what, writes, key = KINDS.get(kind, (f"{kind} run", "the '{}' files", "prefix"))
         prefix = path.name[:-len(f".{kind}.lock")]
         by = holder.describe() if holder is not None else "another process"
-        super().__init__(f"{path.parent}: another {what} is writing {writes.format(prefix)} there ({by}; lock "
+        reached = f" (reached through {through})" if through is not None else ""
+        super().__init__(f"{path.parent}: another {what} is writing {writes.format(prefix)}{reached} there ({by}; lock "
                          f"file {path.name}); wait for it to end or stop it, or give this job another "
                          f"{setting or key}")
 
@@ -90,6 +93,9 @@ class RunLock:
 
     def __init__(self, prefix: str | Path, kind: str, *, setting: str | None = None) -> None:
         self.path = lock_path(prefix, kind)
+        spelled = Path(prefix).with_name(f"{Path(prefix).name}.{kind}.lock")
+        # The files as the user named them, when a link leads elsewhere (for messages).
+        self.through = Path(prefix) if os.path.abspath(spelled) != str(self.path) else None
         self.kind = kind
         self.setting = setting  # the flag or .cfg key a refusal tells the user to change
         self.note: str | None = None  # set when the run goes on without a lock
@@ -129,7 +135,7 @@ class RunLock:
             except BlockingIOError:
                 holder = _holder(fd)
                 os.close(fd)
-                raise RunLocked(self.path, self.kind, holder, self.setting) from None
+                raise RunLocked(self.path, self.kind, holder, self.setting, self.through) from None
             except OSError as error:
                 os.close(fd)
                 if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from znn.errors import VolumeError, did_you_mean
-from znn.io.volume_location import DEFAULT_H5_DATASET, VolumeLocation
+from znn.io.volume_location import DEFAULT_H5_DATASET, VolumeLocation, section_files
 from znn.io.volume_rules import is_rgb
 
 
@@ -62,13 +62,68 @@ def open_tif(location: VolumeLocation) -> tuple[Any, str]:
         with quiet_tifffile():
             with tifffile.TiffFile(location.file) as tif:
                 axes = tif.series[0].axes
+                end = _data_end(tif.series[0])
             store = tifffile.imread(location.file, aszarr=True)
     except MemoryError:
         raise
     except Exception as exc:  # tifffile fails on damaged files with many exception types
         raise VolumeError(f"not a readable TIFF file ({type(exc).__name__}: {exc})", file=str(location.file),
                           expected="a TIFF stack") from exc
+    size = location.file.stat().st_size
+    if end > size:  # found now, not by the block that reads the missing part (in a dask worker, much later)
+        raise VolumeError(f"the TIFF file is truncated: its images need {end:,} bytes, the file has {size:,} (an "
+                          "interrupted copy or download?)", file=str(location.file), expected="a complete TIFF file")
     return da.from_zarr(zarr.open(store, mode="r")), axes
+
+
+def _data_end(series: Any) -> int:
+    """Where the image data of a TIFF series ends, from its offsets (no pixel is read): a contiguous
+    series by its first offset and size, else page by page."""
+    end = 0
+    if series.dataoffset is not None:
+        end = int(series.dataoffset) + int(series.nbytes)
+    for page in series.pages:
+        if page is not None:
+            for offset, count in zip(page.dataoffsets, page.databytecounts):
+                end = max(end, int(offset) + int(count))
+    return end
+
+
+def open_sections(location: VolumeLocation) -> tuple[Any, str]:
+    """A folder of one TIFF per section (an image sequence), stacked lazily in natural name order;
+    every section must have the first one's shape and type."""
+    import dask.array as da
+    import tifffile
+    from dask import delayed
+
+    files = section_files(location.file)
+    infos = []
+    for file in files:
+        try:
+            with quiet_tifffile(), tifffile.TiffFile(file) as tif:
+                series = tif.series[0]
+                infos.append((tuple(series.shape), np.dtype(series.dtype)))
+        except MemoryError:
+            raise
+        except Exception as exc:  # tifffile fails on damaged files with many exception types
+            raise VolumeError(f"a section is not a readable TIFF file ({type(exc).__name__}: {exc})", file=str(file),
+                              expected="one TIFF image per section") from exc
+    shape, dtype = infos[0]
+    for file, (other_shape, other_dtype) in zip(files, infos):
+        if (other_shape, other_dtype) != (shape, dtype):
+            raise VolumeError(f"the sections of the folder differ: {files[0].name} is {shape} {dtype}",
+                              file=str(file), expected=f"every section {shape} {dtype}",
+                              found=f"{other_shape} {other_dtype}")
+    if len(shape) != 2:
+        raise VolumeError("a folder of sections holds one 2-D image per file", file=str(files[0]),
+                          expected="a 2-D (y, x) image", found=f"shape {shape}")
+
+    def read(file: Path) -> Any:
+        with quiet_tifffile():
+            return tifffile.imread(file)
+
+    sections = [da.from_delayed(delayed(read)(file), shape=shape, dtype=dtype) for file in files]
+    return da.stack(sections), "YX"
 
 
 def h5_file(file: Path) -> Any:

@@ -25,6 +25,9 @@ def write_volume(path: str | Path, array: Any, *, dataset: str | None = None) ->
     or at `dataset` / the path after '.zarr'.
     """
     location = parse_location(path)
+    if location.kind == "sections":
+        raise VolumeError("this is a folder of TIFF sections; a volume is written as one file", file=str(location.file),
+                          expected="a new .tif, .h5 or .zarr path", found="a folder")
     location = replace(location, inner=_inner_for_writing(location, dataset))
     data = np.asarray(array)
     if data.dtype == np.bool_:

@@ -6,7 +6,10 @@ A volume is addressed by one string:
 * ``file.h5`` — dataset ``/main`` (ZNN's convention) or else the only 3-D dataset;
   ``file.h5:/path/to/dataset`` picks one;
 * ``dir.zarr`` — the array at the root, or else the only 3-D array in the group;
-  ``dir.zarr/sub/array`` or ``dir.zarr:/sub/array`` picks one.
+  ``dir.zarr/sub/array`` or ``dir.zarr:/sub/array`` picks one;
+* a folder of TIFF files, one 2-D section each (an image sequence), stacked in natural name
+  order. Existing paths are read for what they are, whatever they are called
+  (`volume_location.parse_location`).
 
 `read_volume` also takes a range of sections after any of these, ``stack.tif[0:15]``
 (z from 0 to 14, Python slice rules), so a `.spec` can split one stack into training and
@@ -35,6 +38,7 @@ from znn.io.volume_formats import (
     h5_datasets,
     h5_file,
     open_h5,
+    open_sections,
     open_tif,
     open_zarr,
     quiet_tifffile,
@@ -110,6 +114,8 @@ def open_volume_lazy(path: str | Path, *, ndim: int | None = 3, image: bool = Fa
     axes = None
     if location.kind == "tif":
         raw, axes = open_tif(location)
+    elif location.kind == "sections":
+        raw, _axes = open_sections(location)
     elif location.kind == "h5":
         raw = open_h5(location, ndim)
         location = replace(location, inner=raw.name.lstrip("/"))  # name the dataset in errors
@@ -133,8 +139,8 @@ def list_volumes(path: str | Path, *, ndim: int | None = None) -> list[VolumeInf
     if not location.file.exists():
         raise VolumeError("volume file not found", file=str(location.file),
                           expected=f"an existing {location.kind} volume", found="nothing at that path")
-    if location.kind == "tif":
-        raw, _axes = open_tif(location)
+    if location.kind in ("tif", "sections"):
+        raw, _axes = open_tif(location) if location.kind == "tif" else open_sections(location)
         found = [VolumeInfo("", tuple(raw.shape), np.dtype(raw.dtype))]
     elif location.kind == "h5":
         with h5_file(location.file) as handle:

@@ -109,7 +109,7 @@ CFG_KEYS: tuple[CfgKey, ...] = (
     _key("test_num", "training", *_COUNT),
     _key("Num_iter_per_save", "training", *_COUNT),
     _key("Max_iter", "training", *_COUNT),
-    _key("seed", "training", v.parse_int),
+    _key("seed", "training", v.parse_seed),
     _key("forward_range", "forward", v.parse_range, v.format_range),
     _key("forward_net", "forward", v.parse_path),
     _key("forward_outsz", "forward", v.parse_outsz_or_auto, v.format_outsz_or_auto),

@@ -175,6 +175,8 @@ class _SpecReader:
             raise self.error("no file named", line=entry.line, group=section.name, key=entry.spelled,
                              expected="one or more file paths", found=entry.value)
         names = [name.strip() for name in entry.value.split(",\n")]
+        if entry.comment and len(names) == 1 and not names[0].startswith("synthetic:"):
+            names[0] = self._name_with_comment(section, entry, names[0])
         if any(not name for name in names):
             raise self.error("empty file name in the list", line=entry.line, group=section.name,
                              key=entry.spelled, expected="'a,' newline, indented 'b'", found=entry.value)
@@ -184,6 +186,27 @@ class _SpecReader:
                 self.warn(entry.line, f"[{section.name}] {entry.spelled}: '{name}' is read as ONE file"
                           " name; list several files as 'a,' then an indented 'b' on the next line")
         return names
+
+    def _name_with_comment(self, section: IniSection, entry: IniEntry, name: str) -> str:
+        """A file name the ini comment rule cut at ' ;': the whole text when that names an existing file
+        and the cut one does not; neither existing is refused here, where the cut can be explained."""
+        whole = name + entry.comment
+        if self._exists(name):
+            return name
+        if self._exists(whole):
+            return whole
+        raise self.error(f"no file '{name}', nor '{whole}': the text from ' ;' on is a comment in ZNN's files",
+                         line=entry.line, group=section.name, key=entry.spelled,
+                         expected="an existing file (a ';' with a space before it starts a comment)",
+                         found=whole)
+
+    def _exists(self, name: str) -> bool:
+        from znn.io.volume_location import split_sections
+
+        path, _ = split_sections(name)
+        base = Path(self.file).parent if self.file != "<text>" else Path.cwd()
+        candidate = Path(path.split(":", 1)[0] if ".h5:" in path else path).expanduser()
+        return (candidate if candidate.is_absolute() else base / candidate).exists()
 
     def boolean(self, section: IniSection, entry: IniEntry) -> bool:
         try:

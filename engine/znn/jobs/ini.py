@@ -10,7 +10,10 @@ so this module re-implements the Python 2 reading rules and keeps a line number 
   word is `rem` (a Python 2 leftover); blank lines are skipped;
 * a line starting with whitespace continues the previous value (joined with a newline),
   which is how a `.spec` lists several files: `fnames = a,` newline, indented `b`;
-* `;` preceded by whitespace starts an inline comment, but `#` inside a value is kept;
+* `;` preceded by whitespace starts an inline comment, but `;` right after another character
+  (`img;v2.tif`) and `#` anywhere inside a value (`run#3.h5`) are kept, as ZNN's files need;
+  what a comment cut off is kept in `IniEntry.comment`, so that a file name that really contains
+  ` ;` can still be found (`DataSpec.file_list`);
 * a value written as `""` is the empty string;
 * a repeated section is merged into the first one and a repeated key keeps its last value,
   as ConfigParser does; both are reported in `IniDocument.notes` so callers can warn.
@@ -45,6 +48,7 @@ class IniEntry:
     spelled: str
     value: str
     line: int
+    comment: str = ""  # the inline comment cut from the key's line, blanks before its ';' included
 
 
 @dataclass
@@ -131,7 +135,9 @@ def parse_ini(text: str, file: str = "<text>") -> IniDocument:
                 key=option.group("key").strip(), expected="a [section] line first (e.g. [parameters])",
                 found=line.strip())
         spelled = option.group("key").rstrip()
-        value = _strip_inline_comment(option.group("value")).strip()
+        written = option.group("value")
+        kept = _strip_inline_comment(written)
+        value = kept.strip()
         if value == '""':
             value = ""
         key = spelled.lower()
@@ -140,7 +146,8 @@ def parse_ini(text: str, file: str = "<text>") -> IniDocument:
             document.notes.append(
                 f"{file}:{number}: key '{spelled}' repeated in [{section.name}] (first at line"
                 f" {previous.line}); the last value is used")
-        entry = IniEntry(key=key, spelled=spelled, value=value, line=number)
+        entry = IniEntry(key=key, spelled=spelled, value=value, line=number,
+                         comment=written[len(kept.rstrip()):].rstrip())
         value_lines = [value]
         section.entries[key] = entry
     finish_entry()

@@ -13,12 +13,13 @@ rules: some are matched by *substring* (the stored text is kept as written and a
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterable
 from typing import Literal
 
+from znn.cores import capped_threads
 from znn.errors import did_you_mean
+from znn.io.training_state import SEED_MAX
 from znn.modes import (
     CONV_MODES,
     MALIS_NORMS,
@@ -73,8 +74,8 @@ def parse_int(text: str) -> int:
 
 
 def effective_num_threads(num_threads: int) -> int:
-    """ZNN's rule for num_threads: a value <= 0 means every CPU core."""
-    return num_threads if num_threads > 0 else (os.cpu_count() or 1)
+    """ZNN's rule for num_threads (a value <= 0 means every CPU core), capped at the usable cores."""
+    return capped_threads(num_threads)
 
 
 def parse_thread_count(text: str) -> int:
@@ -83,6 +84,14 @@ def parse_thread_count(text: str) -> int:
     number = parse_int(text)
     if number < 0:
         raise BadValue("0 (every core) or a positive number of threads", text, "negative thread count")
+    return number
+
+
+def parse_seed(text: str) -> int:
+    """`seed`: a whole number in numpy's seed range, which a checkpoint stores and a resumed run reuses."""
+    number = parse_int(text)
+    if not 0 <= number <= SEED_MAX:
+        raise BadValue(f"a whole number from 0 to {SEED_MAX}", text, "seed out of range")
     return number
 
 

@@ -14,8 +14,9 @@ import ctypes
 from functools import cache
 from typing import Any
 
-import numba
 import numpy as np
+
+from znn.jit import cached_njit
 
 N = ord("N")  # operand as stored
 T = ord("T")  # operand transposed
@@ -41,7 +42,7 @@ def gemm_for(dtype: np.dtype) -> Any:
     raise TypeError(f"BLAS products need float32 or float64, not {kind}")
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def gemm(fn, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # noqa: ANN001, ANN201
     """Row-major C (m x n, row stride ldc) = alpha * op(A) @ op(B) + beta * C.
 

@@ -16,13 +16,13 @@ concurrently on different map pairs.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from znn.jit import cached_njit
 from znn.triples import triple
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _valid_extent(in_extent, size, dilation):
     """Output extent of a valid dilated convolution (may be <= 0 if it does not fit)."""
     return (
@@ -32,7 +32,7 @@ def _valid_extent(in_extent, size, dilation):
     )
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _check_shapes(big, kernel, dilation, small):
     # numba does not bounds-check, so a wrong shape would silently corrupt memory.
     if dilation[0] < 1 or dilation[1] < 1 or dilation[2] < 1:
@@ -44,7 +44,7 @@ def _check_shapes(big, kernel, dilation, small):
         raise ValueError("output extent must be input - (size-1)*dilation")
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def conv_forward_add(inp, kernel, dilation, out):
     """out += valid true convolution of `inp` with `kernel` dilated by `dilation`.
 
@@ -67,7 +67,7 @@ def conv_forward_add(inp, kernel, dilation, out):
                             out[z, y, x] += w * inp[iz, iy, x + ox]
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def conv_input_grad_add(grad_out, kernel, dilation, grad_in):
     """grad_in += adjoint of the forward convolution applied to `grad_out`.
 
@@ -91,7 +91,7 @@ def conv_input_grad_add(grad_out, kernel, dilation, grad_in):
                             grad_in[iz, iy, x + ox] += w * grad_out[z, y, x]
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def conv_kernel_grad_add(inp, grad_out, dilation, kgrad):
     """kgrad[t] += sum_p grad_out[p] * inp[p + (s-1-t)*d]  (kgrad has the kernel's shape).
 

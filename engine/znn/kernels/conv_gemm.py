@@ -24,9 +24,9 @@ rows [y0, y1) of one z-slice and calls `blas.gemm` (scipy's BLAS, GIL released).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from znn.jit import cached_njit
 from znn.kernels.blas import N, T, gemm
 
 
@@ -65,7 +65,7 @@ def wide_margin(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> int:
     return (kernel[2] - 1) * dilation[2]
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _copy_rows(tmp, width, keep, out, z, y0, y1, accumulate):
     """out[:, z, y0 + r, :keep] (+)= tmp[:, r*width : r*width + keep] for each row r."""
     for j in range(out.shape[0]):
@@ -77,7 +77,7 @@ def _copy_rows(tmp, width, keep, out, z, y0, y1, accumulate):
                 out[j, z, y0 + r, :keep] = line
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def forward_block(fn, src, weights, kshape, dilation, z, y0, y1, tmp, out, accumulate):  # noqa: ANN001, ANN201
     """out[:, z, y0:y1] (+)= the convolution of `src` there. weights: forward_weights();
     tmp: (n_out, >= (y1-y0)*src_x) scratch."""
@@ -98,7 +98,7 @@ def forward_block(fn, src, weights, kshape, dilation, z, y0, y1, tmp, out, accum
     _copy_rows(tmp, xs, out_x, out, z, y0, y1, accumulate)
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def input_grad_block(fn, wide, margin, grad_shape, weights, kshape, dilation, z, y0, y1, out, accumulate):  # noqa: ANN001, ANN201
     """out[:, z, y0:y1] (+)= the source gradient there. wide: the widened gradient's flat
     buffer (margin zeros, then (n_out, gz, gy, src_x)); grad_shape: (n_out, gz, gy);
@@ -130,7 +130,7 @@ def input_grad_block(fn, wide, margin, grad_shape, weights, kshape, dilation, z,
                 t += 1
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def kernel_grad_block(fn, src, wide, margin, grad_shape, kshape, dilation, z, y0, y1, per_tap):  # noqa: ANN001, ANN201
     """per_tap[t'] (n_out x n_in) = the kernel gradient of output rows [y0, y1) of slice z."""
     n_in, zs, ys, xs = src.shape
@@ -149,7 +149,7 @@ def kernel_grad_block(fn, src, wide, margin, grad_shape, kshape, dilation, z, y0
                 t += 1
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _unroll(src, kshape, dilation, z, y0, length, rows):
     """rows[(i, tz', ty')] = `length` voxels of source map i from the start of the block shifted
     by (tz'·dz, ty'·dy): each is one contiguous copy; the x taps are then offsets into it."""
@@ -165,7 +165,7 @@ def _unroll(src, kshape, dilation, z, y0, length, rows):
                 row += 1
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def forward_block_unrolled(fn, src, weights, kshape, dilation, z, y0, y1, rows, tmp, out, accumulate):  # noqa: ANN001, ANN201
     """forward_block for few source maps: the (map, z tap, y tap) windows are copied into
     `rows` ((n_in*kz*ky, >= n + (kx-1)*dx)) so each x tap is one product with a deep inner
@@ -182,7 +182,7 @@ def forward_block_unrolled(fn, src, weights, kshape, dilation, z, y0, y1, rows, 
     _copy_rows(tmp, xs, out_x, out, z, y0, y1, accumulate)
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def kernel_grad_block_unrolled(fn, src, wide, margin, grad_shape, kshape, dilation, z, y0, y1, rows, per_x_tap):  # noqa: ANN001, ANN201
     """kernel_grad_block for few source maps: per_x_tap[tx'] (n_out x n_in*kz*ky) = grad rows @
     (unrolled windows shifted by tx'·dx)ᵀ."""
@@ -199,7 +199,7 @@ def kernel_grad_block_unrolled(fn, src, wide, margin, grad_shape, kshape, dilati
              rows.shape[1], 0.0, per_x_tap[tx].reshape(-1), rows.shape[0])
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def widen_gradient(grad, a, b, wide, margin):
     """Maps [a, b) of the widened gradient: grad's rows extended by zeros to the source's
     width. wide: the flat buffer (margin zeros, then (n_out, gz, gy, src_x))."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 
+from znn.jit import cached_njit
 from znn.triples import triple
 
 LINEAR = 0
@@ -68,7 +68,7 @@ def transfer_args(name: str, args: Sequence[float] | None) -> tuple[float, float
     return a, b
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _transfer_forward(code, x, bias, a, b):
     """x <- f(x + bias) on a flat array."""
     for i in range(x.size):
@@ -86,7 +86,7 @@ def _transfer_forward(code, x, bias, a, b):
         x[i] = v
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _transfer_grad(code, g, y, a, b):
     """g <- g * f'(y) on flat arrays, f' written in terms of the output y."""
     if code == FORWARD_LOGISTICS:
@@ -106,7 +106,7 @@ def _transfer_grad(code, g, y, a, b):
         g[i] = g[i] * d
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _transfer_maps_forward(code, maps, bias, a, b):
     """maps[k] <- f(maps[k] + bias[k]) for every map; one branch per call, not per voxel,
     so each loop vectorises."""
@@ -132,7 +132,7 @@ def _transfer_maps_forward(code, maps, bias, a, b):
                 x[i] = 1.0 / (1.0 + np.exp(-(x[i] + c)))
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@cached_njit(nogil=True, fastmath=True)
 def _sum64(x):
     """Σ x in float64 (fastmath lets the additions be reordered, so the loop vectorises)."""
     total = 0.0
@@ -141,7 +141,7 @@ def _sum64(x):
     return total
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _transfer_maps_backward(code, grad, out, a, b, bias_grad):
     """grad[k] <- grad[k] * f'(out[k]) and bias_grad[k] = Σ grad[k], for every map (the sum
     accumulated in float64)."""
@@ -223,7 +223,7 @@ def draw_dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], keep_rat
     return rng.random(shape) < keep_ratio
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _masked_scale(src, mask, scale, dst):
     """dst = src * scale where mask, 0 elsewhere (flat arrays)."""
     for i in range(src.size):

@@ -13,13 +13,13 @@ exactly that voxel.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from znn.jit import cached_njit
 from znn.triples import triple
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def max_filter_forward(inp, size, dilation, out, argmax):
     """out[p] = max over taps t of inp[p + t*d] (not flipped); argmax[p] = flat index of the winner.
 
@@ -63,7 +63,7 @@ def max_filter_forward(inp, size, dilation, out, argmax):
                                 won[x] = first + x
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def max_filter_backward_add(grad_out, argmax, grad_in):
     """grad_in.flat[argmax[p]] += grad_out[p] (accumulates where one voxel won several windows)."""
     if grad_out.shape != argmax.shape:
@@ -79,7 +79,7 @@ def max_filter_backward_add(grad_out, argmax, grad_in):
         flat_in[k] += g[i]
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _max_pool_forward_kernel(inp, size, out, argmax):
     w0, w1, w2 = size[0], size[1], size[2]
     n0, n1, n2 = out.shape

@@ -25,6 +25,7 @@ from functools import partial
 
 import numpy as np
 
+from znn.cores import usable_cores
 from znn.fft import products, pruned
 from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
@@ -48,7 +49,7 @@ from znn.modes import CONV_IMPL_MODES, ConvImplMode, ConvMode
 from znn.netspec.graph import EdgeGeometry, NetworkGraph
 from znn.netspec.spec import EdgeGroup
 from znn.parallel.choice import ConvModeChosen
-from znn.parallel.scheduler import Scheduler, Task, all_cores
+from znn.parallel.scheduler import Scheduler, Task
 
 _decisions: dict[tuple, dict] = {}
 _LOOP_SAMPLE_SECONDS = 0.2  # stop sampling loop pairs after this long
@@ -226,7 +227,7 @@ def optimized_edges(graph: NetworkGraph, conv_mode: ConvMode | Mapping[str, Conv
 def iter_choose_conv_modes(graph: NetworkGraph, dtype: np.dtype, edges: list[str], num_threads: int, *,
                            training: bool = True) -> Generator[ConvModeChosen, None, Chosen]:
     """`choose_conv_modes`, yielding a `ConvModeChosen` after each conv group."""
-    threads = num_threads or all_cores()
+    threads = num_threads or usable_cores()
     chosen: dict[str, ConvImplMode] = {}
     report: dict[str, dict] = {}
     for done, name in enumerate(edges, start=1):

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from znn.cores import usable_cores
 from znn.parallel.niceness import lower_current_thread
 
 _WAITING, _QUEUED, _RUNNING, _DONE = range(4)
@@ -76,7 +76,7 @@ class Scheduler:
     def __init__(self, num_threads: int = 1) -> None:
         if num_threads < 0:
             raise ValueError(f"num_threads must be >= 0 (0 = all cores), not {num_threads}")
-        self.num_threads = num_threads or (os.cpu_count() or 1)
+        self.num_threads = num_threads or usable_cores()
         self._cond = threading.Condition()
         self._ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
         self._low: list[Task] = []  # LIFO of low-priority tasks
@@ -260,6 +260,3 @@ class Scheduler:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def all_cores() -> int:
-    return os.cpu_count() or 1

@@ -29,11 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.typed import Dict
 
+from znn.jit import cached_njit
 
-@njit(cache=True, nogil=True)
+
+@cached_njit(nogil=True)
 def _find(parent, v):
     root = v
     while parent[root] != root:
@@ -45,7 +47,7 @@ def _find(parent, v):
     return root
 
 
-@njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _segment_kernel(true_aff):
     nz, ny, nx = true_aff.shape[1], true_aff.shape[2], true_aff.shape[3]
     n = nz * ny * nx
@@ -82,7 +84,7 @@ def _segment_kernel(true_aff):
     return seg.reshape((nz, ny, nx))
 
 
-@njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _entry_of(root, s, nseg, head, nent, ent_seg, table):
     """Index of the map entry of segment s in cluster `root`, or -1."""
     if nent[root] == 0:
@@ -96,7 +98,7 @@ def _entry_of(root, s, nseg, head, nent, ent_seg, table):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@cached_njit(nogil=True)
 def _kruskal_kernel(pred, seg, nseg, high, low, frac):
     nz, ny, nx = pred.shape[1], pred.shape[2], pred.shape[3]
     n = nz * ny * nx

@@ -25,7 +25,7 @@ from znn.data.dataset import load_sample_set
 from znn.data.sampling import SampleSet
 from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
-from znn.io.h5net import LoadReport, apply_saved, load_network
+from znn.io.h5net import LoadReport, SavedNetwork, apply_saved, load_network
 from znn.io.space import checkpoint_room, require_free_space
 from znn.io.writable import Origin, check_output_folder
 from znn.jobs import values as v
@@ -97,7 +97,19 @@ def _resume_source(job: JobConfig, prefix: Path, seed_network: str | Path | None
                 found=job.training.train_net_prefix)
         return seed_path
     current = current_path(prefix)
-    return current if current.exists() else None
+    return current if current.exists() or current.is_symlink() else None  # a broken link is refused, not skipped
+
+
+def _load_start(source: Path, seeded: bool) -> SavedNetwork:
+    """The network a run starts from; a refusal of a -s network says it was given with -s."""
+    try:
+        return load_network(source)
+    except SavedNetworkError as error:
+        if not seeded:
+            raise
+        raise SavedNetworkError(f"{error.message} (the network given with -s)", file=error.file, line=error.line,
+                                group=error.group, key=error.key, expected=error.expected,
+                                found=error.found) from None
 
 
 def _check_memory(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph, threads: int) -> None:
@@ -141,13 +153,13 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
                           training=True)
     run.data_spec.check_against_network(spec.input_names, spec.output_names)
-    threads = num_threads if num_threads is not None else run.num_threads
+    threads = v.effective_num_threads(num_threads) if num_threads is not None else run.num_threads
     graph = NetworkGraph(spec, run.train_outsz)  # the geometry the network will be built with
-    _check_memory(job, run, graph, v.effective_num_threads(threads))
+    _check_memory(job, run, graph, threads)
     notes: list[str] = []
     source = _resume_source(job, run.train_net_prefix, seed_network)
     seeded = seed_network is not None
-    saved = load_network(source) if source is not None else None
+    saved = _load_start(source, seeded) if source is not None else None
     state = (saved.state or {}) if saved is not None else {}
     seed = int(state["seed"]) if "seed" in state and not seeded else train.seed
     if seed is None:
@@ -161,7 +173,8 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
                                   kind=run.output_kind, output_names=spec.output_names,
                                   augment=run.augment, mirror=run.mirror)
     rebalance = None if run.rebalance == "off" else run.rebalance  # the loaders' spelling of off
-    train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run), **common)
+    train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run),
+                                both_stroke_classes=True, **common)
     test_set = load_sample_set(job, run.test_range, rebalance=None, **common)
     if train.is_malis and any(sample.sparse for sample in train_set):
         # MALIS needs the whole affinity graph of a patch; strokes leave most of it unknown.
