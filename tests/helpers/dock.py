@@ -106,3 +106,9 @@ class _LateTickWatch(threading.Thread):
     def finish(self) -> None:
         self._done.set()
         self.join(5)
+
+
+def train_for(dock, updates: int) -> None:
+    """Set the dock's budget to `updates` updates per Train or Resume."""
+    dock.data.budget.setCurrentText("updates")
+    dock.data.budget_updates.setValue(updates)
