@@ -168,15 +168,17 @@ def run_blockwise(args: argparse.Namespace) -> int:
 
     console = Console(quiet=args.quiet)
     cores = usable_cores()
-    # Counts above the cores are capped (with a note): more threads or local worker processes only
-    # compete for the same cores, and a huge count fails late (no thread, no memory left).
-    for flag, value in (("--threads-per-worker", args.threads_per_worker),
-                        ("--workers", args.workers if args.scheduler is None else None)):
-        note = cap_note(flag, value)
+    # On a local cluster, counts above the cores are capped (with a note): more threads or worker
+    # processes only compete for the same cores, and a huge count fails late (no thread, no memory).
+    # A remote scheduler's machines have cores of their own: their counts are left as given.
+    local = args.scheduler is None
+    for flag, value in (("--threads-per-worker", args.threads_per_worker), ("--workers", args.workers)):
+        note = cap_note(flag, value) if local else None
         if note:
             console.note(f"note: {note}")
-    args.threads_per_worker = min(args.threads_per_worker, cores)
-    workers = min(args.workers, cores) if args.workers and args.scheduler is None else args.workers
+    if local:
+        args.threads_per_worker = min(args.threads_per_worker, cores)
+    workers = min(args.workers, cores) if args.workers and local else args.workers
     workers = workers or max(1, cores // max(args.threads_per_worker, 1))
     try:
         memory = (budget_from_string(v.parse_ram_budget(args.memory_per_worker)) if args.memory_per_worker
