@@ -105,7 +105,8 @@ def test_require_forward_of_a_minimal_cfg_gives_the_documented_defaults(minimal)
     assert settings == ForwardSettings(**{f.name: getattr(run, f.name) for f in dataclasses.fields(ForwardSettings)})
 
 
-def test_affinity_rebalance_and_extensions_resolve(minimal):
+def test_affinity_rebalance_and_extensions_resolve(minimal, monkeypatch):
+    monkeypatch.setattr("znn.cores.usable_cores", lambda: 8)  # the count fits: kept as written
     text = (MINIMAL.replace("out_type = boundary", "out_type = affinity").replace("num_threads = 0", "num_threads = 3")
             .replace("forward_outsz = auto", "forward_outsz = 1,9,9"))
     minimal.write_text(text + "rebalance_mode = none\nis_bd_mirror = yes\nem_aug_intensity = 0.1\n"
@@ -117,6 +118,9 @@ def test_affinity_rebalance_and_extensions_resolve(minimal):
     assert (train.output_kind, train.cost_fn, train.rebalance) == ("affinity", "binomial_cross_entropy", "global")
     assert train.mirror and train.em_aug_intensity == 0.1 and train.em_aug_misalignment == 0.0
     assert not fwd.softmax and fwd.outsz == (1, 9, 9) and fwd.ram_budget == "2GiB" and fwd.tif
+    monkeypatch.setattr("znn.cores.usable_cores", lambda: 2)  # more threads than cores: capped
+    job = read_cfg(minimal)
+    assert job.require_training().num_threads == job.require_forward().num_threads == 2
 
 
 def test_require_keeps_the_key_errors_and_names_missing_files(minimal):
