@@ -25,7 +25,7 @@ TARGET = REPO / "networks" / "trained" / "N4-isbi2012.h5"
 
 
 def train(threads: int) -> Path:
-    cli = "import sys; from znn.cli import main; sys.exit(main(sys.argv[1:]))"
+    cli = "import sys; from znn.commands.cli import main; sys.exit(main(sys.argv[1:]))"
     subprocess.run([sys.executable, "-c", cli, "train", "-c", str(JOB), "--threads", str(threads), "--quiet"],
                    check=True)
     return JOB.parent / "runs" / "N4_current.h5"

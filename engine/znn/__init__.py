@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from znn.errors import (
+from znn.base.errors import (
     ConfigError,
     FileFormatError,
     NetworkSpecError,

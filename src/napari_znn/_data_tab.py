@@ -33,8 +33,8 @@ from napari_znn._start_from import StartFromRow
 if TYPE_CHECKING:
     import napari
 
+    from znn.base.modes import OutputKind
     from znn.jobs import JobConfig
-    from znn.modes import OutputKind
     from znn.netspec.spec import NetSpec
 
 Budget = Literal["until stopped", "updates", "minutes"]
@@ -216,8 +216,8 @@ class DataTab(QWidget):
                         split: bool = True) -> list[str]:
         """The training patch must fit the sections that train (the last fifth validates when the
         labels are dense; painted strokes are split by strokes, and both parts span the stack)."""
-        from znn.errors import ZnnError
-        from znn.jobs.folder import validation_split
+        from znn.base.errors import ZnnError
+        from znn.data.job_folder import validation_split
         from znn.netspec.graph import NetworkGraph
 
         try:

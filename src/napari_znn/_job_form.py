@@ -27,10 +27,10 @@ from qtpy.QtWidgets import (
 )
 
 from napari_znn._job_fields import FORM_KEYS, TIPS, form_defaults, readable
+from znn.base.modes import DTYPES, OPTIMIZERS, OUTPUT_KINDS
 from znn.jobs import values as v
 from znn.jobs.cfg import CFG_KEYS
 from znn.jobs.job import JobConfig
-from znn.modes import DTYPES, OPTIMIZERS, OUTPUT_KINDS
 
 _CFG = {key.znn_name: key for key in CFG_KEYS}
 ERROR_STYLE = "border: 1px solid #d9534f;"

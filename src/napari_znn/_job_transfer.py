@@ -13,12 +13,12 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from napari_znn._runs import LayerLook, holds_checkpoints
 from napari_znn._workers import NewRun, write_new_run
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 if TYPE_CHECKING:
     import napari
 
-    from znn.jobs.folder import JobFolder
+    from znn.data.job_folder import JobFolder
 
 
 def export_run(request: NewRun) -> Path:

@@ -17,8 +17,8 @@ import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from znn.base.modes import LABEL_MODES, LabelMode, OutputKind
 from znn.data.sampling import centre_region
-from znn.modes import LABEL_MODES, LabelMode, OutputKind
 
 MODE_NAMES: dict[LabelMode, str] = {
     "dense_boundary": "dense boundary (0 = membrane)",

@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.netspec import layertable as lt
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec

@@ -9,7 +9,7 @@ import numpy as np
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QComboBox
 
-from znn.modes import OutputKind
+from znn.base.modes import OutputKind
 
 if TYPE_CHECKING:
     import napari

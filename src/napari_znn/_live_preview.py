@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from napari_znn._layers import update_live_layer, view_slab
-from znn.modes import OutputKind
+from znn.base.modes import OutputKind
 from znn.train.events import PredictNow, Preview
 
 if TYPE_CHECKING:

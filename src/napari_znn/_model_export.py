@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_znn._runs import Run
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 LICENCES = ("CC-BY-4.0", "CC0-1.0", "MIT", "BSD-3-Clause", "Apache-2.0")
 

@@ -3,7 +3,7 @@ it as a layer table, a live diagram or text, all three in step; see at once whet
 (errors with line numbers) and trainable here (one input, one output, memory), its field of view,
 patch sizes, parameters, memory for the conv mode the settings ask for and seconds per update on
 this machine; whether it differs from the entry it was loaded from; save it as a `.znn`. All
-numbers come from the engine (`znn.netspec`, `znn.update_cost`)."""
+numbers come from the engine (`znn.netspec`, `znn.planning.update_cost`)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ from napari_znn._layer_table import LayerTable
 from napari_znn._network_diagram import NetworkDiagram
 from napari_znn._new_network import NewNetworkDialog
 from napari_znn._update_estimate import UpdateEstimate
-from znn.errors import WriteFailed, ZnnError
-from znn.io.h5atomic import atomic_write_text
-from znn.modes import ConvMode
+from znn.base.atomic import atomic_write_text
+from znn.base.errors import WriteFailed, ZnnError
+from znn.base.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.layertable import layer_memory, layer_of_group, memory_problem
 from znn.netspec.library import list_networks, network_path
@@ -368,7 +368,7 @@ def _not_trainable_here(spec: NetSpec) -> list[str]:
 
 
 def _total_ram() -> int:
-    from znn.planner import PlanError, total_ram_bytes
+    from znn.planning.planner import PlanError, total_ram_bytes
 
     try:
         return total_ram_bytes()

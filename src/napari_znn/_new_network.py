@@ -15,7 +15,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.templates import DEFAULTS, LIMITS, TEMPLATES, TemplateChoice, template_text
 from znn.netspec.znnfile import parse_znn

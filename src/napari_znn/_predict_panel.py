@@ -25,7 +25,7 @@ from napari_znn._layers import LayerChoice
 from napari_znn._prediction import PredictionRunner
 from napari_znn._progress_panel import ProgressPanel
 from napari_znn._runs import Run
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 if TYPE_CHECKING:
     import napari

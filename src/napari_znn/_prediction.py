@@ -28,9 +28,9 @@ from znn.parallel.choice import ConvModeChosen
 if TYPE_CHECKING:
     import napari
 
+    from znn.base.modes import OutputKind
     from znn.jobs import JobConfig
     from znn.jobs.resolved import ForwardSettings
-    from znn.modes import OutputKind
 
 REFRESH_EVERY_S = 0.5  # redraw blockwise output layers at most this often
 PP_TYPE = "standard2D"  # the dock normalises every image layer per section
@@ -205,7 +205,7 @@ class PredictionRunner(QObject):
         import os
 
         from znn.blockwise.run import BlockwiseRequest
-        from znn.planner import total_ram_bytes
+        from znn.planning.planner import total_ram_bytes
 
         workers = max(1, os.cpu_count() or 1)
         memory = int(total_ram_bytes() * 0.5 / workers)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import VolumeError
+from znn.base.errors import VolumeError
 from znn.io.volumes import VolumeInfo, list_volumes, open_volume_lazy, read_volume
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]

@@ -15,7 +15,7 @@ from napari.utils.notifications import show_error
 
 from napari_znn._data_tab import volume_of
 from napari_znn._start_from import NEW, Start, start_network_text
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.jobs import JobConfig
 from znn.jobs.recipes import recipe_for
 

@@ -51,7 +51,7 @@ class LayerLook:
 
 def write_layer_looks(folder: Path, looks: dict[str, LayerLook]) -> None:
     """Keep the looks ('image', 'labels') beside the run's job files."""
-    from znn.io.h5atomic import atomic_write_text
+    from znn.base.atomic import atomic_write_text
 
     atomic_write_text(folder / LAYERS, json.dumps({role: asdict(look) for role, look in looks.items()}, indent=1))
 

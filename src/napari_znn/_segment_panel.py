@@ -18,8 +18,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFormLayout, QLabel, QPushButton, QSlider, QWidget
 
 from napari_znn._layers import LayerChoice
+from znn.base.modes import OutputKind
 from znn.evaluate.threshold import FEW, FLAT_SPREAD, ThresholdAdvice
-from znn.modes import OutputKind
 
 if TYPE_CHECKING:
     import napari

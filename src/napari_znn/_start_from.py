@@ -73,10 +73,10 @@ def start_problems(start: Start, network_text: str) -> list[str]:
     """Why the network in the Network tab cannot start from `start` (edited since it was chosen)."""
     if not start.trained:
         return []
-    from znn.errors import ZnnError
-    from znn.init import initial_parameters
+    from znn.base.errors import ZnnError
     from znn.io.h5net import apply_saved, load_network
     from znn.netspec.znnfile import parse_znn
+    from znn.params.init import initial_parameters
 
     assert start.path is not None
     try:

@@ -48,10 +48,10 @@ from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
 from napari_znn._start_from import start_problems
 from napari_znn._workers import NewRun, RunWritten, training_worker
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
+from znn.base.modes import OutputKind
+from znn.data.job_folder import read_job_folder
 from znn.jobs import JobConfig
-from znn.jobs.folder import read_job_folder
-from znn.modes import OutputKind
 from znn.train.events import Checkpoint, Failed, Finished, Preview, Show, Started, Step, Stop, Validation
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """Seconds per training update for the Network tab, from the engine's calibrated cost model
-(`znn.update_cost`). The calibration (a few seconds of timing, once per machine and thread count)
+(`znn.planning.update_cost`). The calibration (a few seconds of timing, once per machine and thread count)
 runs in a separate process, so it neither stalls the dock nor shares the engine with a training
 run; until it is cached the estimate says it is being measured."""
 
@@ -9,10 +9,10 @@ import sys
 
 from qtpy.QtCore import QObject, QProcess, Signal
 
-from znn.cores import usable_cores
-from znn.modes import ConvMode
+from znn.base.cores import usable_cores
+from znn.base.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
-from znn.update_cost import Calibration, load_calibration, update_seconds
+from znn.planning.update_cost import Calibration, load_calibration, update_seconds
 
 
 class UpdateEstimate(QObject):
@@ -61,7 +61,7 @@ class UpdateEstimate(QObject):
         # timing that ends after the dock closed calls nothing.
         process.finished.connect(self._done)
         self._process, self._timing = process, threads
-        process.start(sys.executable, ["-m", "znn.update_cost", "--threads", str(threads)])
+        process.start(sys.executable, ["-m", "znn.planning.update_cost", "--threads", str(threads)])
 
     def close(self) -> None:
         """Stop a timing in progress (the dock is closing); nothing is reported."""

@@ -24,12 +24,12 @@ from superqt.utils import GeneratorWorker, create_worker
 from napari_znn import _gc_pause
 from napari_znn._label_mode import LabelSettings
 from napari_znn._runs import LayerLook, write_layer_looks
+from znn.base.modes import Dtype
+from znn.base.niceness import set_compute_niceness
 from znn.jobs import JobConfig
-from znn.modes import Dtype
-from znn.parallel.niceness import set_compute_niceness
 
 UNBOUNDED = 10**12  # "until stopped": an update count no run reaches
-COMPUTE_NICENESS = 10  # the engine's threads give way to napari's (znn.parallel.niceness)
+COMPUTE_NICENESS = 10  # the engine's threads give way to napari's (znn.base.niceness)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def pause_full_collections(worker: GeneratorWorker) -> None:
 
 def write_new_run(run: NewRun) -> Path:
     """Write the run's job folder (arrays become .h5 files in it); returns its .cfg."""
-    from znn.jobs.folder import write_job_folder
+    from znn.data.job_folder import write_job_folder
 
     image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (run.image, run.labels))
     marks = run.label_settings

@@ -177,13 +177,14 @@ def at_cfg(key: str, **changes: str | None) -> list[str]:
 # ----------------------------------------------------------------------------- saved networks
 
 def _saved_network_bytes(text: str, folder: Path) -> bytes:
+    from znn.io.trained_network import save_trained
     from znn.netspec.znnfile import parse_znn
     from znn.network.net import Network
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "net.h5"
     with Network(parse_znn(text), (1, 8, 8), dtype="float32", conv_mode="fft", seed=1, num_threads=1) as net:
-        net.save(path)
+        save_trained(net, path)
     return path.read_bytes()
 
 

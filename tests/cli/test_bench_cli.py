@@ -15,7 +15,7 @@ from znn.bench.cases import DIRECT_CAP_S, ENGINE_OURS, ENGINE_PEER, WARMUP_PHASE
 from znn.bench.report import COLUMNS, table_rows
 from znn.bench.runner import BenchOptions, inferred_skip, resolve_same, run_bench, with_reuse
 from znn.bench.torch_peer import INSTALL_HINT
-from znn.cli import main
+from znn.commands.cli import main
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 TINY = ["--nets", "tiny2d", "--outsz", "1,8,8", "--threads", "1", "--modes", "fft"]

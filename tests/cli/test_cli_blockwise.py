@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import jobkit
-from znn.cli import main
+from znn.commands.cli import main
 from znn.io.volumes import read_volume
 
 

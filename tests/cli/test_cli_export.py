@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers.jobkit import trained_job, write_job
 from tests.helpers.paths import NETWORKS
-from znn.cli import main
+from znn.commands.cli import main
 
 pytest.importorskip("onnx", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 pytest.importorskip("bioimageio.spec", reason="the 'export' extra (bioimageio.spec) is not installed")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from tests.helpers.paths import NETWORKS
-from znn.cli import main
+from znn.commands.cli import main
 
 
 def test_info_prints_layers_sizes_fov_parameters_memory(capsys):
@@ -30,7 +30,7 @@ def test_info_prints_layers_sizes_fov_parameters_memory(capsys):
 def test_info_reports_a_bad_file_without_traceback(tmp_path):
     bad = tmp_path / "bad.znn"
     bad.write_text("nodes input\ntype input\nsize 1\n\nedges c\ntype conv\nsize 1,3\n")
-    result = subprocess.run([sys.executable, "-m", "znn.cli", "info", str(bad)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "znn", "info", str(bad)], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from znn.cli import main
+from znn.commands.cli import main
 from znn.io.volumes import read_volume, write_volume
 
 
 @pytest.fixture(scope="module")
 def synthetic():
-    from znn.data.synthetic import make_em_volume
+    from znn.io.synthetic import make_em_volume
 
     return make_em_volume((4, 80, 80), seed=5)
 

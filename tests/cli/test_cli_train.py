@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.helpers.jobkit import write_job
-from znn.cli import main
+from znn.commands.cli import main
 from znn.io.h5net import load_network
 from znn.train import trainer as trainer_module
 
@@ -101,7 +101,7 @@ def test_nan_cost_exits_1_with_advice(tmp_path, capsys, monkeypatch):
 def test_a_signal_saves_and_exits_cleanly(tmp_path, signum):
     cfg = write_job(tmp_path, max_iter=100000, show=5, save=50000, test=50000)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "znn.cli", "train", "-c", str(cfg), "--quiet"],
+    process = subprocess.Popen([sys.executable, "-m", "znn", "train", "-c", str(cfg), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     seen = []
     deadline = time.monotonic() + 120

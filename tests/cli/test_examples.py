@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.paths import REPO
+from znn.base.errors import ConfigError
 from znn.data.dataset import load_sample_set
-from znn.errors import ConfigError
 from znn.jobs import read_cfg
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.znnfile import read_znn
@@ -50,7 +50,7 @@ def test_copied_synthetic_example_trains_anywhere(tmp_path):
 
     folder = tmp_path / "my-job"
     shutil.copytree(REPO / "examples" / "synthetic", folder, ignore=shutil.ignore_patterns("runs"))
-    done = subprocess.run([sys.executable, "-m", "znn.cli", "train", "-c", str(folder / "job.cfg"),
+    done = subprocess.run([sys.executable, "-m", "znn", "train", "-c", str(folder / "job.cfg"),
                            "--max-iter", "3", "--threads", "1", "--quiet"],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

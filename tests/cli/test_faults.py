@@ -26,7 +26,7 @@ import pytest
 from tests.helpers.badinput import expect_refusal, file_hashes
 from tests.helpers.jobkit import run_training, write_job
 from tests.helpers.paths import REPO
-from znn.io.h5atomic import temporary_target
+from znn.base.atomic import temporary_target
 from znn.io.h5net import load_network
 
 FAULTHOOK = REPO / "tests" / "helpers" / "faulthook"
@@ -43,7 +43,7 @@ class Child:
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None,
                  prefix: list[str] | None = None) -> None:
-        self.process = subprocess.Popen([*(prefix or []), sys.executable, "-m", "znn.cli", *argv], cwd=cwd,
+        self.process = subprocess.Popen([*(prefix or []), sys.executable, "-m", "znn", *argv], cwd=cwd,
                                         env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         start_new_session=True)
         self.lines: dict[str, list[str]] = {"out": [], "err": []}

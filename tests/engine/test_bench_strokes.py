@@ -17,8 +17,8 @@ from znn.bench.forest_peer import forest_on_strokes  # noqa: E402
 from znn.bench.strokes import StrokesOptions, run_strokes_bench  # noqa: E402
 from znn.bench.strokes_data import isbi_case, vnc_case  # noqa: E402
 from znn.data.strokes import paint_strokes  # noqa: E402
-from znn.data.synthetic import make_em_volume  # noqa: E402
 from znn.evaluate.sweep import score_boundary_map  # noqa: E402
+from znn.io.synthetic import make_em_volume  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def em_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_start(tmp_path_factory):
     """tiny2d trained briefly on dense synthetic labels: the transfer case's start."""
+    from znn.data.job_folder import write_job_folder
     from znn.jobs import read_cfg
-    from znn.jobs.folder import write_job_folder
     from znn.jobs.recipes import DENSE
     from znn.train.setup import prepare_training
     from znn.train.trainer import Trainer

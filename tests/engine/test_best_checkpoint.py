@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from tests.helpers.paths import NETWORKS
+from znn.data.job_folder import write_job_folder
 from znn.data.strokes import paint_strokes
-from znn.data.synthetic import make_em_volume
 from znn.io.h5net import apply_saved, load_network
+from znn.io.synthetic import make_em_volume
 from znn.jobs import JobConfig, read_cfg
-from znn.jobs.folder import write_job_folder
 from znn.train.best import best_path
 from znn.train.events import Finished, Validation
 from znn.train.setup import prepare_training

@@ -12,10 +12,10 @@ from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.forward.image import iter_predict_image
 from znn.forward.predict import predict_volume
-from znn.init import initial_parameters
 from znn.io.h5net import apply_saved, load_network
 from znn.netspec.library import list_trained, model_card
 from znn.network.net import Network
+from znn.params.init import initial_parameters
 
 TRAINED = list_trained()
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from tests.helpers.paths import NETWORKS
-from znn.init import initial_parameters
 from znn.io import h5net
 from znn.io.curve import LearningCurve
 from znn.io.h5net import load_network
 from znn.netspec.znnfile import read_znn
+from znn.params.init import initial_parameters
 from znn.train.checkpoint import checkpoint_path, current_path, save_checkpoint
 
 

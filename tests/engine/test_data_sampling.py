@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from znn.base.errors import ConfigError
 from znn.data.augment import EMAugment
 from znn.data.dataset import load_forward_inputs, load_sample_set
 from znn.data.mirror import mirror_pad
@@ -22,7 +23,6 @@ from znn.data.preprocess import preprocess
 from znn.data.rebalance import global_affinity_weights, global_boundary_weights
 from znn.data.sampling import SampleSet, TrainingSample, cut_patch, deviation_range
 from znn.data.targets import affinity_mask, affinity_target
-from znn.errors import ConfigError
 from znn.io.volumes import read_volume, write_volume
 from znn.jobs import JobConfig, read_cfg
 

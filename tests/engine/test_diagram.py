@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from znn.cli import main
+from znn.commands.cli import main
 from znn.netspec.diagram import draw, layout, receptive_fields
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import list_networks

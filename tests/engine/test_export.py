@@ -14,10 +14,11 @@ from tests.helpers.shared import FIXTURES, need_shared
 onnx = pytest.importorskip("onnx", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 
-from znn.errors import SavedNetworkError, ZnnError  # noqa: E402
+from znn.base.errors import SavedNetworkError, ZnnError  # noqa: E402
 from znn.export.onnx_graph import EDGES, ExportError, build_onnx  # noqa: E402
 from znn.export.package import ExportSource, PackageInfo, write_package  # noqa: E402
 from znn.export.sources import from_files, read_package  # noqa: E402
+from znn.io.trained_network import load_trained  # noqa: E402
 from znn.netspec.znnfile import parse_znn, read_znn  # noqa: E402
 from znn.network.net import Network  # noqa: E402
 
@@ -84,7 +85,7 @@ def test_onnxruntime_equals_the_engine_on_original_znn_networks(path):
 def test_a_saved_network_exports_with_its_weights():
     saved = NETWORKS / "trained" / "N4-isbi2012.h5"
     source = from_files(None, saved)
-    with Network.load(saved, (1, 4, 4), phase="test", num_threads=1) as net:
+    with load_trained(saved, (1, 4, 4), phase="test", num_threads=1) as net:
         rng = np.random.default_rng(1)
         inputs = {n: rng.normal(0, 1, s).astype("float32") for n, s in net.graph.input_sizes.items()}
         expected = net.forward(inputs)

@@ -10,10 +10,11 @@ import pytest
 from tests.helpers import jobkit
 from tests.helpers.jobkit import write_job
 from tests.helpers.paths import NETWORKS
-from znn.errors import ConfigError
+from znn.base.errors import ConfigError
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, run_forward
 from znn.forward.predict import channel_softmax, predict_volume
 from znn.forward.tiling import tile_count, tile_starts, tiles
+from znn.io.trained_network import load_trained
 from znn.io.volumes import read_volume
 from znn.jobs import read_cfg
 from znn.netspec.znnfile import read_znn
@@ -77,7 +78,7 @@ def test_forward_job_writes_mirrored_boundary_maps(trained_job):
 
     raw = read_volume("synthetic:raw?shape=2,64,64&seed=4")
     spec = read_znn(NETWORKS / "tiny2d.znn")
-    net = Network.load(trained_job.parent / "run/net_current.h5", (2, 64, 64), spec=spec, phase="test")
+    net = load_trained(trained_job.parent / "run/net_current.h5", (2, 64, 64), spec=spec, phase="test")
     with net:
         image = mirror_pad(preprocess(raw, "standard2D"), net.graph.fov)
         direct = net.forward({"input": image[np.newaxis]})["output"]
@@ -87,7 +88,7 @@ def test_forward_job_writes_mirrored_boundary_maps(trained_job):
 
 def test_forward_auto_patch_and_tif_outputs(trained_job):
     job = read_cfg(trained_job)
-    from znn.planner import current_rss_bytes
+    from znn.planning.planner import current_rss_bytes
 
     job.forward.forward_outsz = "auto"
     # The budget counts what this process already holds (every test before this one in it): 1 GiB more

@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers.paths import NETWORKS
 from tests.helpers.shared import FIXTURES, need_shared
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import estimate_memory, fft_size, spectrum_elements
 from znn.netspec.znnfile import parse_znn, read_znn

@@ -13,12 +13,12 @@ import pytest
 from scipy.signal import convolve
 
 from tests.helpers.shared import FIXTURES, need_shared
-from znn.errors import SavedNetworkError
-from znn.init import initial_parameters
+from znn.base.errors import SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import apply_saved, load_network, save_network
 from znn.netspec.znnfile import parse_znn, read_znn
-from znn.params import NetParams
+from znn.params.init import initial_parameters
+from znn.params.net_params import NetParams
 
 PATCH = "/processing/znn/train/patch"
 NETWORK = "/processing/znn/train/network"

@@ -152,7 +152,7 @@ def test_the_graph_sees_function_level_and_from_imports():
     graph = import_graph()
     assert len(MODULES) > 50
     # A function-level import (the CLI imports its subcommands inside build_parser).
-    assert "znn.commands.forward" in graph["znn.cli"]
+    assert "znn.commands.forward" in graph["znn.commands.cli"]
     # `from znn.jobs import values` is the submodule, `from znn.jobs import read_cfg` the package.
     assert "znn.jobs.values" in graph["znn.commands.blockwise"]
     assert "znn.jobs" in graph["znn.commands.blockwise"]

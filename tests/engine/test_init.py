@@ -12,16 +12,16 @@ import math
 import numpy as np
 import pytest
 
-from znn.errors import NetworkSpecError
-from znn.init import (
+from znn.base.errors import NetworkSpecError
+from znn.netspec.spec import EdgeGroup, NodeGroup
+from znn.netspec.znnfile import parse_znn
+from znn.params.init import (
     init_arguments,
     init_biases,
     init_kernels,
     initial_parameters,
     tie_kernel_blocks,
 )
-from znn.netspec.spec import EdgeGroup, NodeGroup
-from znn.netspec.znnfile import parse_znn
 
 
 def conv(init: str | None, init_args: tuple[float, ...] | None = None, size=(1, 3, 3),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from znn.errors import ConfigError
+from znn.base.errors import ConfigError
 from znn.jobs import (
     CFG_KEYS,
     ConfigWarning,

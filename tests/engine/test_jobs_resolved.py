@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.jobkit import write_job
-from znn.errors import ConfigError
+from znn.base.errors import ConfigError
 from znn.jobs import ConfigWarning, read_cfg
 from znn.jobs.resolved import ForwardSettings, ResolvedForward, ResolvedTraining
 from znn.netspec.library import bundled_network
@@ -106,7 +106,7 @@ def test_require_forward_of_a_minimal_cfg_gives_the_documented_defaults(minimal)
 
 
 def test_affinity_rebalance_and_extensions_resolve(minimal, monkeypatch):
-    monkeypatch.setattr("znn.cores.usable_cores", lambda: 8)  # the count fits: kept as written
+    monkeypatch.setattr("znn.base.cores.usable_cores", lambda: 8)  # the count fits: kept as written
     text = (MINIMAL.replace("out_type = boundary", "out_type = affinity").replace("num_threads = 0", "num_threads = 3")
             .replace("forward_outsz = auto", "forward_outsz = 1,9,9"))
     minimal.write_text(text + "rebalance_mode = none\nis_bd_mirror = yes\nem_aug_intensity = 0.1\n"
@@ -118,7 +118,7 @@ def test_affinity_rebalance_and_extensions_resolve(minimal, monkeypatch):
     assert (train.output_kind, train.cost_fn, train.rebalance) == ("affinity", "binomial_cross_entropy", "global")
     assert train.mirror and train.em_aug_intensity == 0.1 and train.em_aug_misalignment == 0.0
     assert not fwd.softmax and fwd.outsz == (1, 9, 9) and fwd.ram_budget == "2GiB" and fwd.tif
-    monkeypatch.setattr("znn.cores.usable_cores", lambda: 2)  # more threads than cores: capped
+    monkeypatch.setattr("znn.base.cores.usable_cores", lambda: 2)  # more threads than cores: capped
     job = read_cfg(minimal)
     assert job.require_training().num_threads == job.require_forward().num_threads == 2
 

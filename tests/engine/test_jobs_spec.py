@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from znn.errors import ConfigError
+from znn.base.errors import ConfigError
 from znn.jobs import ConfigWarning, DataSpec, ImageSpec, LabelSpec, SampleSpec, format_spec, read_spec, write_spec
 
 

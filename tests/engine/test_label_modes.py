@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from znn.base.errors import ConfigError
 from znn.data.dataset import load_sample_set
 from znn.data.label_modes import convert_labels, guess_label_mode, instance_boundaries
 from znn.data.sampling import TrainingSample
 from znn.data.strokes import paint_strokes, split_strokes
-from znn.data.synthetic import make_em_volume
 from znn.data.targets import affinity_mask, affinity_target
-from znn.errors import ConfigError
+from znn.io.synthetic import make_em_volume
 from znn.io.volumes import write_volume
 from znn.jobs import JobConfig, read_cfg
 

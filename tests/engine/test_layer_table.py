@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers.paths import NETWORKS
 from tests.helpers.shared import FIXTURES, need_shared
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
 from znn.netspec import layertable as lt
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.templates import DEFAULTS, LIMITS, TEMPLATES, TemplateChoice, template_text

@@ -7,7 +7,8 @@ import pytest
 
 import znn
 from tests.helpers.paths import NETWORKS
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
+from znn.io.trained_network import load_trained, save_trained
 
 
 def test_issue_example_round_trip(tmp_path):
@@ -19,12 +20,12 @@ def test_issue_example_round_trip(tmp_path):
     assert out["output"].shape == (2, 1, 16, 16)
     net.backward({"output": np.ones_like(out["output"])})
     net.update(eta=0.01, momentum=0.9, weight_decay=0.0)
-    net.save(tmp_path / "net.h5")
-    again = znn.Network.load(tmp_path / "net.h5", outsz=(1, 16, 16))
+    save_trained(net, tmp_path / "net.h5")
+    again = load_trained(tmp_path / "net.h5", outsz=(1, 16, 16))
     assert again.params.equal(net.params)
     np.testing.assert_array_equal(again.forward({"input": patch})["output"], net.forward({"input": patch})["output"])
     # The same weights at another output size give the matching part of a bigger output.
-    big = znn.Network.load(tmp_path / "net.h5", outsz=(1, 20, 20), spec=NETWORKS / "tiny2d.znn")
+    big = load_trained(tmp_path / "net.h5", outsz=(1, 20, 20), spec=NETWORKS / "tiny2d.znn")
     big_patch = rng.uniform(size=big.graph.input_sizes["input"]).astype(np.float32)
     big_patch[:, :, :33, :33] = patch
     np.testing.assert_allclose(big.forward({"input": big_patch})["output"][:, :, :16, :16],

@@ -141,7 +141,7 @@ def test_spectrum_caching_off_gives_the_same_result():
 
 
 def test_input_shape_errors_name_the_input_and_expected_shape():
-    from znn.errors import ZnnError
+    from znn.base.errors import ZnnError
 
     net = build(NET, (2, 4, 4))
     with pytest.raises(ZnnError, match=r"input 'input' has shape .* expected \(1, "):

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from tests.helpers.paths import NETWORKS
-from znn.errors import ConfigError, ZnnError
-from znn.init import initial_parameters
+from znn.base.errors import ConfigError, ZnnError
 from znn.io.curve import LearningCurve
 from znn.io.space import checkpoint_bytes, free_bytes, require_free_space
 from znn.io.writable import Origin, check_output_folder, overlaps, probe_writable
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.znnfile import read_znn
+from znn.params.init import initial_parameters
 from znn.train.checkpoint import save_checkpoint
 
 

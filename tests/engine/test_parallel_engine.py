@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.netcheck import probe_weights, random_inputs
+from znn.io.trained_network import save_trained
 from znn.netspec.library import network_path
 from znn.netspec.znnfile import parse_znn, read_znn
 from znn.network import Network
@@ -238,7 +239,7 @@ def test_predicting_an_image_reports_each_conv_groups_choice_before_the_first_ti
     spec = read_znn(network_path("tiny2d"))
     weights = tmp_path / "net.h5"
     with Network(spec, (1, 4, 4), seed=3) as net:
-        net.save(weights)
+        save_trained(net, weights)
     image = np.random.default_rng(0).random((2, 40, 40)).astype(np.float32)
     run = iter_predict_image(image, spec, weights, conv_mode="optimize", outsz=(1, 20, 20), num_threads=1)
     events = []

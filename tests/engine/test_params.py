@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from znn.errors import SavedNetworkError
+from znn.base.errors import SavedNetworkError
 from znn.netspec.znnfile import parse_znn
-from znn.params import NetParams, kernels_from_znn_order, kernels_to_znn_order
+from znn.params.net_params import NetParams, kernels_from_znn_order, kernels_to_znn_order
 
 NET = """
 nodes input

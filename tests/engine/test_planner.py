@@ -8,13 +8,13 @@ from math import prod
 
 import pytest
 
-import znn.planner as planner
-from znn.errors import NetworkSpecError, ZnnError
+import znn.planning.planner as planner
+from znn.base.errors import NetworkSpecError, ZnnError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.memory import estimate_memory
 from znn.netspec.znnfile import parse_znn, read_znn
-from znn.planner import (
+from znn.planning.planner import (
     CostRates,
     PlanError,
     budget_from_string,
@@ -306,7 +306,7 @@ def test_budget_garbage_is_rejected_with_examples(text):
 
 
 def test_engine_timer_measures_real_forward_passes():
-    from znn.planner import forward_timer
+    from znn.planning.planner import forward_timer
 
     spec = read_znn(network_path("tiny2d"))
     plan = plan_forward_patch(spec, ram_budget_bytes=2**30, measure=forward_timer(spec), top_k=2,

@@ -50,7 +50,7 @@ def test_membrane_images_become_regions_per_section():
 
 @pytest.fixture(scope="module")
 def synthetic():
-    from znn.data.synthetic import make_em_volume
+    from znn.io.synthetic import make_em_volume
 
     return make_em_volume((6, 96, 96), seed=2)
 

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 from tests.helpers.paths import NETWORKS
+from znn.base.modes import LabelMode
+from znn.data.job_folder import write_job_folder
 from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.strokes import paint_strokes
-from znn.data.synthetic import make_em_volume
 from znn.forward.predict import predict_volume
+from znn.io.synthetic import make_em_volume
 from znn.jobs import JobConfig, read_cfg
-from znn.jobs.folder import write_job_folder
-from znn.modes import LabelMode
 from znn.train.setup import prepare_training
 from znn.train.trainer import Trainer
 

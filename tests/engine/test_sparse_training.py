@@ -8,14 +8,14 @@ import pytest
 
 from tests.helpers.netcheck import build, finite_difference_error, parameter_gradients, random_inputs
 from tests.helpers.paths import NETWORKS
+from znn.base.errors import ConfigError
+from znn.data.job_folder import write_job_folder
 from znn.data.label_modes import convert_labels
 from znn.data.rebalance import global_boundary_weights
 from znn.data.sampling import Patch, TrainingSample
 from znn.data.strokes import paint_strokes
-from znn.data.synthetic import make_em_volume
-from znn.errors import ConfigError
+from znn.io.synthetic import make_em_volume
 from znn.jobs import JobConfig, read_cfg
-from znn.jobs.folder import write_job_folder
 from znn.train.costs import COST_FUNCTIONS, compute_cost, pixel_error_count
 from znn.train.events import Step, Validation
 from znn.train.setup import prepare_training

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from znn.data.synthetic import make_em_volume
 from znn.evaluate.sweep import score_boundary_map
 from znn.evaluate.threshold import SCAN, propose_threshold
+from znn.io.synthetic import make_em_volume
 
 
 @pytest.fixture(scope="module")

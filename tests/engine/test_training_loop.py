@@ -214,7 +214,7 @@ def test_seeding_reports_loaded_and_new_layers(tmp_path):
 
 
 def test_seeding_refuses_to_overwrite_an_existing_run(tmp_path):
-    from znn.errors import ConfigError
+    from znn.base.errors import ConfigError
 
     cfg = write_job(tmp_path, max_iter=10, save=5)
     run_training(cfg)

@@ -11,9 +11,9 @@ from dataclasses import replace
 import pytest
 
 from tests.helpers.paths import NETWORKS
-from znn import update_cost as uc
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.znnfile import parse_znn, read_znn
+from znn.planning import update_cost as uc
 
 BASE = uc.DEFAULT_UPDATE_RATES
 

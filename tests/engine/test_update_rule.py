@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from znn.network.update import AdamStep, Hyper, update_bias, update_kernel
+from znn.passes.update import AdamStep, Hyper, update_bias, update_kernel
 
 
 def test_kernel_with_momentum_three_steps():

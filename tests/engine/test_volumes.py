@@ -10,7 +10,7 @@ import tifffile
 import zarr
 
 from tests.helpers.shared import SHARED, need_shared
-from znn.errors import VolumeError
+from znn.base.errors import VolumeError
 from znn.io.volumes import list_volumes, open_volume_lazy, parse_location, read_volume, write_volume
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.float32, np.float64]

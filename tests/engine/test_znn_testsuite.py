@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.shared import FIXTURES, need_shared
-from znn.network import Network
+from znn.io.trained_network import load_trained
 
 PATCH = "processing/znn/train/patch"
 STATS = "processing/znn/train/statistics/train"
@@ -24,7 +24,7 @@ def test_stored_training_step_is_reproduced(precision, dtype, tolerance, mode):
         labels = np.array(f[f"{PATCH}/lbls/output"]).astype(np.float64)
         grads = np.array(f[f"{PATCH}/grdts/output"]).astype(np.float64)
         err, cls = float(f[f"{STATS}/err"][0]), float(f[f"{STATS}/cls"][0])
-    net = Network.load(path, (1, 5, 5), spec=spec, dtype=dtype, conv_mode=mode)
+    net = load_trained(path, (1, 5, 5), spec=spec, dtype=dtype, conv_mode=mode)
     assert net.dtype == np.dtype(dtype)
     out = net.forward({"input": patch})["output"].astype(np.float64)
     # The job uses softmax_loss: the stored props are the channel softmax of the linear outputs.

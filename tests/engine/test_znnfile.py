@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers.paths import NETWORKS
 from tests.helpers.shared import FIXTURES, need_shared
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
 from znn.netspec.znnfile import check_znn, format_znn, parse_znn, read_znn
 
 # Without ../shared one placeholder case stands in, so the skip names the missing folder.

@@ -15,8 +15,9 @@ onnx = pytest.importorskip("onnx", reason="the 'export' extra (onnx, onnxruntime
 pytest.importorskip("onnxruntime", reason="the 'export' extra (onnx, onnxruntime) is not installed")
 yaml = pytest.importorskip("yaml", reason="the 'export' extra (pyyaml) is not installed")
 
-from znn.errors import ZnnError  # noqa: E402
+from znn.base.errors import ZnnError  # noqa: E402
 from znn.export.zoo import iter_predict_zoo, open_zoo_model  # noqa: E402
+from znn.io.trained_network import save_trained  # noqa: E402
 
 
 def _run(generator):
@@ -48,7 +49,7 @@ def test_an_exported_package_predicts_what_the_engine_predicts(tmp_path):
             net.params.kernels[name][...] = values
         for name, values in base.biases.items():
             net.params.biases[name][...] = values
-        net.save(weights)
+        save_trained(net, weights)
     engine, _ = _run(iter_predict_image(volume, base.spec, weights, pp_type="standard2D", mirror=True,
                                         softmax=True, num_threads=1))
     assert np.abs(zoo["output"] - next(iter(engine.values()))).max() < 1e-4

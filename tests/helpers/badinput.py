@@ -46,12 +46,12 @@ def file_hashes(root: Path) -> dict[Path, str]:
 
 def run_znn(tmp_path: Path, argv: list[str], *, timeout: float = 300, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> Refusal:
-    """`python -m znn.cli ARGV` with `{tmp}` replaced; returns status and output."""
+    """`python -m znn ARGV` with `{tmp}` replaced; returns status and output."""
     args = [str(a).replace("{tmp}", str(tmp_path)) for a in argv]
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO / "engine"), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
     environment.update(env or {})
-    done = subprocess.run([sys.executable, "-m", "znn.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "znn", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or tmp_path, env=environment)
     return Refusal(done.returncode, done.stdout, done.stderr)
 

@@ -25,10 +25,10 @@ def _predicted(image, weights):
 def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_viewer, qtbot, tmp_path):
     from napari_znn._train_widget import TrainingDock
     from znn.blockwise.store import done_flags
-    from znn.data.synthetic import make_em_volume
     from znn.evaluate.maps import segment_maps
     from znn.evaluate.report import score_segmentation
     from znn.io.h5net import save_network
+    from znn.io.synthetic import make_em_volume
     from znn.io.volumes import write_volume
     from znn.netspec.library import network_path
     from znn.netspec.znnfile import read_znn
@@ -37,7 +37,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
     em = make_em_volume((3, 90, 100), seed=4)
     write_volume(tmp_path / "em.zarr", em.raw, dataset="raw")
     from napari_znn._job_fields import form_defaults
-    from znn.jobs.folder import write_job_folder
+    from znn.data.job_folder import write_job_folder
 
     # a trained run of tiny2d: its job folder and a checkpoint in it
     write_job_folder(tmp_path / "run", network_text=network_path("tiny2d").read_text(), image=em.raw,

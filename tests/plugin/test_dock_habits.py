@@ -235,7 +235,7 @@ def test_no_stall_while_n4_trains_and_predicts(make_napari_viewer, new_dock, qtb
     costs napari itself about 100 ms, so the live layer is made when Train is pressed and a second
     Predict fills the first one's layer: the probes start after those. The structure that keeps it
     so is checked exactly: every forward, backward and update of the network runs off the main
-    thread, and the engine's threads run nicer than napari's (znn.parallel.niceness). The gap itself
+    thread, and the engine's threads run nicer than napari's (znn.base.niceness). The gap itself
     is measured by tools/stall_bench.py (with a busy process beside, under 100 ms); here only a
     bound that a busy CI machine never trips. A late tick writes down every thread's stack, and a
     failure shows them."""

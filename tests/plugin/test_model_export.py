@@ -23,7 +23,7 @@ def test_export_model_button(make_napari_viewer, new_dock, qtbot, tmp_path, monk
     from napari_znn import _model_export
     from znn.export.package import PackageInfo
     from znn.io.h5net import load_network
-    from znn.network.net import Network
+    from znn.io.trained_network import load_trained
 
     viewer, dock = sample_dock(make_napari_viewer(), lambda v: new_dock(v, docked=True), tmp_path)
     button = dock.model_export.button
@@ -53,7 +53,7 @@ def test_export_model_button(make_napari_viewer, new_dock, qtbot, tmp_path, monk
     saved = load_network(dock.run.checkpoint)
     with zipfile.ZipFile(path) as archive:
         onnx_bytes = archive.read("weights.onnx")
-    with Network.load(dock.run.checkpoint, (1, 6, 6), phase="test", num_threads=1) as net:
+    with load_trained(dock.run.checkpoint, (1, 6, 6), phase="test", num_threads=1) as net:
         rng = np.random.default_rng(0)
         inputs = {n: rng.normal(0, 1, s).astype("float32") for n, s in net.graph.input_sizes.items()}
         maps = net.forward(inputs)[saved.spec.output_names[0]]

@@ -184,7 +184,7 @@ def test_seconds_per_update_are_timed_once_per_machine_then_estimated(qtbot, tmp
     from napari_znn._update_estimate import _seconds
     from znn.netspec.graph import NetworkGraph
     from znn.netspec.znnfile import parse_znn
-    from znn.update_cost import load_calibration, update_seconds
+    from znn.planning.update_cost import load_calibration, update_seconds
 
     monkeypatch.setenv("ZNN_CACHE_DIR", str(tmp_path))  # no calibration yet (the subprocess inherits it)
     editor = NetworkEditor()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from znn.data.synthetic import make_em_volume
+from znn.io.synthetic import make_em_volume
 
 pytestmark = pytest.mark.gui
 

@@ -90,7 +90,7 @@ def test_train_stop_resume_predict_export(make_napari_viewer, new_dock, qtbot, t
     qtbot.waitUntil(lambda: dock.predictor is None, timeout=60_000)
     assert len(viewer.layers) == layers_before
 
-    from znn.cli import main
+    from znn.commands.cli import main
 
     cfg = dock.export_job(tmp_path / "exported")
     assert main(["train", "-c", str(cfg), "--quiet", "--max-iter", "3"]) == 0

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 from math import prod
 from typing import Literal
 
-from znn.cores import usable_cores
-from znn.errors import ZnnError
-from znn.modes import ConvMode
+from znn.base.cores import usable_cores
+from znn.base.errors import ZnnError
+from znn.base.modes import ConvMode
 from znn.netspec.vocabulary import Triple
 
 # Seconds the warm-up update may take before a configuration is skipped. 40 s lets PyTorch

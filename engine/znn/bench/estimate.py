@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from znn.base.cores import usable_cores
 from znn.bench.report import machine_info
-from znn.cores import usable_cores
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.vocabulary import Triple
 from znn.netspec.znnfile import read_znn
-from znn.update_cost import calibrate, measure_update, update_seconds
+from znn.planning.update_cost import calibrate, measure_update, update_seconds
 
 CASES: tuple[tuple[str, Triple], ...] = (
     ("tiny2d", (1, 64, 64)), ("N4", (1, 64, 64)), ("N4", (1, 128, 128)), ("N4_affinity", (1, 64, 64)),

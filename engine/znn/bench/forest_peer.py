@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 SIGMA_MIN, SIGMA_MAX = 1.0, 16.0
 TREES = 100

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.modes import ConvMode
+from znn.base.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.znnfile import read_znn
@@ -51,7 +51,7 @@ def ours(net: str, budget: int, threads: int, repeats: int) -> dict[str, Any]:
     """The planner's patch under the budget for each conv mode, measured; the fastest wins."""
     from znn.fft import plans
     from znn.network import Network
-    from znn.planner import plan_forward_patch
+    from znn.planning.planner import plan_forward_patch
 
     plans.set_planner_effort(plans.MEASURE)
     spec = read_znn(network_path(net))

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from znn import __version__
+from znn.base.cores import usable_cores
 from znn.bench.cases import ENGINE_PEER, WARMUP_PHASE
 from znn.bench.torch_peer import INSTALL_HINT
-from znn.cores import usable_cores
-from znn.update_cost import cpu_model
+from znn.planning.update_cost import cpu_model
 
 NOTE_CHARS = 160  # the full reasons are in the JSON file
 LEGEND = ("skipped (>N): the warm-up update ran past the N s cap, so one update takes more than N s; "

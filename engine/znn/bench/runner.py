@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+from znn.base.cores import usable_cores
+from znn.base.modes import ConvMode
 from znn.bench.cases import (
     DEFAULT_CAP_S,
     ENGINE_OURS,
@@ -40,8 +42,6 @@ from znn.bench.report import (
     table_rows,
     write_results,
 )
-from znn.cores import usable_cores
-from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.library import network_path
 from znn.netspec.memory import estimate_memory
@@ -177,7 +177,7 @@ def model_skip(config: Config) -> dict[str, Any] | None:
     forward passes of work) beyond the cap: trying it would only burn the cap."""
     if config.engine != ENGINE_OURS or config.mode != "direct":
         return None
-    from znn.planner import estimated_seconds
+    from znn.planning.planner import estimated_seconds
 
     graph = NetworkGraph(read_znn(network_path(config.net)), config.outsz)
     update_s = 3 * estimated_seconds(graph, conv_mode="direct", num_threads=config.threads)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.base.errors import ZnnError
 from znn.data.strokes import paint_strokes
-from znn.errors import ZnnError
 
 STROKES_PER_SECTION, STROKE_LENGTH, STROKE_WIDTH = 12, 20, 2
 MEMBRANE, CELL = 1, 2  # painted values

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.base.modes import LabelMode
 from znn.bench.strokes_data import CELL, MEMBRANE, StrokesCase
+from znn.data.job_folder import write_job_folder
 from znn.evaluate.sweep import MapScores, score_boundary_map
 from znn.forward.image import iter_predict_image
 from znn.io.h5net import save_network
 from znn.jobs import JobConfig, read_cfg
-from znn.jobs.folder import write_job_folder
-from znn.modes import LabelMode
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import parse_znn
-from znn.params import NetParams
+from znn.params.net_params import NetParams
 from znn.train.best import best_path
 from znn.train.events import Step, Validation
 from znn.train.setup import prepare_training

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import DTypeLike
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
-from znn.params import NetParams
+from znn.params.net_params import NetParams
 
 if TYPE_CHECKING:
     import torch

@@ -28,9 +28,9 @@ from typing import Any, cast
 
 import numpy as np
 
+from znn.base.errors import ZnnError
+from znn.base.modes import ConvMode
 from znn.bench.cases import ENGINE_OURS, SETUP_PHASES, WARMUP_PHASE, Config
-from znn.errors import ZnnError
-from znn.modes import ConvMode
 from znn.netspec.library import network_path
 from znn.netspec.znnfile import read_znn
 
@@ -237,7 +237,7 @@ def run_peer(config: Config, result: dict[str, Any]) -> None:
         result.update(status="missing", reason=INSTALL_HINT)
         return
     from znn.bench.torch_peer import TorchPeer
-    from znn.init import initial_parameters
+    from znn.params.init import initial_parameters
 
     torch.set_num_threads(config.threads)
     spec = read_znn(network_path(config.net))

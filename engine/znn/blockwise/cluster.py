@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from znn.base.stop_signals import STOP_SIGNALS
 from znn.blockwise.run import BlockwiseError, GiB
 from znn.blockwise.worker import QUIET_ENV, QUIET_LOGGERS, WORKER_PRELOAD
-from znn.stop_signals import STOP_SIGNALS
 
 CONNECT_TIMEOUT_S = 5.0  # for --scheduler: an address that does not answer is refused this soon
 

@@ -18,9 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.triples import triple
-
-Triple = tuple[int, int, int]
+from znn.base.triples import Triple, triple
 
 
 @dataclass(frozen=True)

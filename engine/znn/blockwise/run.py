@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from znn.base.errors import FileFormatError, ZnnError
+from znn.base.modes import ConvMode
+from znn.base.triples import triple
 from znn.blockwise import store
 from znn.blockwise.geometry import BlockGrid, Triple, output_shape_for
 from znn.blockwise.normalise import (
@@ -38,18 +41,15 @@ from znn.blockwise.normalise import (
 from znn.blockwise.task import BlockResult, BlockTask, open_input
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
-from znn.errors import FileFormatError, ZnnError
 from znn.io.h5net import load_network
 from znn.io.runlock import RunLock
 from znn.io.space import require_free_space, volume_bytes
 from znn.io.volumes import parse_location, split_sections
 from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
-from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import parse_znn
-from znn.planner import format_bytes, plan_forward_patch
-from znn.triples import triple
+from znn.planning.planner import format_bytes, plan_forward_patch
 
 GiB = 1 << 30
 # The share of a worker's memory the network may plan for; the rest holds the interpreter,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 DONE = "done_blocks"
 ATTRIBUTE = "znn_blockwise"

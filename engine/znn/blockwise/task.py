@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from znn.base.modes import ConvMode
 from znn.blockwise import store
 from znn.blockwise.geometry import BlockGrid, Triple, mirror_before, mirrored_indices, read_padded
 from znn.blockwise.normalise import Normalisation
-from znn.modes import ConvMode
 
 
 @dataclass(frozen=True)
@@ -68,21 +68,14 @@ def _network_key(task: BlockTask) -> tuple:
 
 
 def _build_network(task: BlockTask) -> Any:
-    from znn.io.h5net import apply_saved, load_network
+    from znn.io.trained_network import load_trained
     from znn.kernels import warm_up
     from znn.netspec.znnfile import parse_znn
-    from znn.network.net import Network
 
     warm_up(np.dtype(task.dtype))
     spec = parse_znn(task.network_text, "network")
-    net = Network(spec, task.block_shape, dtype=task.dtype, conv_mode=task.conv_mode, phase="test",
-                  num_threads=task.num_threads, seed=0)
-    report = apply_saved(spec, load_network(task.weights), net.params)
-    if report.new:
-        net.close()
-        raise ValueError(f"{task.weights} lacks layer(s) {', '.join(report.new)} of the network")
-    net.invalidate_kernel_spectra()
-    return net
+    return load_trained(task.weights, task.block_shape, spec=spec, dtype=task.dtype, conv_mode=task.conv_mode,
+                        num_threads=task.num_threads)
 
 
 class BlockWorker:

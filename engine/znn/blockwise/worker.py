@@ -16,10 +16,10 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from znn.base.stop_signals import STOP_SIGNALS
 from znn.blockwise.geometry import materialise
 from znn.blockwise.normalise import SectionStats, section_stats
 from znn.blockwise.task import BlockResult, BlockTask, BlockWorker
-from znn.stop_signals import STOP_SIGNALS
 
 PLUGIN_NAME = "znn-blockwise"
 WORKER_PRELOAD = __name__  # a worker preload module: see dask_setup

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from znn.base.errors import ZnnError
 from znn.bench.cases import DEFAULT_CAP_S, OUR_MODES, SETUP_CAP_FACTOR
 from znn.commands.info import parse_triple
-from znn.errors import ZnnError
 
 STROKES_HELP = """znn bench strokes: strokes painted by code on 3 sections of ISBI 2012 (from scratch) and of the
 drosophila-vnc stack (starting from N4 trained on ISBI 2012); our network trains on them as the dock
@@ -41,7 +41,7 @@ def _threads(values: list[str]) -> list[int]:
 
 def _check_networks(flag: str, names: list[str]) -> None:
     """Every network named on the command line exists (a bundled name or a .znn file)."""
-    from znn.errors import FileFormatError
+    from znn.base.errors import FileFormatError
     from znn.io.writable import Origin
     from znn.netspec.library import network_path
 
@@ -160,9 +160,9 @@ def run_patches(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from znn.base.cores import usable_cores
     from znn.bench.patches import compare
-    from znn.cores import usable_cores
-    from znn.planner import PlanError, budget_from_string
+    from znn.planning.planner import PlanError, budget_from_string
 
     threads = (_threads(args.threads)[-1] or usable_cores()) if args.threads else usable_cores()
     _check_networks("--patches", [args.patches])

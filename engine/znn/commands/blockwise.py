@@ -12,9 +12,9 @@ import argparse
 import threading
 from typing import Any
 
+from znn.base.errors import ConfigError
 from znn.commands import checks
 from znn.commands.console import Console, stop_on_signals
-from znn.errors import ConfigError
 from znn.io.writable import Origin
 
 
@@ -45,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
+    from znn.base.errors import FileFormatError
     from znn.blockwise.run import BlockwiseRequest
-    from znn.errors import FileFormatError
     from znn.io.h5net import load_network
     from znn.jobs import values as v
     from znn.netspec.znnfile import format_znn, read_znn
@@ -83,7 +83,7 @@ def _requests(args: argparse.Namespace, memory: int) -> list[Any]:
 
 def _network_file(args: argparse.Namespace) -> Any:
     """The --network description (a .znn path or a bundled name), its errors naming the flag."""
-    from znn.errors import FileFormatError
+    from znn.base.errors import FileFormatError
     from znn.netspec.library import network_path
 
     try:
@@ -160,11 +160,11 @@ def _image_origin(job: Any, sample_id: int, node: str, location: str) -> Origin:
 
 
 def run_blockwise(args: argparse.Namespace) -> int:
+    from znn.base.cores import cap_note, usable_cores
     from znn.blockwise.cluster import CONNECT_TIMEOUT_S, cluster_client
     from znn.blockwise.run import BlockwiseFinished, iter_blockwise, prepare_blockwise
-    from znn.cores import cap_note, usable_cores
     from znn.jobs import values as v
-    from znn.planner import budget_from_string, total_ram_bytes
+    from znn.planning.planner import budget_from_string, total_ram_bytes
 
     console = Console(quiet=args.quiet)
     cores = usable_cores()

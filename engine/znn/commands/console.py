@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from znn.base.stop_signals import STOP_SIGNALS
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, TileProgress
-from znn.stop_signals import STOP_SIGNALS
 from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
 
 
@@ -21,7 +21,7 @@ def _fmt(value: float | None, digits: int = 5) -> str:
 def stop_on_signals(request_stop: Callable[[], object], console: Console, doing: str) -> Iterator[None]:
     """The first SIGINT, SIGTERM or SIGHUP (`STOP_SIGNALS`) calls `request_stop` (the work ends at
     its next safe point, `doing` says which) and prints one line; a second Ctrl-C raises
-    KeyboardInterrupt, which `znn.cli.main` turns into one line and status 130. Further SIGTERMs
+    KeyboardInterrupt, which `znn.commands.cli.main` turns into one line and status 130. Further SIGTERMs
     and SIGHUPs change nothing."""
     asked = {"count": 0}
 
@@ -43,7 +43,7 @@ def stop_on_signals(request_stop: Callable[[], object], console: Console, doing:
 
 def thread_note(console: Console, flag: int | None, key: int | None) -> None:
     """One note when --threads (or else the job's num_threads) asks for more threads than cores."""
-    from znn.cores import cap_note
+    from znn.base.cores import cap_note
 
     note = cap_note("--threads", flag) if flag is not None else cap_note("num_threads", key)
     if note:

@@ -24,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from znn.app.demo import format_scores, run_demo
     from znn.commands import checks
-    from znn.demo import format_scores, run_demo
     from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, TileProgress
     from znn.io.training_state import SEED_MAX
     from znn.io.writable import Origin, check_output_folder

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from znn.errors import FileFormatError
+from znn.base.errors import FileFormatError
 from znn.io.writable import Origin
 
 
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from znn.errors import ZnnError
+    from znn.base.errors import ZnnError
 
     try:
         return _run(args)

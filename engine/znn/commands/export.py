@@ -17,7 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,10 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from znn.base.atomic import atomic_path
     from znn.export.onnx_graph import build_onnx
     from znn.export.package import PackageInfo, network_text, write_package
     from znn.export.sources import from_files, from_job
-    from znn.io.h5atomic import atomic_path
 
     suffix = args.output.suffix.lower()
     if suffix not in (".zip", ".onnx"):

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from znn.errors import ConfigError
+    from znn.base.errors import ConfigError
 
     checks.at_least("--threads", args.threads, 0, " (0 = all cores)")
     checks.existing_file("-c/--config", args.config, "job .cfg file")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.base.errors import FileFormatError
 from znn.commands import checks
-from znn.errors import FileFormatError
 from znn.io.writable import Origin
 
 
@@ -61,7 +61,7 @@ def output_for(output: str, threshold: float, several: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from znn.errors import ZnnError
+    from znn.base.errors import ZnnError
 
     try:
         return _run(args)

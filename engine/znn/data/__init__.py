@@ -19,7 +19,6 @@ from znn.data.rebalance import (
 )
 from znn.data.sampling import Patch, SampleSet, TrainingSample
 from znn.data.strokes import paint_strokes, split_strokes
-from znn.data.synthetic import SyntheticEM, make_em_volume
 from znn.data.targets import (
     affinity_from_labels,
     affinity_mask,
@@ -28,6 +27,7 @@ from znn.data.targets import (
     boundary_target,
     one_class_target,
 )
+from znn.io.synthetic import SyntheticEM, make_em_volume
 
 __all__ = [
     "IMAGE_PP_TYPES",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from znn.errors import VolumeError
+from znn.base.errors import VolumeError
 
 
 def _first_bad(volume: np.ndarray, bad: Callable[[np.ndarray], np.ndarray]) -> tuple[int, tuple[int, ...], int]:

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import DTypeLike
 
+from znn.base.errors import ConfigError, VolumeError
+from znn.base.modes import OutputKind, Rebalance
 from znn.data.augment import EMAugment
 from znn.data.checks import check_image_values, check_label_values, check_mask_values
 from znn.data.label_modes import convert_labels
@@ -37,11 +39,9 @@ from znn.data.label_sense import StrokeClasses, check_dense_labels, check_not_th
 from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.sampling import SampleSet, TrainingSample
-from znn.errors import ConfigError, VolumeError
 from znn.io.volumes import open_volume_lazy, read_volume
 from znn.jobs.dataspec import DataSpec, ImageSpec, LabelSpec, SampleSpec
 from znn.jobs.job import JobConfig, job_dtype
-from znn.modes import OutputKind, Rebalance
 
 _CHECKS = {"image": check_image_values, "label": check_label_values, "mask": check_mask_values}
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from znn.base.errors import VolumeError
+from znn.base.modes import LabelMode, OutputKind
 from znn.data.checks import check_stroke_values, sample_sections
-from znn.errors import VolumeError
-from znn.modes import LabelMode, OutputKind
 
 SPARSE: LabelMode = "sparse_strokes"
 _FEW_VALUES = 8  # a painted volume uses a handful of values, a dense one many ids

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from znn.base.errors import VolumeError
+from znn.base.modes import LabelMode, OutputKind
 from znn.data.checks import check_not_an_image, sample_sections
-from znn.errors import VolumeError
-from znn.modes import LabelMode, OutputKind
 
 
 def check_not_the_image(label: np.ndarray, label_file: str, image: np.ndarray, image_file: str,

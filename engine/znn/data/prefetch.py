@@ -19,8 +19,8 @@ from types import TracebackType
 
 import numpy as np
 
+from znn.base.niceness import lower_current_thread
 from znn.data.sampling import Patch, SampleSet
-from znn.parallel.niceness import lower_current_thread
 
 _POLL_S = 0.05  # how often blocked calls look at the stop flag
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
-from znn.modes import PP_TYPES, PpType
+from znn.base.modes import PP_TYPES, PpType
 
 IMAGE_PP_TYPES: tuple[PpType, ...] = PP_TYPES
 

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from znn.base.modes import Rebalance
 from znn.data.targets import as_volume
-from znn.modes import Rebalance
 
 REBALANCE_MODES: tuple[Rebalance, ...] = ("global", "patch")
 

@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from znn.base.errors import ConfigError
+from znn.base.modes import OUTPUT_KINDS, LabelMode, OutputKind, Rebalance
+from znn.base.triples import triple
 from znn.data.augment import EMAugment, Flips
 from znn.data.rebalance import (
     affinity_weight_map,
@@ -53,9 +56,6 @@ from znn.data.targets import (
     boundary_mask,
     boundary_target,
 )
-from znn.errors import ConfigError
-from znn.modes import OUTPUT_KINDS, LabelMode, OutputKind, Rebalance
-from znn.triples import triple
 
 SAMPLE_KINDS = OUTPUT_KINDS
 _AXES = "(z, y, x)"

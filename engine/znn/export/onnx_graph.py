@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.export.onnx_graph import ExportError, build_onnx
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.export.onnx_graph import ExportError
 from znn.export.package import ExportSource
 from znn.netspec.spec import NetSpec
@@ -17,10 +17,11 @@ from znn.netspec.znnfile import parse_znn, read_znn
 
 
 def _weights(spec: NetSpec, checkpoint: Path | None, seed: int = 0) -> tuple[dict, dict]:
+    from znn.io.trained_network import load_trained
     from znn.network.net import Network
 
     if checkpoint is not None:
-        net = Network.load(checkpoint, (1, 1, 1), spec=spec, phase="test", num_threads=1)
+        net = load_trained(checkpoint, (1, 1, 1), spec=spec, num_threads=1)
     else:
         net = Network(spec, (1, 1, 1), phase="test", seed=seed, num_threads=1)
     with net:  # a checkpoint with NaN or infinite weights is refused as it loads
@@ -117,7 +118,8 @@ def read_package(path: Path) -> tuple[str, dict[str, np.ndarray], dict[str, np.n
 
 def import_package(path: Path, folder: Path) -> tuple[Path, Path]:
     """Write `network.znn` and `net.h5` (ZNN's layout) into `folder` from an exported package."""
-    from znn.io.h5atomic import atomic_write_text
+    from znn.base.atomic import atomic_write_text
+    from znn.io.trained_network import save_trained
     from znn.network.net import Network
 
     text, kernels, biases = read_package(path)
@@ -129,5 +131,5 @@ def import_package(path: Path, folder: Path) -> tuple[Path, Path]:
         for name, values in biases.items():
             net.params.biases[name][...] = values
         atomic_write_text(znn_path, text)
-        net.save(h5_path)
+        save_trained(net, h5_path)
     return znn_path, h5_path

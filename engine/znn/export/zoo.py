@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 TILE = 256  # output voxels per tile side in y and x (z: as deep as the model needs)
 

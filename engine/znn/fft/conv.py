@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from znn.base.jit import cached_njit
 from znn.fft import plans
-from znn.jit import cached_njit
-from znn.netspec.fftsize import fft_size
+from znn.fft.fftsize import fft_size
 
 Shape = tuple[int, ...]
 

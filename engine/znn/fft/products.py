@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from znn.jit import cached_njit
+from znn.base.jit import cached_njit
 
 BLOCK = 1024  # bins per block: one block of the accumulators of all maps stays in L2
 

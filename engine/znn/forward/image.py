@@ -14,21 +14,21 @@ from typing import Literal
 
 import numpy as np
 
+from znn.base.errors import ZnnError
+from znn.base.modes import ConvMode, Dtype
 from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
-from znn.errors import ZnnError
 from znn.forward.planning import plan_tile
 from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
-from znn.io.h5net import apply_saved, load_network
+from znn.io.h5net import load_network
+from znn.io.trained_network import trained_network
 from znn.jobs.resolved import DEFAULT_DTYPE, DEFAULT_RAM_BUDGET
-from znn.modes import ConvMode, Dtype
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
-from znn.network.net import Network
 from znn.parallel.choice import ConvModeChosen
 from znn.parallel.optimize import iter_choose_conv_modes, optimized_edges
-from znn.planner import budget_from_string
+from znn.planning.planner import budget_from_string
 
 
 def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *, pp_type: str = "standard2D",
@@ -59,10 +59,5 @@ def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *,
     graph = NetworkGraph(spec, tile)
     yield from iter_choose_conv_modes(graph, np.dtype(dtype), optimized_edges(graph, conv_mode), num_threads,
                                       training=False)
-    with Network(spec, tile, dtype=dtype, conv_mode=conv_mode, phase="test", num_threads=num_threads,
-                 seed=0) as net:
-        report = apply_saved(spec, saved, net.params)
-        if report.new:
-            raise ZnnError(f"{weights} lacks layer(s) {', '.join(report.new)} of the network; they would be random")
-        net.invalidate_kernel_spectra()
+    with trained_network(saved, tile, spec=spec, dtype=dtype, conv_mode=conv_mode, num_threads=num_threads) as net:
         return (yield from iter_predict(net, {spec.input_names[0]: volume}, softmax=softmax))

@@ -21,23 +21,24 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.base.errors import ConfigError
+from znn.base.triples import triple
 from znn.data.dataset import forward_input_shapes, load_forward_inputs
-from znn.errors import ConfigError
 from znn.forward.outputs import check_outputs, output_paths, write_outputs
 from znn.forward.planning import BudgetError, plan_tile
 from znn.forward.predict import TileDone, iter_predict
 from znn.forward.tiling import Triple, fit_tile, output_shape
-from znn.io.h5net import apply_saved, load_network
+from znn.io.h5net import load_network
+from znn.io.trained_network import trained_network
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ForwardSettings, ResolvedForward
 from znn.jobs.values import effective_num_threads
-from znn.memory_fit import memory_shortfall
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
-from znn.planner import budget_from_string
-from znn.triples import triple
+from znn.planning.memory_fit import memory_shortfall
+from znn.planning.planner import budget_from_string
 
 
 @dataclass(frozen=True)
@@ -184,16 +185,8 @@ def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_id
             tile, plan = choose_tile(job, run, spec, volume, fov, num_threads=threads,
                                      output_bytes=output_bytes)
             if tile not in networks:
-                net = Network(spec, tile, dtype=dtype, conv_mode=run.conv_mode,
-                              phase="test", num_threads=threads, seed=0)
-                report = apply_saved(spec, saved, net.params)
-                if report.new:
-                    net.close()
-                    raise ConfigError(f"the trained network lacks layer(s) {', '.join(report.new)} of the "
-                                      "network description; they would be random", file=saved.path,
-                                      expected=f"a network trained with {job.network.fnet_spec}")
-                net.invalidate_kernel_spectra()
-                networks[tile] = net
+                networks[tile] = trained_network(saved, tile, spec=spec, dtype=dtype, conv_mode=run.conv_mode,
+                                                 num_threads=threads)
             predicting = iter_predict(networks[tile], inputs, softmax=run.softmax)
             first = next(predicting)
             yield SampleStarted(sample_id, volume, tile, first.total, plan)

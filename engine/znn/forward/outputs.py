@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.errors import WriteFailed, ZnnError
-from znn.io.h5atomic import atomic_h5_file, remove_temporaries
+from znn.base.atomic import remove_temporaries
+from znn.base.errors import WriteFailed, ZnnError
+from znn.base.triples import triple
+from znn.io.h5atomic import atomic_h5_file
 from znn.io.space import require_free_space
 from znn.io.volumes import parse_location, split_sections, write_volume
 from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedForward
 from znn.netspec.spec import NetSpec
-from znn.triples import triple
 
 
 def output_paths(prefix: Path, sample_id: int, outputs: Iterable[str]) -> dict[str, Path]:

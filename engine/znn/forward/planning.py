@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
+from znn.base.modes import ConvMode, Dtype
 from znn.forward.tiling import Triple, fit_tile, output_shape
-from znn.modes import ConvMode, Dtype
 from znn.netspec.spec import NetSpec
-from znn.planner import current_rss_bytes, format_bytes, plan_forward_patch
+from znn.planning.planner import current_rss_bytes, format_bytes, plan_forward_patch
 
 # The memory estimate was measured up to 9% below the real peak RSS growth of FFT forward passes
 # (tests/engine/test_memory_rss.py: N4 1.09); the planner gets 90% of what is left so the process stays

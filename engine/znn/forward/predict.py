@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 from znn.forward.tiling import Triple, output_shape, tile_count, tiles
 from znn.network.net import Network
 

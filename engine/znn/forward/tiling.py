@@ -12,9 +12,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from znn.triples import triple
-
-Triple = tuple[int, int, int]
+from znn.base.triples import Triple, triple
 
 
 def tile_starts(volume_in: int, tile_out: int, fov: int) -> list[int]:

@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from znn.errors import SavedNetworkError
+from znn.base.errors import SavedNetworkError
 from znn.io.h5atomic import atomic_h5_file, write_array
 
 STDIO_STATISTICS = "/processing/znn/train/statistics"

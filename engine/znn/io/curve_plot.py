@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from znn.base.atomic import atomic_path
 from znn.io.curve import LearningCurve
-from znn.io.h5atomic import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     """Draw the learning curve stored in a checkpoint (`python -m znn.io.curve_plot CHECKPOINT PNG`)."""
     import argparse
 
-    from znn.errors import ZnnError
+    from znn.base.errors import ZnnError
     from znn.io.curve import read_learning_curve
 
     parser = argparse.ArgumentParser(prog="python -m znn.io.curve_plot",

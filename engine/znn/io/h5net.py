@@ -4,7 +4,7 @@ One HDF5 group per layer under P (`/processing/znn/train/network` in the "stdio"
 else the file root), holding datasets only: scalar strings for every option
 (`group_type`, `name`, `type`, `input`, ...), int64 `size` and `stride`, and for
 trainable layers `filters` or `biases` plus `momentum_vol`. Kernels are stored in ZNN's
-element order, converted with `znn.params.kernels_to/from_znn_order`. A network trained with
+element order, converted with `znn.params.net_params.kernels_to/from_znn_order`. A network trained with
 Adam also stores each layer's `second_moment` (same shape as `momentum_vol`), which ZNN's
 loader does not read.
 
@@ -26,13 +26,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from znn.errors import NetworkSpecError, SavedNetworkError, ZnnError
+from znn.base.errors import NetworkSpecError, SavedNetworkError, ZnnError
 from znn.io.curve import STDIO_STATISTICS, LearningCurve, read_curve_group, write_curve_group
 from znn.io.h5atomic import atomic_h5_file, read_text, write_array, write_string
 from znn.io.training_state import TRAINING_STATE, check_state
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import group_lines, parse_znn
-from znn.params import NetParams, kernels_from_znn_order, kernels_to_znn_order
+from znn.params.net_params import NetParams, kernels_from_znn_order, kernels_to_znn_order
 
 STDIO_NETWORK = "/processing/znn/train/network"
 PARAMETER_KEYS = ("filters", "biases", "momentum_vol", "second_moment")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from znn.errors import WriteFailed, ZnnError
+from znn.base.errors import WriteFailed, ZnnError
 
 # kind -> (what runs, what it writes, the setting that names it)
 KINDS = {"train": ("training run", "the '{}' files", "train_net_prefix"),

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 
-from znn.errors import SavedNetworkError
+from znn.base.errors import SavedNetworkError
 
 TRAINING_STATE = "/processing/znn/train/state"
 SEED_MAX = 2 ** 32 - 1  # numpy's legacy seed range; a seed is read from the .cfg and stored as int64

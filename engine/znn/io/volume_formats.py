@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import VolumeError, did_you_mean
+from znn.base.errors import VolumeError, did_you_mean
 from znn.io.volume_location import DEFAULT_H5_DATASET, VolumeLocation, section_files
 from znn.io.volume_rules import is_rgb
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from znn.errors import VolumeError
+from znn.base.errors import VolumeError
 
 # `.ext` followed by the end, a ':' (inner path) or a '/' (zarr inner path).
 _CONTAINER = re.compile(r"\.(tiff?|h5|hdf5|hdf|he5|zarr)(?=$|:|[/\\])", re.IGNORECASE)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import VolumeError
+from znn.base.errors import VolumeError
 from znn.io.volume_location import VolumeLocation
 
 

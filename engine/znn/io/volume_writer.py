@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import VolumeError
-from znn.io.h5atomic import atomic_h5_file, atomic_path
+from znn.base.atomic import atomic_path
+from znn.base.errors import VolumeError
+from znn.io.h5atomic import atomic_h5_file
 from znn.io.volume_location import DEFAULT_H5_DATASET, VolumeLocation, parse_location
 
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.errors import VolumeError, ZnnError
+from znn.base.errors import VolumeError, ZnnError
 from znn.io.volume_formats import (
     VolumeInfo,
     h5_datasets,
@@ -72,9 +72,9 @@ def read_volume(path: str | Path, *, ndim: int | None = 3, image: bool = False) 
     `ndim=None` accepts either. `image=True` reads a network input: colour and bool volumes
     are refused instead of read as label ids or 0/1 (`volume_rules`). Raises `VolumeError`
     naming the file, dataset and shape, also when the voxels turn out unreadable (a damaged
-    file). Names starting with `synthetic:` are generated (`znn.data.synthetic.synthetic_volume`).
+    file). Names starting with `synthetic:` are generated (`znn.io.synthetic.synthetic_volume`).
     """
-    from znn.data.synthetic import is_synthetic_name, synthetic_volume
+    from znn.io.synthetic import is_synthetic_name, synthetic_volume
 
     text, sections = split_sections(str(path))
     if is_synthetic_name(text):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from znn.errors import ConfigError, FileFormatError, ZnnError
+from znn.base.errors import ConfigError, FileFormatError, ZnnError
 
 if TYPE_CHECKING:
     from znn.jobs.job import JobConfig

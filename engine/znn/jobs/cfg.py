@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from znn.errors import ConfigError, did_you_mean, printable
-from znn.io.h5atomic import atomic_write_text
+from znn.base.atomic import atomic_write_text
+from znn.base.errors import ConfigError, did_you_mean, printable
 from znn.jobs import values as v
 from znn.jobs.dataspec import parse_spec_file
 from znn.jobs.ini import ConfigWarning, IniDocument, IniSection, read_ini

@@ -27,10 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from znn.errors import ConfigError, did_you_mean, printable
+from znn.base.errors import ConfigError, did_you_mean, printable
+from znn.base.modes import LABEL_MODES, LabelMode
 from znn.jobs.ini import ConfigWarning, IniDocument, IniEntry, IniSection, read_ini
 from znn.jobs.values import BadValue, parse_bool, parse_int
-from znn.modes import LABEL_MODES, LabelMode
 
 IMAGE_PP_TYPES = ("standard2D", "standard3D", "symetric_rescale", "none")
 LABEL_PP_TYPES = ("none", "one_class", "binary_class", "affinity", "auto")

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from znn.errors import ConfigError
-from znn.io.textfile import binary_evidence
+from znn.base.errors import ConfigError
+from znn.base.textfile import binary_evidence
 
 
 class ConfigWarning(UserWarning):

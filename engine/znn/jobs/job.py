@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from znn.errors import ConfigError
+from znn.base.errors import ConfigError
+from znn.base.modes import ConvMode, CostFn, Dtype, MalisNorm, Optimizer, OutputKind, Rebalance
 from znn.jobs import values as v
 from znn.jobs.dataspec import DataSpec
 from znn.jobs.resolved import (
@@ -33,7 +34,6 @@ from znn.jobs.resolved import (
     ResolvedForward,
     ResolvedTraining,
 )
-from znn.modes import ConvMode, CostFn, Dtype, MalisNorm, Optimizer, OutputKind, Rebalance
 
 
 @dataclass

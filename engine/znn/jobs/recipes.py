@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from znn.base.modes import Optimizer
+from znn.base.triples import Triple
 from znn.jobs.job import JobConfig
-from znn.modes import Optimizer
-
-Triple = tuple[int, int, int]
 
 
 @dataclass(frozen=True)

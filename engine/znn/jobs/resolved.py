@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from znn.base.modes import ConvMode, CostFn, Dtype, OutputKind, RebalanceSetting
+from znn.base.triples import Triple
 from znn.jobs.dataspec import DataSpec
-from znn.modes import ConvMode, CostFn, Dtype, OutputKind, RebalanceSetting
-
-Triple = tuple[int, int, int]
 
 # Defaults for keys a job may leave out (ZNN itself requires dtype; the loaders accept jobs
 # without one, as the forward tools do without forward_ram_budget).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from znn.io.h5atomic import atomic_write_text
+from znn.base.atomic import atomic_write_text
 from znn.jobs.dataspec import DEFAULT_LABEL_MODE, DEFAULT_STROKE_CELL, DEFAULT_STROKE_MEMBRANE, DataSpec
 from znn.jobs.values import format_bool
 

@@ -17,10 +17,9 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from znn.cores import capped_threads
-from znn.errors import did_you_mean
-from znn.io.training_state import SEED_MAX
-from znn.modes import (
+from znn.base.cores import capped_threads
+from znn.base.errors import did_you_mean
+from znn.base.modes import (
     CONV_MODES,
     MALIS_NORMS,
     OPTIMIZERS,
@@ -32,6 +31,7 @@ from znn.modes import (
     OutputKind,
     Rebalance,
 )
+from znn.io.training_state import SEED_MAX
 
 
 class BadValue(ValueError):
@@ -180,7 +180,7 @@ def format_outsz_or_auto(value: tuple[int, int, int] | str) -> str:
 
 def parse_ram_budget(text: str) -> str:
     """A RAM budget such as 8GiB, 500MB or 50% (checked by the planner's parser)."""
-    from znn.planner import PlanError, budget_from_string
+    from znn.planning.planner import PlanError, budget_from_string
 
     try:
         budget_from_string(text.strip(), total_ram=2**40)

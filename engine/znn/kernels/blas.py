@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from znn.jit import cached_njit
+from znn.base.jit import cached_njit
 
 N = ord("N")  # operand as stored
 T = ord("T")  # operand transposed

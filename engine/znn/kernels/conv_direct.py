@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from znn.jit import cached_njit
-from znn.triples import triple
+from znn.base.jit import cached_njit
+from znn.base.triples import triple
 
 
 @cached_njit(nogil=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from znn.jit import cached_njit
+from znn.base.jit import cached_njit
 from znn.kernels.blas import N, T, gemm
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from znn.jit import cached_njit
-from znn.triples import triple
+from znn.base.jit import cached_njit
+from znn.base.triples import triple
 
 LINEAR = 0
 RECTIFY_LINEAR = 1

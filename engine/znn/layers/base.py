@@ -20,10 +20,9 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from znn.modes import ConvImplMode
-from znn.triples import triple
+from znn.base.modes import ConvImplMode
+from znn.base.triples import Triple, triple
 
-Triple = tuple[int, int, int]
 ONE: Triple = (1, 1, 1)
 
 
@@ -88,7 +87,7 @@ class SavedState:
 
 @dataclass(frozen=True)
 class WorkTerms:
-    """One edge's share of a forward pass in the cost model (see `znn.forward_cost`)."""
+    """One edge's share of a forward pass in the cost model (see `znn.planning.forward_cost`)."""
 
     direct_flops: int = 0
     elementwise_ops: int = 0

@@ -21,9 +21,9 @@ from typing import Protocol
 
 import numpy as np
 
+from znn.base.modes import ConvImplMode, ConvMode
 from znn.layers.base import ONE, EdgeGeometry, EdgeGroup, EdgeKind, EdgeWork, Triple, WorkTerms
 from znn.layers.conv_gemm import GemmConv
-from znn.modes import ConvImplMode, ConvMode
 
 DEFAULT_STRIDE: Triple = ONE
 DEFAULT_REPEAT: Triple = ONE
@@ -192,7 +192,7 @@ class Conv(EdgeKind):
         return edge.stride or DEFAULT_STRIDE
 
     def work(self, geo: EdgeGeometry, n_in: int, n_out: int) -> WorkTerms:
-        """Direct convolution's terms; FFT edges are counted by `znn.forward_cost` itself."""
+        """Direct convolution's terms; FFT edges are counted by `znn.planning.forward_cost` itself."""
         return WorkTerms(direct_flops=2 * int(np.prod(geo.out_size)) * int(np.prod(geo.kernel)) * n_in * n_out,
                          calls=1)
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import prod
 
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
+from znn.base.triples import triple
 from znn.layers.table import edge_kind, node_kind
 from znn.netspec.spec import EdgeGroup, NetSpec
 from znn.netspec.validate import topological_order
 from znn.netspec.vocabulary import Triple
-from znn.triples import triple
 
 
 @dataclass(frozen=True)

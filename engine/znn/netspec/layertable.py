@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
 from znn.layers.table import edge_kind
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec

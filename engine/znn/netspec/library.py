@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from znn.errors import NetworkSpecError, SavedNetworkError, did_you_mean
+from znn.base.errors import NetworkSpecError, SavedNetworkError, did_you_mean
 
 _PACKAGED = Path(__file__).resolve().parents[1] / "networks"  # wheel install
 _SOURCE_TREE = Path(__file__).resolve().parents[3] / "networks"  # editable install / checkout

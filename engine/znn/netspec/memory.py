@@ -24,11 +24,11 @@ from math import prod
 
 import numpy as np
 
+from znn.base.modes import ConvImplMode, ConvMode
+from znn.fft.fftsize import fft_shape, fft_size, spectrum_elements
 from znn.layers.conv import planned_implementation, requested_mode
 from znn.layers.conv_gemm import forward_blocks, kernel_grad_shape, pass_buffers_bytes, workspace_bytes
 from znn.layers.table import edge_kind, node_kind
-from znn.modes import ConvImplMode, ConvMode
-from znn.netspec.fftsize import fft_shape, fft_size, spectrum_elements
 from znn.netspec.graph import NetworkGraph
 
 INDEX_BYTES = 8  # maxout winners are stored as int64

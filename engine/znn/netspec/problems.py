@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from znn.errors import NetworkSpecError, printable
+from znn.base.errors import NetworkSpecError, printable
 
 
 class Problems:

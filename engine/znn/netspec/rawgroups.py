@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from znn.errors import did_you_mean
+from znn.base.errors import did_you_mean
 from znn.netspec.problems import Problems
 from znn.netspec.spec import EdgeGroup, NodeGroup
 from znn.netspec.vocabulary import (

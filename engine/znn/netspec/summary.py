@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from znn.base.modes import ConvMode
 from znn.layers.table import edge_kind
-from znn.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import estimate_memory
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
 
 TemplateName = Literal["boundary-2d", "vd2d3d", "affinity-3d"]
 TEMPLATES: dict[TemplateName, str] = {

@@ -7,7 +7,7 @@ garbage; here each becomes an error naming the group and line. Size-dependent ch
 
 from __future__ import annotations
 
-from znn.errors import did_you_mean
+from znn.base.errors import did_you_mean
 from znn.layers.table import edge_kind, node_kind
 from znn.netspec.problems import Problems
 from znn.netspec.spec import NetSpec

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
 
 GROUP_WORDS = ("nodes", "edges")
 _OPTION = re.compile(r"^(\s*)(\S+)(\s+)(\S+)(.*)$")

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from znn.errors import NetworkSpecError
-from znn.io.textfile import binary_evidence
+from znn.base.errors import NetworkSpecError
+from znn.base.textfile import binary_evidence
 from znn.netspec.problems import Problems
 from znn.netspec.rawgroups import RawGroup, build_edge, build_node
 from znn.netspec.spec import NetSpec

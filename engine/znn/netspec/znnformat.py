@@ -51,6 +51,6 @@ def format_znn(spec: NetSpec) -> str:
 
 
 def write_znn(spec: NetSpec, path: str | Path) -> None:
-    from znn.io.h5atomic import atomic_write_text  # h5py only when a file is written
+    from znn.base.atomic import atomic_write_text
 
     atomic_write_text(path, format_znn(spec))

@@ -16,19 +16,19 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import DTypeLike
 
-from znn.errors import ZnnError
-from znn.init import initial_parameters
+from znn.base.errors import ZnnError
+from znn.base.modes import CONV_MODES, EXECUTORS, OPTIMIZERS, PHASES, ConvImplMode, ConvMode, Executor, Optimizer, Phase
 from znn.layers.conv import implementation_of, requested_mode
-from znn.modes import CONV_MODES, EXECUTORS, OPTIMIZERS, PHASES, ConvImplMode, ConvMode, Executor, Optimizer, Phase
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.vocabulary import DEFAULT_ETA, DEFAULT_MOMENTUM, DEFAULT_WEIGHT_DECAY
 from znn.netspec.znnfile import read_znn
-from znn.network.passes import Engine, PassState
 from znn.network.sequential import SequentialEngine
-from znn.network.update import AdamStep, Hyper
 from znn.parallel.engine import TaskEngine
-from znn.params import NetParams
+from znn.params.init import initial_parameters
+from znn.params.net_params import NetParams
+from znn.passes.state import Engine, PassState
+from znn.passes.update import AdamStep, Hyper
 
 
 class Network:
@@ -80,30 +80,6 @@ class Network:
     @classmethod
     def from_file(cls, path: str | Path, outsz: tuple[int, int, int], **kwargs: object) -> Network:
         return cls(read_znn(path), outsz, **kwargs)  # type: ignore[arg-type]
-
-    @classmethod
-    def load(cls, path: str | Path, outsz: tuple[int, int, int], *, spec: NetSpec | str | Path | None = None,
-             **kwargs: object) -> Network:
-        """A network from a saved `.h5` (ZNN layouts); the architecture from `spec` if given."""
-        from znn.io.h5net import apply_saved, load_network
-
-        saved = load_network(path)
-        if spec is None:
-            template = saved.spec
-        elif isinstance(spec, NetSpec):
-            template = spec
-        else:
-            template = read_znn(spec)
-        dtype = kwargs.pop("dtype", saved.dtype)
-        net = cls(template, outsz, dtype=dtype, **kwargs)  # type: ignore[arg-type]
-        apply_saved(template, saved, net.params)
-        net.invalidate_kernel_spectra()
-        return net
-
-    def save(self, path: str | Path, *, stdio: bool = True) -> None:
-        from znn.io.h5net import save_network
-
-        save_network(path, self.spec, self.params, stdio=stdio)
 
     def _resolve_conv_modes(self, conv_mode: ConvMode | Mapping[str, ConvMode],
                             num_threads: int) -> dict[str, ConvImplMode]:
@@ -186,7 +162,7 @@ class Network:
     def update(self, eta: float | None = None, momentum: float | None = None,
                weight_decay: float | None = None, *, per_layer: bool = True, optimizer: Optimizer = "sgd") -> None:
         """One step with the gradients of the last backward pass: ZNN's SGD (reference §3.3), or
-        Adam (`znn.network.update`; momentum is its beta1, `adam_steps` counts its steps).
+        Adam (`znn.passes.update`; momentum is its beta1, `adam_steps` counts its steps).
 
         per_layer=False applies the given values to every group, ignoring the eta/momentum/
         weight_decay a `.znn` sets per layer, as ZNN's `train.py` does (quirk 15).

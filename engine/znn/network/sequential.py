@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from znn.init import tie_kernel_blocks
 from znn.layers.table import edge_kind, node_kind
-from znn.network.passes import Gradients, PassState
-from znn.network.update import Hyper, update_bias, update_kernel
+from znn.params.init import tie_kernel_blocks
+from znn.passes.state import Gradients, PassState
+from znn.passes.update import Hyper, update_bias, update_kernel
 
 
 class SequentialEngine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from znn.modes import ConvImplMode
+from znn.base.modes import ConvImplMode
 
 
 @dataclass(frozen=True)

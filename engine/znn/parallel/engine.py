@@ -22,17 +22,17 @@ from math import ceil, prod
 import numpy as np
 
 from znn.fft import pruned
-from znn.init import tie_kernel_blocks
 from znn.layers.base import EdgeWork
 from znn.layers.table import edge_kind, node_kind
 from znn.netspec.spec import EdgeGroup
-from znn.network.passes import Gradients, PassState
-from znn.network.update import Hyper, update_bias, update_kernel
 from znn.parallel import fft_tasks, gemm_tasks
 from znn.parallel.accumulator import Accumulator
 from znn.parallel.fft_layer import Bucket, FFTEdge, make_fft_edge
 from znn.parallel.gemm_tasks import GemmEdge, make_gemm_edge
 from znn.parallel.scheduler import Scheduler, Task
+from znn.params.init import tie_kernel_blocks
+from znn.passes.state import Gradients, PassState
+from znn.passes.update import Hyper, update_bias, update_kernel
 
 CHUNK_VOXELS = 1 << 16  # aim for at least this many voxels per map chunk
 

@@ -14,7 +14,6 @@ from typing import Protocol
 import numpy as np
 
 from znn.fft import products, pruned
-from znn.network.passes import PassState
 from znn.parallel.accumulator import Accumulator
 from znn.parallel.fft_layer import (
     Bucket,
@@ -25,6 +24,7 @@ from znn.parallel.fft_layer import (
     forward_products_uncached,
 )
 from znn.parallel.scheduler import Task
+from znn.passes.state import PassState
 
 Contribute = Callable[[int, Task], None]
 

@@ -39,9 +39,9 @@ from znn.layers.conv_gemm import (
     limit_blas_threads,
 )
 from znn.layers.table import node_kind
-from znn.network.passes import PassState
 from znn.parallel.accumulator import Accumulator
 from znn.parallel.scheduler import Task
+from znn.passes.state import PassState
 
 Contribute = Callable[[int, Task], None]
 

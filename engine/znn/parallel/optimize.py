@@ -25,7 +25,8 @@ from functools import partial
 
 import numpy as np
 
-from znn.cores import usable_cores
+from znn.base.cores import usable_cores
+from znn.base.modes import CONV_IMPL_MODES, ConvImplMode, ConvMode
 from znn.fft import products, pruned
 from znn.fft.conv import transform_shape
 from znn.kernels import conv_direct
@@ -45,7 +46,6 @@ from znn.layers.conv_gemm import (
     limit_blas_threads,
 )
 from znn.layers.table import node_kind
-from znn.modes import CONV_IMPL_MODES, ConvImplMode, ConvMode
 from znn.netspec.graph import EdgeGeometry, NetworkGraph
 from znn.netspec.spec import EdgeGroup
 from znn.parallel.choice import ConvModeChosen

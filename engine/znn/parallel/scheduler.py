@@ -22,8 +22,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from znn.cores import usable_cores
-from znn.parallel.niceness import lower_current_thread
+from znn.base.cores import usable_cores
+from znn.base.niceness import lower_current_thread
 
 _WAITING, _QUEUED, _RUNNING, _DONE = range(4)
 

@@ -23,13 +23,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from znn.errors import WriteFailed
+from znn.base.atomic import atomic_path, remove_temporaries
+from znn.base.errors import WriteFailed
 from znn.io.curve import LearningCurve
-from znn.io.h5atomic import atomic_path, remove_temporaries
 from znn.io.h5net import save_network
 from znn.io.runlock import RunLock
 from znn.netspec.spec import NetSpec
-from znn.params import NetParams
+from znn.params.net_params import NetParams
 
 
 def checkpoint_path(prefix: str | Path, iteration: int | str) -> Path:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from znn.modes import COST_FNS, CostFn
+from znn.base.modes import COST_FNS, CostFn
 
 COST_FUNCTIONS: tuple[CostFn, ...] = COST_FNS
 

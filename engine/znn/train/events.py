@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from znn.modes import FinishReason
+from znn.base.modes import FinishReason
 
 # ----------------------------------------------------------------------------- events
 

@@ -32,7 +32,7 @@ import numpy as np
 from numba import types
 from numba.typed import Dict
 
-from znn.jit import cached_njit
+from znn.base.jit import cached_njit
 
 
 @cached_njit(nogil=True)

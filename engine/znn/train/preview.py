@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from znn.base.errors import ZnnError
 from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
-from znn.errors import ZnnError
 from znn.forward.predict import predict_volume
 from znn.forward.tiling import fit_tile, output_shape
 from znn.network.net import Network

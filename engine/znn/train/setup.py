@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from znn.base.errors import ConfigError, SavedNetworkError
+from znn.base.modes import CostFn, Optimizer, OutputKind
 from znn.data.augment import EMAugment
 from znn.data.dataset import load_sample_set
 from znn.data.sampling import SampleSet
-from znn.errors import ConfigError, SavedNetworkError
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, SavedNetwork, apply_saved, load_network
 from znn.io.space import checkpoint_room, require_free_space
@@ -31,12 +32,11 @@ from znn.io.writable import Origin, check_output_folder
 from znn.jobs import values as v
 from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ResolvedTraining
-from znn.memory_fit import memory_shortfall
-from znn.modes import CostFn, Optimizer, OutputKind
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import read_znn
 from znn.network.net import Network
+from znn.planning.memory_fit import memory_shortfall
 from znn.train.checkpoint import checkpoint_path, current_path, curve_png_path
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from znn.base.modes import Phase
 from znn.io.curve import LearningCurve
-from znn.modes import Phase
 
 
 def eta_at(iteration: int, eta: float, anneal_factor: float, interval: int) -> float:

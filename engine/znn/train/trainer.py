@@ -22,11 +22,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from znn.base.errors import ZnnError
+from znn.base.modes import FinishReason
 from znn.data.prefetch import PatchPrefetcher
 from znn.data.sampling import Patch
-from znn.errors import ZnnError
 from znn.io.h5net import apply_saved, load_network
-from znn.modes import FinishReason
 from znn.parallel.optimize import format_report
 from znn.train.best import BEST, BestSoFar, best_path, improves
 from znn.train.checkpoint import CheckpointWriteFailed, save_checkpoint

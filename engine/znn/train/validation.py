@@ -14,7 +14,7 @@ import numpy as np
 
 from znn.data.prefetch import draw_patch
 from znn.data.sampling import Patch
-from znn.params import NetParams
+from znn.params.net_params import NetParams
 from znn.train.costs import compute_cost, pixel_error_count
 from znn.train.events import Validation
 from znn.train.malis import rand_error

@@ -14,13 +14,13 @@ from typing import Protocol
 
 import numpy as np
 
+from znn.base.modes import ConvImplMode
 from znn.layers.base import EdgeWork
 from znn.layers.table import edge_kind, node_kind
-from znn.modes import ConvImplMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec
-from znn.network.update import Hyper
-from znn.params import NetParams
+from znn.params.net_params import NetParams
+from znn.passes.update import Hyper
 
 Gradients = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # (kernel grads, bias grads)
 

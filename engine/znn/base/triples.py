@@ -7,6 +7,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+Triple = tuple[int, int, int]
+
 
 def triple(values: Iterable[T]) -> tuple[T, T, T]:
     """The three values of an iterable (ValueError unless it has exactly three)."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.data.synthetic import make_em_volume
+from znn.io.synthetic import make_em_volume
 from znn.io.volumes import read_volume, write_volume
 from znn.netspec.library import network_path
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.base.modes import ConvMode
+from znn.fft.fftsize import fft_shape, spectrum_elements
 from znn.layers.table import edge_kind, node_kind
-from znn.modes import ConvMode
-from znn.netspec.fftsize import fft_shape, spectrum_elements
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import conv_implementation
 from znn.netspec.znnfile import parse_znn
@@ -251,7 +251,7 @@ def load_calibration(num_threads: int, path: Path | None = None) -> Calibration 
 def save_calibration(calibration: Calibration, path: Path | None = None) -> None:
     """Keep a calibration beside the others; a cache that cannot be written is skipped silently
     (the estimate is then calibrated again next time)."""
-    from znn.io.h5atomic import atomic_write_text
+    from znn.base.atomic import atomic_write_text
 
     path = path or cache_file()
     try:
@@ -278,10 +278,10 @@ def calibrated(num_threads: int, measure: Callable[..., float] = measure_update)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m znn.update_cost --threads N`: calibrate for N threads and cache the result."""
+    """`python -m znn.planning.update_cost --threads N`: calibrate for N threads and cache the result."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m znn.update_cost", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m znn.planning.update_cost", description=main.__doc__)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     if args.threads < 1:

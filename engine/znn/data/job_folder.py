@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from znn.base.atomic import atomic_write_text
+from znn.base.errors import ConfigError
+from znn.base.modes import LABEL_MODES, LabelMode, OutputKind
 from znn.data.sampling import centre_region
 from znn.data.strokes import split_strokes
-from znn.errors import ConfigError
-from znn.io.h5atomic import atomic_write_text
 from znn.io.volumes import read_volume, write_volume
 from znn.jobs.cfg import read_cfg, write_cfg
 from znn.jobs.dataspec import (
@@ -46,7 +47,6 @@ from znn.jobs.dataspec import (
 )
 from znn.jobs.job import JobConfig
 from znn.jobs.spec_writer import write_spec
-from znn.modes import LABEL_MODES, LabelMode, OutputKind
 from znn.netspec.znnfile import parse_znn
 
 Source = str | Path | np.ndarray

@@ -6,8 +6,7 @@ size their spectra with it.
 
 from __future__ import annotations
 
-from znn.layers.base import Triple
-from znn.triples import triple
+from znn.base.triples import Triple, triple
 
 
 def fft_size(n: int) -> int:

@@ -4,7 +4,7 @@ In a sliding-window forward pass every patch recomputes FOV-1 voxels of context 
 axis, so larger patches waste less work on their borders (the ZNNi observation), while memory
 grows with the patch. The planner enumerates output sizes the network accepts, keeps those
 whose memory estimate fits a budget, ranks them by modelled output voxels per second (the
-cost model in `znn.forward_cost`, re-exported here), and can time the best few with a
+cost model in `znn.planning.forward_cost`, re-exported here), and can time the best few with a
 caller's `measure` function to settle the choice.
 """
 
@@ -18,8 +18,12 @@ from dataclasses import dataclass, replace
 from math import prod
 from pathlib import Path
 
-from znn.errors import ZnnError
-from znn.forward_cost import (
+from znn.base.errors import ZnnError
+from znn.netspec.graph import NetworkGraph
+from znn.netspec.memory import estimate_memory
+from znn.netspec.spec import NetSpec
+from znn.netspec.vocabulary import Triple
+from znn.planning.forward_cost import (
     DEFAULT_RATES,
     ConvModes,
     CostRates,
@@ -31,10 +35,6 @@ from znn.forward_cost import (
     fft_edge_names,
     thread_scratch_bytes,
 )
-from znn.netspec.graph import NetworkGraph
-from znn.netspec.memory import estimate_memory
-from znn.netspec.spec import NetSpec
-from znn.netspec.vocabulary import Triple
 
 __all__ = [
     "DEFAULT_RATES", "CandidateRow", "CostRates", "ForwardWork", "PatchPlan", "PlanError",

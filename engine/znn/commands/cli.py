@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from znn import __version__
-from znn.errors import ZnnError, describe_os_error
+from znn.base.errors import ZnnError, describe_os_error
 from znn.jobs.ini import ConfigWarning
 
 SUBCOMMANDS = ("train", "forward", "demo", "info", "bench")

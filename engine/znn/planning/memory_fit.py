@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from znn.modes import ConvMode
+from znn.base.modes import ConvMode
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import estimate_memory, largest_layer
-from znn.planner import PlanError, format_bytes, total_ram_bytes
+from znn.planning.planner import PlanError, format_bytes, total_ram_bytes
 
 
 def available_ram_bytes() -> int | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import DTypeLike
 
-from znn.errors import SavedNetworkError
+from znn.base.errors import SavedNetworkError
 
 if TYPE_CHECKING:
     from znn.netspec.spec import NetSpec

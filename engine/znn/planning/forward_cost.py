@@ -16,10 +16,10 @@ from math import prod
 
 import numpy as np
 
-from znn.errors import ZnnError
+from znn.base.errors import ZnnError
+from znn.base.modes import CONV_MODES, ConvMode
+from znn.fft.fftsize import fft_shape, spectrum_elements
 from znn.layers.table import edge_kind, node_kind
-from znn.modes import CONV_MODES, ConvMode
-from znn.netspec.fftsize import fft_shape, spectrum_elements
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.memory import conv_implementation
 from znn.netspec.vocabulary import Triple

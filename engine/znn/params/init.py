@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numpy.typing import DTypeLike
 
-from znn.errors import NetworkSpecError
+from znn.base.errors import NetworkSpecError
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.vocabulary import (
     FAN_INITIALISERS,
@@ -22,7 +22,7 @@ from znn.netspec.vocabulary import (
     init_args_problem,
     resolve_init_args,
 )
-from znn.params import NetParams, kernels_from_znn_order
+from znn.params.net_params import NetParams, kernels_from_znn_order
 
 
 def init_arguments(init: str, given: tuple[float, ...] | None) -> tuple[float, ...]:

@@ -27,7 +27,7 @@ RebalanceSetting = Literal["off", "global", "patch"]
 PpType = Literal["standard2D", "standard3D", "symetric_rescale", "none"]
 MalisNorm = Literal["none", "frac", "num", "pair", "constrain"]
 FinishReason = Literal["max_iter", "stopped", "time_limit"]
-# The weight update: ZNN's SGD with momentum, or Adam (znn.network.update).
+# The weight update: ZNN's SGD with momentum, or Adam (znn.passes.update).
 Optimizer = Literal["sgd", "adam"]
 # What the values of a label volume mean (a `[labelN]`'s `label_mode`, see znn.data.label_modes):
 # ZNN's 0 = membrane, napari's 0 = background with touching instance ids, or painted strokes
