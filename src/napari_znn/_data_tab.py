@@ -71,11 +71,6 @@ def volume_of(layer: Any) -> tuple[int, int, int] | None:
     return (shape[0], shape[1], shape[2]) if len(shape) == 3 else None
 
 
-def as_volume(data: Any) -> Any:
-    """A layer's data as (z, y, x): a 2-D image gets one section axis (lazy data stays lazy)."""
-    return data[np.newaxis] if np.ndim(data) == 2 else data
-
-
 class DataTab(QWidget):
     """Image and labels layers, the runs folder, the run budget and the live preview."""
 
@@ -216,8 +211,8 @@ class DataTab(QWidget):
                         split: bool = True) -> list[str]:
         """The training patch must fit the sections that train (the last fifth validates when the
         labels are dense; painted strokes are split by strokes, and both parts span the stack)."""
+        from znn.app.job_folder import validation_split
         from znn.base.errors import ZnnError
-        from znn.data.job_folder import validation_split
         from znn.netspec.graph import NetworkGraph
 
         try:

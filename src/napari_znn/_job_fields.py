@@ -4,6 +4,8 @@ values a new napari job starts from. Kept apart from the widgets so the words ca
 
 from __future__ import annotations
 
+import re
+
 from znn.jobs.job import DataConfig, ForwardConfig, JobConfig, NetworkConfig, TrainingConfig
 
 # Tooltip text per key (what it does, its effect); the order is the order of the form.
@@ -73,6 +75,14 @@ FORM_KEYS: tuple[str, ...] = tuple(TIPS)
 def readable(key: str) -> str:
     """The form's name of a .cfg key."""
     return NAMES.get(key, key)
+
+
+_KEY_WORDS = re.compile(r"\b(" + "|".join(sorted(map(re.escape, NAMES), key=len, reverse=True)) + r")\b")
+
+
+def in_form_words(text: str) -> str:
+    """An engine message about .cfg keys with each key called by its name in the form."""
+    return _KEY_WORDS.sub(lambda match: NAMES[match.group(1)], text)
 
 
 def form_defaults() -> JobConfig:

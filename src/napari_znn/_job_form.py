@@ -26,18 +26,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_znn._job_fields import FORM_KEYS, TIPS, form_defaults, readable
+from napari_znn._job_fields import FORM_KEYS, TIPS, form_defaults, in_form_words, readable
 from znn.base.modes import DTYPES, OPTIMIZERS, OUTPUT_KINDS
 from znn.jobs import values as v
 from znn.jobs.cfg import CFG_KEYS
 from znn.jobs.job import JobConfig
+from znn.jobs.rules import job_problems
 
 _CFG = {key.znn_name: key for key in CFG_KEYS}
 ERROR_STYLE = "border: 1px solid #d9534f;"
 DOCK_CONV_MODES = ("optimize", "direct", "fft")  # gemm is what direct means; loop is for tests
-ETA_HIGH = 0.1  # above this a warning, above ETA_MAX an error: SGD on a patch diverges
-ADAM_ETA_HIGH = 0.01  # Adam's step is eta per weight whatever the gradient: 0.01 already jumps
-ETA_MAX = 1.0
 
 
 # Fields the forward pass reads when it starts, so they stay editable while training runs.
@@ -315,51 +313,21 @@ class JobSettingsForm(QWidget):
         return [p.removeprefix("Error: ") for p in self.problems() if p.startswith("Error: ")]
 
     def problems(self) -> list[str]:
-        """Cross-field checks: 'Error: …' lines (ZNN would refuse) then 'Warning: …' lines."""
-        def count(key: str) -> int:
-            return self._field(key, QSpinBox).value()
-
-        def real(key: str) -> float:
-            return self._field(key, QDoubleSpinBox).value()
-
-        def checked(key: str) -> bool:
-            return self._field(key, QCheckBox).isChecked()
-
-        def text(key: str) -> str:
-            return self._field(key, QComboBox).currentText()
-
+        """The job's cross-field rules on the form's values ('Error: …' lines, then 'Warning: …'), as
+        `znn train` applies them to a .cfg (`znn.jobs.rules`) but in the form's names; and a RAM
+        budget still being typed that cannot be read."""
         errors, warnings = [], []
-        save, max_iter = count("Num_iter_per_save"), count("Max_iter")
-        if max_iter <= save:
-            errors.append(f"{readable('Max_iter')} ({max_iter}) must be larger than {readable('Num_iter_per_save')} "
-                          f"({save}).")
-        affinity = text("out_type") == "affinity"
-        if checked("is_malis") and not affinity:
-            errors.append(f"MALIS needs {readable('out_type')} affinity (it weighs errors on the affinity graph).")
         try:
             self._read("forward_ram_budget")
         except v.BadValue as bad:
             errors.append(f"{readable('forward_ram_budget')}: {bad.problem}.")
-        if real("eta") > ETA_MAX:
-            errors.append(f"{readable('eta')} {real('eta'):g} makes every update overshoot (training diverges); "
-                          f"expected at most {ETA_MAX:g}, usually 0.001-0.05.")
-        if affinity and text("cost_fn") == "softmax_loss":
-            warnings.append("softmax_loss with affinity outputs is unusual: it makes the x/y/z "
-                            "affinities compete; binomial_cross_entropy (auto) treats each alone.")
-        if checked("is_constrained_malis") and not checked("is_malis"):
-            warnings.append(f"{readable('is_constrained_malis')} has no effect while MALIS is off.")
-        if count("Num_iter_per_test") > max_iter:
-            warnings.append(f"{readable('Num_iter_per_test')} exceeds {readable('Max_iter')}: no validation test "
-                            "will run.")
-        if real("eta") == 0:
-            warnings.append(f"{readable('eta')} is 0: the weights will never change.")
-        elif text("optimizer") == "adam" and real("eta") > ADAM_ETA_HIGH:
-            warnings.append(f"{readable('eta')} {real('eta'):g} is high for Adam; training may diverge "
-                            "(usually 0.00003-0.001).")
-        elif ETA_HIGH < real("eta") <= ETA_MAX:
-            warnings.append(f"{readable('eta')} {real('eta'):g} is high; training may diverge (usually 0.001-0.05).")
-        if real("anneal_factor") == 0:
-            warnings.append(f"{readable('anneal_factor')} 0 sets the learning rate to 0 after the first decay step.")
+        for problem in job_problems(self.values_into(JobConfig())):
+            text = in_form_words(problem.message)
+            if problem.severity == "error":
+                expected = f"; expected {in_form_words(problem.expected)}" if problem.expected else ""
+                errors.append(f"{text}{expected}.")
+            else:
+                warnings.append(f"{text}.")
         return [f"Error: {e}" for e in errors] + [f"Warning: {m}" for m in warnings]
 
     def set_enabled_for_run(self, running: bool) -> None:

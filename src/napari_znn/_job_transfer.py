@@ -18,7 +18,7 @@ from znn.base.errors import ZnnError
 if TYPE_CHECKING:
     import napari
 
-    from znn.data.job_folder import JobFolder
+    from znn.app.job_folder import JobFolder
 
 
 def export_run(request: NewRun) -> Path:

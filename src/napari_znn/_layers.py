@@ -219,3 +219,8 @@ def _show_map(viewer: napari.viewer.Viewer, image: Any, name: str, values: np.nd
     if name in viewer.layers:
         viewer.layers.remove(name)
     return viewer.add_image(values, name=name, scale=scale, translate=translate, contrast_limits=(0.0, 1.0))
+
+
+def as_volume(data: Any) -> Any:
+    """A layer's data as (z, y, x): a 2-D image gets one section axis (lazy data stays lazy)."""
+    return data[np.newaxis] if np.ndim(data) == 2 else data

@@ -19,8 +19,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
-from napari_znn._data_tab import as_volume
-from napari_znn._layers import AFFINITY_AXES, show_outputs
+from napari_znn._layers import AFFINITY_AXES, as_volume, show_outputs
 from napari_znn._reader import LOCATION_KEY
 from napari_znn._workers import MapsSaved, SaveMaps, pause_full_collections, predict_worker, zoo_worker
 from znn.parallel.choice import ConvModeChosen

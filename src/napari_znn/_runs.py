@@ -161,7 +161,7 @@ def layer_source(layer: Any) -> Path | Any:
     (the worker reads it)."""
     from napari.layers import Labels
 
-    from napari_znn._data_tab import as_volume
+    from napari_znn._layers import as_volume
 
     path = getattr(getattr(layer, "source", None), "path", None)
     data = layer.data

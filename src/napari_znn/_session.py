@@ -18,6 +18,7 @@ from psygnal import evented
 if TYPE_CHECKING:
     from psygnal import SignalGroup
 
+from znn.app.session import SessionNote
 from znn.train.events import Checkpoint, Failed, Finished, Show, Started, Step, Validation
 
 # What the dock is doing; plain strings, so `state.events.status` carries text as before.
@@ -54,7 +55,9 @@ class TrainingState:
 
     def apply(self, event: object) -> None:
         """Record an engine event (called on the main thread)."""
-        if isinstance(event, Started):
+        if isinstance(event, SessionNote):
+            self.message = event.text
+        elif isinstance(event, Started):
             self.first_iteration, self.max_iter = event.first_iteration, event.max_iter
             self.iteration = event.first_iteration - 1
             self.started_at = time.monotonic()

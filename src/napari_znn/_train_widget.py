@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import queue
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +49,9 @@ from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
 from napari_znn._start_from import start_problems
 from napari_znn._workers import NewRun, RunWritten, training_worker
+from znn.app.job_folder import read_job_folder
 from znn.base.errors import ZnnError
 from znn.base.modes import OutputKind
-from znn.data.job_folder import read_job_folder
 from znn.jobs import JobConfig
 from znn.train.events import Checkpoint, Failed, Finished, Preview, Show, Started, Step, Stop, Validation
 
@@ -226,10 +227,9 @@ class TrainingDock(QWidget):
 
         job = read_cfg(run.cfg)
         form = self._job_settings()
-        job.forward = form.forward
-        job.network.forward_conv_mode = form.network.forward_conv_mode
-        job.network.num_threads = form.network.num_threads
-        return job
+        network = replace(job.network, forward_conv_mode=form.network.forward_conv_mode,
+                          num_threads=form.network.num_threads)
+        return replace(job, forward=form.forward, network=network)
 
     def _new_run(self, folder: Path, network_text: str | None = None, *, start: Path | None = None) -> NewRun:
         image, labels = self.image.layer(), self.labels.layer()

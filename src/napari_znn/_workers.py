@@ -100,7 +100,7 @@ def pause_full_collections(worker: GeneratorWorker) -> None:
 
 def write_new_run(run: NewRun) -> Path:
     """Write the run's job folder (arrays become .h5 files in it); returns its .cfg."""
-    from znn.data.job_folder import write_job_folder
+    from znn.app.job_folder import write_job_folder
 
     image, labels = (s if isinstance(s, Path) else np.asarray(s) for s in (run.image, run.labels))
     marks = run.label_settings
@@ -125,10 +125,8 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
     stopped (neither given: until stopped); it saves a checkpoint either way. The run
     folder is locked while it trains, as `znn train` locks it.
     """
+    from znn.app.session import Budget, TrainingSession
     from znn.jobs import read_cfg
-    from znn.train.checkpoint import remove_stale_temporaries, training_lock
-    from znn.train.setup import prepare_training
-    from znn.train.trainer import Trainer
 
     start = None
     if isinstance(run, NewRun):
@@ -137,22 +135,12 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
         yield RunWritten(cfg)
     else:
         cfg = run
-    job = read_cfg(cfg)
-    settings = job.require_training()
-    with training_lock(settings.train_net_prefix) as lock:
-        if lock.held:
-            remove_stale_temporaries(settings.train_net_prefix)
-        _warm_up(settings.dtype)
-        setup = prepare_training(job, seed_network=start)
-        # The budget belongs to this session, not to the job: Max_iter in job.cfg stays as set.
-        job.training.max_iter = setup.first_iteration - 1 + max_updates if max_updates else UNBOUNDED
-        try:
-            # the dock plots the curve live and has the PNG drawn in a child process (_curve_png)
-            trainer = Trainer(setup, commands=commands, draw_curve=False,
-                              time_limit_s=minutes * 60 if minutes else None)
-            yield from trainer.run()
-        finally:
-            setup.net.close()
+    # The budget belongs to this session, not to the job: Max_iter in job.cfg stays as set.
+    budget = Budget(updates=max_updates if max_updates else UNBOUNDED, minutes=minutes or None)
+    # the dock plots the curve live and has the PNG drawn in a child process (_curve_png)
+    session = TrainingSession(read_cfg(cfg).require_training(), seed_network=start, budget=budget,
+                              commands=commands, draw_curve=False, warm_up=True)
+    yield from session.events()
 
 
 def predict_image(image: Any, network_text: str, weights: str, *, save_to: SaveMaps | None = None,

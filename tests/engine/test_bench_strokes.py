@@ -41,7 +41,7 @@ def em_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_start(tmp_path_factory):
     """tiny2d trained briefly on dense synthetic labels: the transfer case's start."""
-    from znn.data.job_folder import write_job_folder
+    from znn.app.job_folder import write_job_folder
     from znn.jobs import read_cfg
     from znn.jobs.recipes import DENSE
     from znn.train.setup import prepare_training
@@ -53,7 +53,7 @@ def trained_start(tmp_path_factory):
     folder = tmp_path_factory.mktemp("start")
     cfg = write_job_folder(folder, network_text=(NETWORKS / "tiny2d.znn").read_text(), image=volume.raw,
                            labels=volume.labels, job=job)
-    setup = prepare_training(read_cfg(cfg))
+    setup = prepare_training(read_cfg(cfg).require_training())
     try:
         list(Trainer(setup, draw_curve=False).run())
     finally:

@@ -3,11 +3,13 @@ score worse on the held-back data than those it started from, however badly it t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from tests.helpers.paths import NETWORKS
-from znn.data.job_folder import write_job_folder
+from znn.app.job_folder import write_job_folder
 from znn.data.strokes import paint_strokes
 from znn.io.h5net import apply_saved, load_network
 from znn.io.synthetic import make_em_volume
@@ -25,16 +27,18 @@ def _job(folder, labels, image, *, mode, eta, optimizer, max_iter):
     job.training.train_outsz, job.training.max_iter = (1, 24, 24), max_iter
     job.training.num_iter_per_save = max_iter - 1
     job.training.num_iter_per_show, job.training.num_iter_per_test, job.training.test_num = 5, 5, 4
-    job.training.eta, job.training.momentum, job.training.optimizer = eta, 0.9, optimizer
+    job.training.eta, job.training.momentum, job.training.optimizer = min(eta, 1.0), 0.9, optimizer
     job.training.seed = 3
     job.data.is_bd_mirror, job.data.is_data_aug, job.data.rebalance_mode = True, True, "global"
     job.forward.forward_outsz = (1, 24, 24)
-    return read_cfg(write_job_folder(folder, network_text=(NETWORKS / "tiny2d.znn").read_text(), image=image,
-                                     labels=labels, job=job, label_mode=mode))
+    settings = read_cfg(write_job_folder(folder, network_text=(NETWORKS / "tiny2d.znn").read_text(), image=image,
+                                         labels=labels, job=job, label_mode=mode)).require_training()
+    # a step past what a job file may hold (the .cfg reader refuses eta > 1) goes on the resolved settings
+    return replace(settings, schedule=replace(settings.schedule, eta=eta))
 
 
-def _train(job, seed_network=None) -> list:
-    setup = prepare_training(job, seed_network=seed_network)
+def _train(settings, seed_network=None) -> list:
+    setup = prepare_training(settings, seed_network=seed_network)
     try:
         return list(Trainer(setup).run())
     finally:
@@ -84,7 +88,7 @@ def test_a_sensible_step_moves_the_best_forward_and_it_scores_what_was_reported(
     assert finished.best_iteration == lowest.iteration
     assert all(v.best_cost <= validations[0].cost for v in validations)
     # the file holds the weights that scored best: scoring it again gives the reported cost
-    setup = prepare_training(read_cfg(tmp_path / "job.cfg"))
+    setup = prepare_training(read_cfg(tmp_path / "job.cfg").require_training())
     try:
         trainer = Trainer(setup)
         params = setup.net.params.copy()
@@ -108,7 +112,5 @@ def test_resuming_keeps_an_earlier_best_that_still_scores_better(tmp_path, train
     assert again[-1].best_iteration == 0
 
 
-def _with(job, **training):
-    from dataclasses import replace
-
-    return replace(job, training=replace(job.training, **training))
+def _with(settings, **schedule):
+    return replace(settings, schedule=replace(settings.schedule, **schedule))

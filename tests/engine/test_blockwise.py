@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from znn.blockwise.geometry import BlockGrid, read_padded
+from znn.base.geometry import BlockGrid, read_padded
 from znn.blockwise.normalise import needs_second_pass, normalisation_from, section_stats
 from znn.data.preprocess import IMAGE_PP_TYPES, preprocess
 

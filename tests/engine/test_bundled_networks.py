@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.shared import SHARED, need_shared
-from znn.data.mirror import mirror_pad
+from znn.base.geometry import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.forward.image import iter_predict_image
 from znn.forward.predict import predict_volume

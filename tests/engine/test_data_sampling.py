@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from znn.base.errors import ConfigError
+from znn.base.geometry import mirror_pad
 from znn.data.augment import EMAugment
 from znn.data.dataset import load_forward_inputs, load_sample_set
-from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.rebalance import global_affinity_weights, global_boundary_weights
 from znn.data.sampling import SampleSet, TrainingSample, cut_patch, deviation_range

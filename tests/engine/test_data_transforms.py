@@ -11,8 +11,8 @@ import statistics
 import numpy as np
 import pytest
 
+from znn.base.geometry import mirror_pad, mirror_widths
 from znn.data.augment import EMAugment, Flips
-from znn.data.mirror import mirror_pad, mirror_widths
 from znn.data.preprocess import IMAGE_PP_TYPES, canonical_pp_type, preprocess
 from znn.data.rebalance import (
     affinity_weight_map,

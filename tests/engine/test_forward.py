@@ -11,9 +11,9 @@ from tests.helpers import jobkit
 from tests.helpers.jobkit import write_job
 from tests.helpers.paths import NETWORKS
 from znn.base.errors import ConfigError
+from znn.base.geometry import tile_count, tile_starts, tiles
 from znn.forward.job import ForwardFinished, SampleStarted, SampleWritten, run_forward
 from znn.forward.predict import channel_softmax, predict_volume
-from znn.forward.tiling import tile_count, tile_starts, tiles
 from znn.io.trained_network import load_trained
 from znn.io.volumes import read_volume
 from znn.jobs import read_cfg
@@ -62,7 +62,7 @@ def trained_job(tmp_path_factory):
 
 def test_forward_job_writes_mirrored_boundary_maps(trained_job):
     job = read_cfg(trained_job)
-    events = list(run_forward(job))
+    events = list(run_forward(job.require_forward()))
     started = next(e for e in events if isinstance(e, SampleStarted))
     written = next(e for e in events if isinstance(e, SampleWritten))
     assert started.sample_id == 2 and started.outsz == (1, 32, 32)
@@ -73,7 +73,7 @@ def test_forward_job_writes_mirrored_boundary_maps(trained_job):
     assert maps.shape == (2, 2, 64, 64) and maps.dtype == np.float32  # mirrored: same size as the image
     np.testing.assert_allclose(maps.sum(axis=0), 1.0, rtol=1e-5)
     # The same maps from the checkpoint by hand: preprocess, mirror, tile, softmax.
-    from znn.data.mirror import mirror_pad
+    from znn.base.geometry import mirror_pad
     from znn.data.preprocess import preprocess
 
     raw = read_volume("synthetic:raw?shape=2,64,64&seed=4")
@@ -95,7 +95,7 @@ def test_forward_auto_patch_and_tif_outputs(trained_job):
     job.forward.forward_ram_budget = f"{(current_rss_bytes() + 2**30) / 2**30:.2f}GiB"
     job.forward.forward_tif = True
     job.forward.output_prefix = "out/auto"
-    events = list(run_forward(job))
+    events = list(run_forward(job.require_forward()))
     started = next(e for e in events if isinstance(e, SampleStarted))
     assert started.plan and "patch plan" in started.plan
     assert all(t <= v for t, v in zip(started.outsz, (2, 64, 64)))
@@ -110,7 +110,7 @@ def test_forward_can_stop_between_tiles(trained_job):
     job.forward.output_prefix = "out/stopped"
     stop = threading.Event()
     events = []
-    for event in run_forward(job, stop=stop):
+    for event in run_forward(job.require_forward(), stop=stop):
         events.append(event)
         stop.set()
     assert events[-1] == ForwardFinished((), True)
@@ -120,5 +120,5 @@ def test_forward_can_stop_between_tiles(trained_job):
 def test_a_missing_trained_network_is_an_error_naming_the_key(tmp_path):
     cfg = write_job(tmp_path)
     with pytest.raises(ConfigError) as caught:
-        list(run_forward(read_cfg(cfg)))
+        list(run_forward(read_cfg(cfg).require_forward()))
     assert caught.value.key == "forward_net" and "does not exist" in str(caught.value)

@@ -7,9 +7,9 @@ import pytest
 from scipy import ndimage
 
 from tests.helpers.paths import NETWORKS
+from znn.app.job_folder import read_job_folder, validation_split, write_job_folder
 from znn.base.errors import ConfigError, NetworkSpecError
 from znn.commands.cli import main
-from znn.data.job_folder import read_job_folder, validation_split, write_job_folder
 from znn.data.strokes import paint_strokes
 from znn.io.synthetic import make_em_volume
 from znn.io.volumes import read_volume

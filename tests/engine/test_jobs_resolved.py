@@ -149,11 +149,11 @@ class _Built(Exception):
 def _record_network(monkeypatch: pytest.MonkeyPatch, module: str) -> dict:
     seen: dict = {}
 
-    def network(spec, outsz, **kwargs):
+    def network(saved, outsz, **kwargs):  # stands in for the one builder of trained networks
         seen.update(kwargs)
         raise _Built
 
-    monkeypatch.setattr(f"{module}.Network", network)
+    monkeypatch.setattr(f"{module}.trained_network", network)
     monkeypatch.setattr(f"{module}.load_network", lambda path: None)
     return seen
 
@@ -176,7 +176,7 @@ def test_predict_runs_the_conv_mode_znn_forward_runs(tmp_path, monkeypatch):
 
     by_forward = _record_network(monkeypatch, "znn.forward.job")
     with pytest.raises(_Built):
-        list(run_forward(job))
+        list(run_forward(job.require_forward()))
     by_predict = _record_network(monkeypatch, "znn.forward.image")
     options = predict_options(job.forward_settings())
     with pytest.raises(_Built):  # (optimize yields each conv group's choice before the network is built)

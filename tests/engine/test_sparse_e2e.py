@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from tests.helpers.paths import NETWORKS
+from znn.app.job_folder import write_job_folder
+from znn.base.geometry import mirror_pad
 from znn.base.modes import LabelMode
-from znn.data.job_folder import write_job_folder
-from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.strokes import paint_strokes
 from znn.forward.predict import predict_volume
@@ -49,7 +49,7 @@ def _train_and_predict(folder: Path, raw: np.ndarray, labels: np.ndarray, mode: 
     """The boundary probability of every voxel after training on `labels` read as `mode`."""
     cfg = write_job_folder(folder, network_text=(NETWORKS / "tiny2d.znn").read_text(), image=raw, labels=labels,
                            job=_job(), label_mode=mode)
-    setup = prepare_training(read_cfg(cfg))
+    setup = prepare_training(read_cfg(cfg).require_training())
     try:
         for _ in Trainer(setup, draw_curve=False).run():
             pass

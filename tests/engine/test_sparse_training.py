@@ -8,8 +8,8 @@ import pytest
 
 from tests.helpers.netcheck import build, finite_difference_error, parameter_gradients, random_inputs
 from tests.helpers.paths import NETWORKS
+from znn.app.job_folder import write_job_folder
 from znn.base.errors import ConfigError
-from znn.data.job_folder import write_job_folder
 from znn.data.label_modes import convert_labels
 from znn.data.rebalance import global_boundary_weights
 from znn.data.sampling import Patch, TrainingSample
@@ -190,7 +190,7 @@ def sparse_job(tmp_path, **keys) -> JobConfig:
 
 
 def test_validation_cost_and_pixel_errors_count_painted_voxels_only(tmp_path):
-    setup = prepare_training(sparse_job(tmp_path))
+    setup = prepare_training(sparse_job(tmp_path).require_training())
     try:
         trainer = Trainer(setup)
         events = list(trainer.run())
@@ -218,7 +218,7 @@ def test_malis_is_refused_for_strokes_naming_the_key(tmp_path):
     job = sparse_job(tmp_path)
     job.training.is_malis = True
     with pytest.raises(ConfigError) as caught:
-        prepare_training(job)
+        prepare_training(job.require_training())
     assert caught.value.key == "is_malis" and "painted strokes" in str(caught.value)
 
 

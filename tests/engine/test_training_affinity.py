@@ -62,7 +62,7 @@ def test_affinity_training_reports_rand_error_and_forward_writes_three_channels(
     cfg = _affinity_job(tmp_path, **malis)
     job = read_cfg(cfg)
     assert job.effective_cost_fn == "binomial_cross_entropy"
-    setup = prepare_training(job)
+    setup = prepare_training(job.require_training())
     events = list(Trainer(setup).run())
     setup.net.close()
     steps = [e for e in events if isinstance(e, Step)]
@@ -72,7 +72,7 @@ def test_affinity_training_reports_rand_error_and_forward_writes_three_channels(
     if malis:
         assert all(s.malis_cost is not None for s in shows)
     assert all(v.rand_error is not None for v in events if isinstance(v, Validation))
-    list(run_forward(read_cfg(cfg)))
+    list(run_forward(read_cfg(cfg).require_forward()))
     maps = read_volume(tmp_path / "out/pred_sample2_output.h5", ndim=4)
     assert maps.shape == (3, 2, 48, 48)
     assert (maps > 0).all() and (maps < 1).all()  # logistic outputs, no softmax

@@ -86,7 +86,7 @@ def test_resume_gives_the_same_weights_as_one_run(tmp_path, optimizer):
 
 def test_stop_command_saves_and_resume_continues(tmp_path):
     cfg = write_job(tmp_path, max_iter=1000, save=500, test=500)
-    setup = prepare_training(read_cfg(cfg))
+    setup = prepare_training(read_cfg(cfg).require_training())
     trainer = Trainer(setup)
     events = []
     for event in trainer.run():
@@ -104,13 +104,13 @@ def test_stop_command_saves_and_resume_continues(tmp_path):
 def test_predict_now_sent_into_the_generator_yields_a_preview(tmp_path):
     """Previews run on a test-phase network of their own, tiled for the image, with the training
     weights as they are: the same maps as the sequential reference engine gives with those weights."""
-    from znn.data.mirror import mirror_pad
+    from znn.base.geometry import mirror_pad
     from znn.data.preprocess import preprocess
     from znn.forward.predict import predict_volume
     from znn.network.net import Network
 
     cfg = write_job(tmp_path, max_iter=200, save=100, test=100, show=100)
-    setup = prepare_training(read_cfg(cfg))
+    setup = prepare_training(read_cfg(cfg).require_training())
     image = np.random.default_rng(0).integers(0, 255, (2, 40, 50)).astype(np.uint8)
     trainer = Trainer(setup)
     run = trainer.run()
@@ -172,7 +172,7 @@ def test_nan_cost_stops_without_saving_and_keeps_the_last_checkpoint(tmp_path, m
 def test_training_lowers_the_validation_cost(tmp_path):
     cfg = write_job(tmp_path, max_iter=300, show=50, test=300, save=299, outsz="1,32,32", threads=0,
                     shape=(4, 96, 96))
-    setup = prepare_training(read_cfg(cfg))
+    setup = prepare_training(read_cfg(cfg).require_training())
     trainer = Trainer(setup)
     before = trainer.validate(0)
     events = list(trainer.run())
@@ -192,7 +192,7 @@ def test_seeding_reports_loaded_and_new_layers(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b/renamed.znn").write_text(net)
     second = write_job(tmp_path / "b", max_iter=12, save=5, network=str(tmp_path / "b/renamed.znn"))
-    setup = prepare_training(read_cfg(second), seed_network=tmp_path / "a/run/net_current.h5")
+    setup = prepare_training(read_cfg(second).require_training(), seed_network=tmp_path / "a/run/net_current.h5")
     events = list(Trainer(setup).run())
     setup.net.close()
     started = events[0]
@@ -219,7 +219,7 @@ def test_seeding_refuses_to_overwrite_an_existing_run(tmp_path):
     cfg = write_job(tmp_path, max_iter=10, save=5)
     run_training(cfg)
     with pytest.raises(ConfigError, match="already exists"):
-        prepare_training(read_cfg(cfg), seed_network=tmp_path / "run/net_current.h5")
+        prepare_training(read_cfg(cfg).require_training(), seed_network=tmp_path / "run/net_current.h5")
 
 
 @pytest.mark.parametrize("stop_at", [None, 7])
@@ -234,7 +234,7 @@ def test_an_interactive_run_leaves_the_curve_to_a_child_process(tmp_path, stop_a
     from znn.io.curve_plot import plot_learning_curve
 
     cfg = write_job(tmp_path, max_iter=20, show=5, test=10, save=5)
-    trainer = Trainer(prepare_training(read_cfg(cfg)), draw_curve=False)
+    trainer = Trainer(prepare_training(read_cfg(cfg).require_training()), draw_curve=False)
     run = trainer.run()
     events = []
     try:

@@ -96,7 +96,7 @@ def run_training(cfg: Path, **overrides: object) -> list:
     job = read_cfg(cfg)
     for key, value in overrides.items():
         setattr(job.training, key, value)
-    setup = prepare_training(job)
+    setup = prepare_training(job.require_training())
     try:
         return list(Trainer(setup).run())
     finally:

@@ -37,7 +37,7 @@ def test_zarr_layer_predicts_blockwise_then_segments_and_scores(make_napari_view
     em = make_em_volume((3, 90, 100), seed=4)
     write_volume(tmp_path / "em.zarr", em.raw, dataset="raw")
     from napari_znn._job_fields import form_defaults
-    from znn.data.job_folder import write_job_folder
+    from znn.app.job_folder import write_job_folder
 
     # a trained run of tiny2d: its job folder and a checkpoint in it
     write_job_folder(tmp_path / "run", network_text=network_path("tiny2d").read_text(), image=em.raw,

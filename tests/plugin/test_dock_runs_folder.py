@@ -116,7 +116,8 @@ def test_import_restores_names_and_scale_and_predict_saves_what_forward_writes(m
 
     job = read_cfg(run.cfg)  # what `znn forward -c <run>/job.cfg` writes, into another folder
     job.forward.output_prefix = str(tmp_path / "forward" / "net")
-    written = [e for e in run_forward(job, net_path=run.prediction_weights) if isinstance(e, SampleWritten)]
+    events = run_forward(job.require_forward(), net_path=run.prediction_weights)
+    written = [e for e in events if isinstance(e, SampleWritten)]
     with h5py.File(written[0].paths[0], "r") as handle:
         theirs = handle["main"][:]
     assert ours.shape == theirs.shape

@@ -179,3 +179,28 @@ def test_a_run_locks_what_it_has_read(form):
     form.set_enabled_for_run(False)
     assert form.widgets["eta"].isEnabled()
     assert not form.widgets["forward_outsz"].isEnabled()  # 'auto' is ticked
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("is_malis", "yes", "MALIS needs out_type affinity"),
+    ("eta", "10", "eta 10 makes every update overshoot"),
+])
+def test_the_dock_and_the_cfg_reader_refuse_the_same_jobs_in_the_same_words(form, tmp_path, key, value, fragment):
+    from napari_znn._job_fields import in_form_words
+    from znn.base.errors import ConfigError
+    from znn.jobs.rules import job_problems
+
+    job = form.values_into(JobConfig())
+    path = tmp_path / "job.cfg"
+    path.write_text(format_cfg(job) + f"{key} = {value}\n")
+    with pytest.raises(ConfigError) as refused:
+        read_cfg(path, load_spec=False)
+    assert fragment in str(refused.value) and refused.value.key == key
+    widget = form.widgets[key]
+    if key == "is_malis":
+        widget.setChecked(True)
+    else:
+        widget.setValue(float(value))
+    rule = [p for p in job_problems(form.values_into(JobConfig())) if p.severity == "error"]
+    assert [p.key for p in rule] == [key] and fragment in rule[0].message
+    assert [e for e in form.errors() if in_form_words(fragment) in e]

@@ -170,25 +170,19 @@ def run_demo(folder: str | Path, *, minutes: float = 3.0, seed: int = 1, threads
              show: Callable[[object], object] | None = None, say: Callable[[str], object] = print) -> DemoScores:
     """Write the job, train for `minutes`, predict the test volume, score it; returns the scores.
     `show` receives every training and forward event (the CLI prints them)."""
+    from znn.app.session import Budget, TrainingSession
     from znn.forward.job import SampleWritten, run_forward
     from znn.jobs import read_cfg
-    from znn.train.setup import prepare_training
-    from znn.train.trainer import Trainer
 
     folder = Path(folder)
     say(f"writing the demo job and synthetic volumes to {folder}")
     cfg = write_demo_job(folder, seed=seed, threads=threads)
     job = read_cfg(cfg)
-    setup = prepare_training(job)
-    trainer = Trainer(setup, time_limit_s=minutes * 60)
-    try:
-        for event in trainer.run():
-            if show:
-                show(event)
-    finally:
-        setup.net.close()
+    for event in TrainingSession(job.require_training(), budget=Budget(minutes=minutes)).events():
+        if show:
+            show(event)
     output = None
-    for forward_event in run_forward(job):
+    for forward_event in run_forward(job.require_forward()):
         if show:
             show(forward_event)
         if isinstance(forward_event, SampleWritten):

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from znn.app.job_folder import write_job_folder
+from znn.app.session import Budget, TrainingSession
+from znn.base.cores import capped_threads
 from znn.base.modes import LabelMode
 from znn.bench.strokes_data import CELL, MEMBRANE, StrokesCase
-from znn.data.job_folder import write_job_folder
 from znn.evaluate.sweep import MapScores, score_boundary_map
 from znn.forward.image import iter_predict_image
 from znn.io.h5net import save_network
@@ -28,8 +30,6 @@ from znn.netspec.znnfile import parse_znn
 from znn.params.net_params import NetParams
 from znn.train.best import best_path
 from znn.train.events import Step, Validation
-from znn.train.setup import prepare_training
-from znn.train.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -72,33 +72,35 @@ def train_with_snapshots(case: StrokesCase, folder: Path, *, network_text: str, 
     mode: LabelMode = "dense_boundary" if dense else "sparse_strokes"
     cfg = write_job_folder(folder, network_text=network_text, image=image, labels=labels, job=job,
                            label_mode=mode, stroke_membrane=MEMBRANE, stroke_cell=CELL)
-    run = read_cfg(cfg)
+    settings = replace(read_cfg(cfg).require_training(), num_threads=capped_threads(threads))
     if dense:  # the folder holds the last painted section back for validation: train on it as well
-        run.training.train_range = (1, 2)
-    setup = prepare_training(run, seed_network=start, num_threads=threads)
+        settings = replace(settings, train_range=(1, 2))
     pending = sorted(times)
     snapshots: list[Snapshot] = []
     best_iteration = updates = 0
-    trainer = Trainer(setup, draw_curve=False, time_limit_s=max(0.0, pending[-1] - (time.monotonic() - clock)))
+    minutes = max(0.0, pending[-1] - (time.monotonic() - clock)) / 60
+    session = TrainingSession(settings, seed_network=start, draw_curve=False, budget=Budget(minutes=minutes))
 
     def keep(seconds: float) -> Snapshot:
+        assert session.setup is not None and session.trainer is not None  # called once training runs
+        setup, trainer = session.setup, session.trainer
         if dense:
             return _keep_last(folder, setup.spec, setup.net.params, seconds, updates, trainer.iteration)
         return _keep_best(folder, setup.prefix, seconds, updates, best_iteration)
 
-    try:
-        for event in trainer.run():
-            if isinstance(event, Step):
-                updates = event.iteration - setup.first_iteration + 1
-            if isinstance(event, Validation) and event.best_iteration is not None:
-                best_iteration = event.best_iteration
-            while pending and time.monotonic() - clock >= pending[0]:
-                snapshots.append(keep(pending.pop(0)))
-        snapshots += [keep(seconds) for seconds in pending]
-        if not dense:
-            snapshots.append(_keep_last(folder, setup.spec, setup.net.params, times[-1], updates, trainer.iteration))
-    finally:
-        setup.net.close()
+    for event in session.events():
+        if isinstance(event, Step):
+            updates = event.iteration - session.setup.first_iteration + 1 if session.setup else 0
+        if isinstance(event, Validation) and event.best_iteration is not None:
+            best_iteration = event.best_iteration
+        while pending and time.monotonic() - clock >= pending[0]:
+            snapshots.append(keep(pending.pop(0)))
+    # the session has closed the network; its weights stay readable
+    snapshots += [keep(seconds) for seconds in pending]
+    if not dense:
+        assert session.setup is not None and session.trainer is not None
+        snapshots.append(_keep_last(folder, session.setup.spec, session.setup.net.params, times[-1], updates,
+                                    session.trainer.iteration))
     return snapshots
 
 

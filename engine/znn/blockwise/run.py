@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from znn.base.errors import FileFormatError, ZnnError
+from znn.base.geometry import BlockGrid, Triple, output_shape_for
 from znn.base.modes import ConvMode
 from znn.base.triples import triple
 from znn.blockwise import store
-from znn.blockwise.geometry import BlockGrid, Triple, output_shape_for
 from znn.blockwise.normalise import (
     SectionStats,
     first_nonfinite_section,
@@ -38,13 +38,13 @@ from znn.blockwise.normalise import (
     needs_second_pass,
     normalisation_from,
 )
-from znn.blockwise.task import BlockResult, BlockTask, open_input
+from znn.blockwise.task import BlockResult, BlockTask
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
 from znn.io.h5net import load_network
 from znn.io.runlock import RunLock
 from znn.io.space import require_free_space, volume_bytes
-from znn.io.volumes import parse_location, split_sections
+from znn.io.volumes import open_input, parse_location, split_sections
 from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec

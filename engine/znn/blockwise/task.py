@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from znn.base.geometry import BlockGrid, Triple, mirror_before, mirrored_indices, read_padded
 from znn.base.modes import ConvMode
 from znn.blockwise import store
-from znn.blockwise.geometry import BlockGrid, Triple, mirror_before, mirrored_indices, read_padded
 from znn.blockwise.normalise import Normalisation
 
 
@@ -54,13 +54,6 @@ class BlockResult:
     seconds: float
     worker: str
     skipped: bool = False  # already flagged done (a duplicate or a resumed run)
-
-
-def open_input(location: str) -> Any:
-    """The input volume, opened lazily (generated `synthetic:` volumes are made in memory)."""
-    from znn.io.volumes import open_volume_lazy, read_volume
-
-    return read_volume(location) if location.startswith("synthetic:") else open_volume_lazy(location)
 
 
 def _network_key(task: BlockTask) -> tuple:
@@ -102,7 +95,9 @@ class BlockWorker:
             return self._network
 
     def input(self, location: str) -> Any:
-        """The input volume at `location`, opened on first use (see `open_input`)."""
+        """The input volume at `location`, opened on first use (see `znn.io.volumes.open_input`)."""
+        from znn.io.volumes import open_input
+
         with self._lock:
             if self._location != location:
                 self._volume, self._location = None, None

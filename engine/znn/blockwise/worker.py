@@ -16,8 +16,8 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from znn.base.geometry import materialise
 from znn.base.stop_signals import STOP_SIGNALS
-from znn.blockwise.geometry import materialise
 from znn.blockwise.normalise import SectionStats, section_stats
 from znn.blockwise.task import BlockResult, BlockTask, BlockWorker
 

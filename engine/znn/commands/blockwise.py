@@ -134,12 +134,12 @@ def _job_requests(args: argparse.Namespace, common: dict[str, Any]) -> list[Any]
     spec = read_znn(run.network_file)
     if len(spec.input_names) != 1:
         raise ConfigError("blockwise prediction needs a network with one input", file=str(run.network_file))
-    weights = forward_network_file(job, run, args.net)
+    weights = forward_network_file(run, args.net)
     softmax = args.softmax == "yes" or (args.softmax == "auto" and run.softmax)
-    output_origin = Origin.key(job, "output_prefix", job.forward.output_prefix)
+    output_origin = run.provenance.origin("output_prefix")
     requests = []
     for sample_id in ids if ids is not None else run.forward_range:
-        location, pp_type = forward_input_location(job, sample_id, spec.input_names[0])
+        location, pp_type = forward_input_location(run.data_spec, sample_id, spec.input_names[0])
         output = f"{run.output_prefix}_sample{sample_id}.zarr"
         requests.append(BlockwiseRequest(input=location, output=output, network_text=run.network_file.read_text(),
                                          weights=str(weights), pp_type=args.pp_type or pp_type,

@@ -45,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
         return blockwise.run_blockwise(args)
     if not args.config or args.input:
         raise ConfigError("znn forward needs -c JOB.cfg (--input VOLUME works with --blockwise)", file="command line")
+    from dataclasses import replace
+
+    from znn.base.cores import capped_threads
     from znn.forward.job import run_forward
     from znn.forward.outputs import remove_stale_temporaries
     from znn.io.runlock import RunLock
-    from znn.io.writable import Origin, check_output_folder
+    from znn.io.writable import check_output_folder
     from znn.jobs import read_cfg
     from znn.jobs import values as v
 
@@ -67,10 +70,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     thread_note(console, args.threads, job.network.num_threads)
     stop = threading.Event()
-    prefix = job.require_forward().output_prefix
+    settings = job.require_forward()
+    if args.threads is not None:
+        settings = replace(settings, num_threads=capped_threads(args.threads))
+    prefix = settings.output_prefix
     # The folder first, so that a refusal names output_prefix rather than the lock file.
-    check_output_folder(prefix.parent, Origin.key(job, "output_prefix", job.forward.output_prefix),
-                        what="forward outputs")
+    check_output_folder(prefix.parent, settings.provenance.origin("output_prefix"), what="forward outputs")
     with RunLock(prefix, "forward") as lock, stop_on_signals(stop.set, console, "after this tile"):
         if lock.note:
             console.note(f"note: {lock.note}")
@@ -79,6 +84,6 @@ def run(args: argparse.Namespace) -> int:
             if removed:
                 console.note(f"note: removed {len(removed)} temporary file(s) that an interrupted write left "
                              f"in {prefix.parent}")
-        for event in run_forward(job, net_path=args.net, sample_ids=ids, num_threads=args.threads, stop=stop):
+        for event in run_forward(settings, net_path=args.net, sample_ids=ids, stop=stop):
             console.forward_event(event)
     return 0  # also after a stop on request: the samples written are complete

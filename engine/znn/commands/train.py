@@ -13,13 +13,10 @@ with status 2 and the previous checkpoint intact.
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from znn.commands.console import Console, stop_on_signals, thread_note
-
-if TYPE_CHECKING:
-    from znn.io.runlock import RunLock
 
 EXIT_FAILED = 1
 
@@ -48,12 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from znn.app.session import Budget, SessionNote, TrainingSession
+    from znn.base.cores import capped_threads
     from znn.commands import checks
-    from znn.io.writable import Origin, check_output_folder
     from znn.jobs import read_cfg
-    from znn.train.checkpoint import training_lock
-    from znn.train.setup import prepare_training
-    from znn.train.trainer import Trainer
 
     checks.existing_file("-c/--config", args.config, "job .cfg file")
     seed = _seed_network(args.seed)
@@ -61,32 +58,31 @@ def run(args: argparse.Namespace) -> int:
     checks.at_least("--max-iter", args.max_iter, 1)
     checks.positive("--minutes", args.minutes)
     job = read_cfg(args.config)
+    settings = job.require_training()
     if args.dtype:
-        job.network.dtype = "float64" if args.dtype in ("float64", "double") else "float32"
+        settings = replace(settings, dtype="float64" if args.dtype in ("float64", "double") else "float32")
+    if args.threads is not None:
+        settings = replace(settings, num_threads=capped_threads(args.threads))
     if args.max_iter is not None:
-        job.training.max_iter = args.max_iter
+        settings = settings.with_max_iter(args.max_iter)
     console = Console(quiet=args.quiet)
     console.note(f"reading {args.config}: network {job.network.fnet_spec}, samples "
                  f"{job.training.train_range} (validation {job.training.test_range})")
     thread_note(console, args.threads, job.network.num_threads)
-    prefix = job.require_training().train_net_prefix
-    # The folder first, so that a refusal names train_net_prefix rather than the lock file.
-    check_output_folder(prefix.parent, Origin.key(job, "train_net_prefix", job.training.train_net_prefix),
-                        what="checkpoints")
-    with training_lock(prefix) as lock:  # before anything reads the prefix's checkpoints
-        _clean_up(lock, prefix, console)
-        setup = prepare_training(job, seed_network=seed, num_threads=args.threads)
-        try:
-            if args.is_check == "yes":
-                job.training.max_iter = setup.first_iteration
-            trainer = Trainer(setup, time_limit_s=None if args.minutes is None else args.minutes * 60)
-            status = 0
-            with stop_on_signals(trainer.request_stop, console, "after this update and saving"):
-                for event in trainer.run():
-                    if console.training_event(event) == "failed":
-                        status = EXIT_FAILED
-        finally:
-            setup.net.close()
+    session = TrainingSession(settings, seed_network=seed,
+                              budget=Budget(updates=1 if args.is_check == "yes" else None, minutes=args.minutes))
+    events = session.events()
+    first = next(events, None)
+    while isinstance(first, SessionNote):  # before training starts, Ctrl-C interrupts at once
+        console.note(first.text)
+        first = next(events, None)
+    if first is None:
+        return 0
+    status = 0
+    with stop_on_signals(session.request_stop, console, "after this update and saving"):
+        for event in itertools.chain([first], events):
+            if console.training_event(event) == "failed":
+                status = EXIT_FAILED
     return status
 
 
@@ -103,18 +99,3 @@ def _seed_network(given: str | None) -> Path | None:
     checks.existing_file("-s/--seed", given, "saved network .h5 file (or a bundled trained network: "
                          f"{', '.join(library) or 'none'})")
     return Path(given)
-
-
-def _clean_up(lock: RunLock, prefix: Path, console: Console) -> None:
-    """Under the run's lock: remove what killed runs of this prefix left in the middle of a save."""
-    from znn.train.checkpoint import remove_stale_temporaries
-
-    if lock.note:
-        console.note(f"note: {lock.note}")
-    if not lock.held:
-        return
-    removed = remove_stale_temporaries(prefix)
-    if removed:
-        names = ", ".join(p.name for p in removed[:3]) + (", ..." if len(removed) > 3 else "")
-        console.note(f"note: removed {len(removed)} temporary file(s) that an interrupted save left in "
-                     f"{prefix.parent} ({names})")

@@ -4,10 +4,10 @@ rebalancing, augmentation, patch sampling, loading from a job's .spec, backgroun
 
 from __future__ import annotations
 
+from znn.base.geometry import mirror_pad, mirror_widths
 from znn.data.augment import EMAugment, Flips
 from znn.data.dataset import load_forward_inputs, load_sample_set
 from znn.data.label_modes import convert_labels, guess_label_mode
-from znn.data.mirror import mirror_pad, mirror_widths
 from znn.data.prefetch import PatchPrefetcher, PrefetchError, draw_patch
 from znn.data.preprocess import IMAGE_PP_TYPES, preprocess
 from znn.data.rebalance import (

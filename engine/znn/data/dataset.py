@@ -31,17 +31,17 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from znn.base.errors import ConfigError, VolumeError
+from znn.base.geometry import mirror_pad
 from znn.base.modes import OutputKind, Rebalance
 from znn.data.augment import EMAugment
 from znn.data.checks import check_image_values, check_label_values, check_mask_values
 from znn.data.label_modes import convert_labels
 from znn.data.label_sense import StrokeClasses, check_dense_labels, check_not_the_image
-from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.data.sampling import SampleSet, TrainingSample
 from znn.io.volumes import open_volume_lazy, read_volume
 from znn.jobs.dataspec import DataSpec, ImageSpec, LabelSpec, SampleSpec
-from znn.jobs.job import JobConfig, job_dtype
+from znn.jobs.resolved import DEFAULT_DTYPE, NO_PROVENANCE, Provenance
 
 _CHECKS = {"image": check_image_values, "label": check_label_values, "mask": check_mask_values}
 
@@ -66,10 +66,10 @@ def _shape_text(shape: Iterable[int]) -> str:
 class _Loader:
     """Reads volumes of one DataSpec, each file once, each image variant once."""
 
-    def __init__(self, job: JobConfig, dtype: DTypeLike | None = None) -> None:
-        self.spec: DataSpec = job.loaded_data_spec()
+    def __init__(self, spec: DataSpec, dtype: DTypeLike | None = None) -> None:
+        self.spec: DataSpec = spec
         self.file = str(self.spec.source) if self.spec.source else None
-        self.dtype = np.dtype(dtype or job_dtype(job))
+        self.dtype = np.dtype(dtype or DEFAULT_DTYPE)
         self._raw: dict[tuple[Path, str], np.ndarray] = {}
         self._images: dict[tuple[Path, str, tuple[int, int, int] | None], np.ndarray] = {}
         self._converted: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray | None]] = {}
@@ -246,22 +246,24 @@ def _output_names(loader: _Loader, sample: SampleSpec, input_names: Iterable[str
             if name.lower() not in inputs and section_id in loader.spec.labels]
 
 
-def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int, int, int],
+def load_sample_set(data_spec: DataSpec, sample_ids: Iterable[int], *, fov: tuple[int, int, int],
                     input_sizes: Mapping[str, tuple[int, int, int]],
                     output_size: tuple[int, int, int], kind: OutputKind, rebalance: Rebalance | None,
                     augment: bool, em_augment: EMAugment | None = None, mirror: bool,
-                    output_names: Iterable[str] | None = None, both_stroke_classes: bool = False) -> SampleSet:
-    """The TrainingSamples of `sample_ids` ([sampleN] of the job's .spec) as a SampleSet.
+                    output_names: Iterable[str] | None = None, both_stroke_classes: bool = False,
+                    dtype: DTypeLike | None = None, provenance: Provenance = NO_PROVENANCE) -> SampleSet:
+    """The TrainingSamples of `sample_ids` ([sampleN] of `data_spec`) as a SampleSet.
 
     `input_sizes` maps every network input to its patch size; `output_names` lists the
     network outputs (default: the non-input bindings of each sample that name a label).
-    Images are preprocessed to the job's dtype and mirrored by `fov` when `mirror`.
+    Images are preprocessed to `dtype` (float32 by default) and mirrored by `fov` when `mirror`.
     Raises ConfigError naming the .spec, section and node for missing bindings, the .spec line
     and the file for a volume that is unreadable or holds the wrong values or shape, and the
-    .cfg's train_outsz for a volume smaller than its patch. With `both_stroke_classes` (a training set)
+    .cfg's train_outsz (where `provenance` says it was written) for a volume smaller than its
+    patch. With `both_stroke_classes` (a training set)
     painted strokes that mark one class only are refused.
     """
-    loader = _Loader(job)
+    loader = _Loader(data_spec, dtype)
     fixed_outputs = None if output_names is None else list(output_names)
     strokes = StrokeClasses(kind)
     first_strokes: VolumeSource | None = None
@@ -300,10 +302,10 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
         grow = 1 if kind == "affinity" else 0
         for node, source in image_sources.items():
             patch = tuple(n + grow for n in input_sizes[node])
-            _check_patch_fits(job, sample_id, source, images[node].shape, patch, output_size, fov, mirror, kind)
+            _check_patch_fits(provenance, sample_id, source, images[node].shape, patch, output_size, fov, mirror, kind)
         for source in label_sources.values():
             patch = tuple(n + grow for n in output_size)
-            _check_patch_fits(job, sample_id, source, source.shape, patch, output_size, None, False, kind)
+            _check_patch_fits(provenance, sample_id, source, source.shape, patch, output_size, None, False, kind)
         samples.append(TrainingSample(
             sample_id, images, labels, masks, input_sizes=input_sizes, output_size=output_size,
             kind=kind, rebalance=rebalance, augment=augment, em_augment=em_augment,
@@ -317,7 +319,7 @@ def load_sample_set(job: JobConfig, sample_ids: Iterable[int], *, fov: tuple[int
     return SampleSet(samples)
 
 
-def _check_patch_fits(job: JobConfig, sample_id: int, source: VolumeSource, have: tuple[int, ...],
+def _check_patch_fits(provenance: Provenance, sample_id: int, source: VolumeSource, have: tuple[int, ...],
                       patch: tuple[int, ...], outsz: tuple[int, int, int], fov: tuple[int, int, int] | None,
                       mirror: bool, kind: OutputKind) -> None:
     """ConfigError naming train_outsz when a volume (`have`: its shape once mirrored) is smaller
@@ -338,35 +340,34 @@ def _check_patch_fits(job: JobConfig, sample_id: int, source: VolumeSource, have
         expected = "a larger volume"
     if fov is not None and not mirror:
         expected += ", or 'is_bd_mirror = yes'"
-    raise ConfigError(
-        f"the {role} patch {_shape_text(patch)} ({how}) does not fit the {role} {source.file} of shape "
-        f"{source.shape}{mirrored} in [sample{sample_id}]", file=str(job.source) if job.source else None,
-        line=job.key_line("train_outsz"), group="parameters", key="train_outsz", expected=expected,
-        found=",".join(map(str, outsz)))
+    raise provenance.error(
+        "train_outsz", f"the {role} patch {_shape_text(patch)} ({how}) does not fit the {role} {source.file} of "
+        f"shape {source.shape}{mirrored} in [sample{sample_id}]", expected=expected, found=",".join(map(str, outsz)))
 
 
-def load_forward_inputs(job: JobConfig, sample_id: int, *, fov: tuple[int, int, int],
+def load_forward_inputs(data_spec: DataSpec, sample_id: int, *, fov: tuple[int, int, int],
                         mirror: bool, input_names: Iterable[str],
                         dtype: DTypeLike | None = None) -> dict[str, np.ndarray]:
     """Preprocessed (and, with `mirror`, mirrored) 3-D images of one sample's inputs,
-    for a forward pass. `dtype` defaults to the job's dtype (see `job_dtype`)."""
-    loader = _Loader(job, dtype)
+    for a forward pass, in `dtype` (float32 by default)."""
+    loader = _Loader(data_spec, dtype)
     sample = loader.sample(sample_id)
     return {node: loader.image(sample_id, sample, node, fov if mirror else None)[0]
             for node in input_names}
 
 
-def forward_input_shapes(job: JobConfig, sample_id: int, input_names: Iterable[str]) -> dict[str, VolumeSource]:
+def forward_input_shapes(data_spec: DataSpec, sample_id: int,
+                         input_names: Iterable[str]) -> dict[str, VolumeSource]:
     """The file and shape (as stored, before mirroring) of each input image of a sample, found
     without reading the voxels: what a forward pass checks before it starts."""
-    loader = _Loader(job)
+    loader = _Loader(data_spec)
     sample = loader.sample(sample_id)
     return {node: loader.image_shape(sample_id, sample, node) for node in input_names}
 
 
-def forward_input_location(job: JobConfig, sample_id: int, node: str) -> tuple[str, str]:
+def forward_input_location(data_spec: DataSpec, sample_id: int, node: str) -> tuple[str, str]:
     """The volume file (resolved, with any section range) and pp_type bound to input `node` of
     a sample: what a blockwise pass reads lazily instead of loading the image."""
-    loader = _Loader(job)
+    loader = _Loader(data_spec)
     _group, image = loader.image_section(sample_id, loader.sample(sample_id), node)
     return str(loader.spec.resolve(image.fnames[0])), image.pp_types[0]

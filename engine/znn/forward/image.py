@@ -15,12 +15,11 @@ from typing import Literal
 import numpy as np
 
 from znn.base.errors import ZnnError
+from znn.base.geometry import Triple, fit_tile, mirror_pad, output_shape
 from znn.base.modes import ConvMode, Dtype
-from znn.data.mirror import mirror_pad
 from znn.data.preprocess import preprocess
 from znn.forward.planning import plan_tile
 from znn.forward.predict import TileDone, iter_predict
-from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.io.h5net import load_network
 from znn.io.trained_network import trained_network
 from znn.jobs.resolved import DEFAULT_DTYPE, DEFAULT_RAM_BUDGET

@@ -22,17 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from znn.base.errors import ConfigError
+from znn.base.geometry import Triple, fit_tile, output_shape
 from znn.base.triples import triple
 from znn.data.dataset import forward_input_shapes, load_forward_inputs
 from znn.forward.outputs import check_outputs, output_paths, write_outputs
 from znn.forward.planning import BudgetError, plan_tile
 from znn.forward.predict import TileDone, iter_predict
-from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.io.h5net import load_network
 from znn.io.trained_network import trained_network
-from znn.jobs.job import JobConfig
 from znn.jobs.resolved import ForwardSettings, ResolvedForward
-from znn.jobs.values import effective_num_threads
+from znn.jobs.rules import check_output_maps
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import NetSpec
 from znn.netspec.znnfile import read_znn
@@ -73,7 +72,7 @@ class ForwardFinished:
 ForwardEvent = SampleStarted | TileProgress | SampleWritten | ForwardFinished
 
 
-def forward_network_file(job: JobConfig, run: ResolvedForward, net_path: str | Path | None) -> Path:
+def forward_network_file(run: ResolvedForward, net_path: str | Path | None) -> Path:
     """The trained network to run: `-n` if given, else `forward_net` (which must exist)."""
     if net_path is not None:
         path = Path(net_path)
@@ -82,19 +81,16 @@ def forward_network_file(job: JobConfig, run: ResolvedForward, net_path: str | P
                               expected="an existing .h5 network file")
         return path
     if run.forward_net.is_dir():
-        raise ConfigError(f"the trained network {run.forward_net} is a directory", file=str(job.source),
-                          line=job.key_line("forward_net"), group="parameters", key="forward_net",
-                          expected="a saved network .h5 file", found=job.forward.forward_net)
+        raise run.provenance.error("forward_net", f"the trained network {run.forward_net} is a directory",
+                                   expected="a saved network .h5 file")
     if not run.forward_net.is_file():
-        raise ConfigError(f"the trained network {run.forward_net} does not exist (ZNN silently ran a random "
-                          "network; napari-znn refuses)", file=str(job.source), line=job.key_line("forward_net"),
-                          group="parameters", key="forward_net",
-                          expected="a saved network such as <train_net_prefix>_current.h5",
-                          found=job.forward.forward_net)
+        raise run.provenance.error("forward_net", f"the trained network {run.forward_net} does not exist (ZNN "
+                                   "silently ran a random network; napari-znn refuses)",
+                                   expected="a saved network such as <train_net_prefix>_current.h5")
     return run.forward_net
 
 
-def choose_tile(job: JobConfig, run: ForwardSettings, spec: NetSpec, volume: Triple, fov: Triple, *,
+def choose_tile(run: ForwardSettings, spec: NetSpec, volume: Triple, fov: Triple, *,
                 num_threads: int, output_bytes: int) -> tuple[Triple, str | None]:
     """The forward tile for a volume: `forward_outsz`, or with `auto` the planner's choice under
     `forward_ram_budget` (see `plan_tile`), fitted to the volume."""
@@ -104,27 +100,26 @@ def choose_tile(job: JobConfig, run: ForwardSettings, spec: NetSpec, volume: Tri
         return plan_tile(spec, volume, fov, budget=budget_from_string(run.ram_budget), output_bytes=output_bytes,
                          dtype=run.dtype, conv_mode=run.conv_mode, num_threads=num_threads)
     except BudgetError as error:
-        raise ConfigError(str(error), file=str(job.source), key="forward_ram_budget",
-                          expected="a larger budget, or a blockwise forward pass", found=run.ram_budget) from None
+        raise run.provenance.error("forward_ram_budget", str(error), expected="a larger budget, or a blockwise "
+                                   "forward pass", found=run.ram_budget) from None
 
 
 def _shape_text(shape: Iterable[int]) -> str:
     return "x".join(map(str, shape))
 
 
-def check_sample(job: JobConfig, run: ResolvedForward, spec: NetSpec, sample_id: int, fov: Triple,
+def check_sample(run: ResolvedForward, spec: NetSpec, sample_id: int, fov: Triple,
                  num_threads: int) -> None:
     """Refuse a sample before any is read: an input smaller than the field of view, or (with an
     explicit forward_outsz) a network and volumes that would not fit in the memory available."""
     def refuse(message: str, expected: str) -> ConfigError:
-        return ConfigError(message, file=str(job.source) if job.source else None, line=job.key_line("forward_outsz"),
-                           group="parameters", key="forward_outsz", expected=expected,
-                           found="auto" if run.outsz == "auto" else ",".join(map(str, run.outsz)))
+        return run.provenance.error("forward_outsz", message, expected=expected,
+                                    found="auto" if run.outsz == "auto" else ",".join(map(str, run.outsz)))
 
     dtype = np.dtype(run.dtype)
     volume_bytes = 0
     volume: Triple | None = None
-    for source in forward_input_shapes(job, sample_id, spec.input_names).values():
+    for source in forward_input_shapes(run.data_spec, sample_id, spec.input_names).values():
         shape = triple(source.shape[-3:])
         mirrored = triple(n + f - 1 for n, f in zip(shape, fov)) if run.mirror else shape
         if any(n < f for n, f in zip(mirrored, fov)):
@@ -153,36 +148,35 @@ def check_sample(job: JobConfig, run: ResolvedForward, spec: NetSpec, sample_id:
                                     f"{_shape_text(volume)} volume, {run.conv_mode}, {run.dtype})"), advice)
 
 
-def run_forward(job: JobConfig, *, net_path: str | Path | None = None, sample_ids: Iterable[int] | None = None,
-                num_threads: int | None = None, stop: threading.Event | None = None
+def run_forward(run: ResolvedForward, *, net_path: str | Path | None = None,
+                sample_ids: Iterable[int] | None = None, stop: threading.Event | None = None
                 ) -> Generator[ForwardEvent, None, None]:
-    """Forward every sample; yields progress events. Setting `stop` ends it between tiles
-    (the sample in progress is not written). `num_threads` overrides the job's (0 = all cores)."""
-    run = job.require_forward()
+    """Forward every sample of a job's resolved settings (`JobConfig.require_forward()`); yields
+    progress events. Setting `stop` ends it between tiles (the sample in progress is not written)."""
     spec = read_znn(run.network_file)
-    job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
-                          training=False)
+    check_output_maps(run.output_kind, run.provenance, {name: spec.nodes[name].size for name in spec.output_names},
+                      run.network_file, training=False)
     run.data_spec.check_against_network(spec.input_names, spec.output_names)
-    network_file = forward_network_file(job, run, net_path)
+    network_file = forward_network_file(run, net_path)
     saved = load_network(network_file)
     dtype = np.dtype(run.dtype)
-    threads = effective_num_threads(num_threads) if num_threads is not None else run.num_threads
+    threads = run.num_threads
     fov = NetworkGraph(spec, (1, 1, 1)).fov
     ids = tuple(sample_ids) if sample_ids is not None else run.forward_range
     for sample_id in ids:
-        check_sample(job, run, spec, sample_id, fov, threads)
-    check_outputs(job, run, spec, fov, ids, network_file)
+        check_sample(run, spec, sample_id, fov, threads)
+    check_outputs(run, spec, fov, ids, network_file)
     networks: dict[Triple, Network] = {}
     written: list[int] = []
     try:
         for sample_id in ids:
-            inputs = load_forward_inputs(job, sample_id, fov=fov, mirror=run.mirror,
+            inputs = load_forward_inputs(run.data_spec, sample_id, fov=fov, mirror=run.mirror,
                                          input_names=spec.input_names, dtype=dtype)
             volume: Triple = next(iter(inputs.values())).shape
             out = output_shape(volume, fov)
             maps = sum(spec.nodes[n].size for n in spec.output_names)
             output_bytes = maps * int(np.prod(out)) * dtype.itemsize
-            tile, plan = choose_tile(job, run, spec, volume, fov, num_threads=threads,
+            tile, plan = choose_tile(run, spec, volume, fov, num_threads=threads,
                                      output_bytes=output_bytes)
             if tile not in networks:
                 networks[tile] = trained_network(saved, tile, spec=spec, dtype=dtype, conv_mode=run.conv_mode,

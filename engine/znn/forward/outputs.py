@@ -17,8 +17,7 @@ from znn.base.triples import triple
 from znn.io.h5atomic import atomic_h5_file
 from znn.io.space import require_free_space
 from znn.io.volumes import parse_location, split_sections, write_volume
-from znn.io.writable import Origin, check_output_folder, refuse_overwriting_inputs
-from znn.jobs.job import JobConfig
+from znn.io.writable import check_output_folder, refuse_overwriting_inputs
 from znn.jobs.resolved import ResolvedForward
 from znn.netspec.spec import NetSpec
 
@@ -29,26 +28,26 @@ def output_paths(prefix: Path, sample_id: int, outputs: Iterable[str]) -> dict[s
     return {name: prefix.with_name(f"{prefix.name}_sample{sample_id}_{name}.h5") for name in outputs}
 
 
-def check_outputs(job: JobConfig, run: ResolvedForward, spec: NetSpec, fov: tuple[int, int, int],
+def check_outputs(run: ResolvedForward, spec: NetSpec, fov: tuple[int, int, int],
                   sample_ids: Iterable[int], network_file: Path) -> None:
     """Before any sample is read: output_prefix's folder can be written, no output file is a
     folder or one of the pass's inputs (the samples' volumes, the network, the job files),
     and the disk has room for every output (uncompressed, TIFFs included)."""
-    from znn.blockwise.geometry import output_shape_for
-    from znn.blockwise.task import open_input
+    from znn.base.geometry import output_shape_for
     from znn.data.dataset import forward_input_location
+    from znn.io.volumes import open_input
 
-    origin = Origin.key(job, "output_prefix", job.forward.output_prefix)
+    origin = run.provenance.origin("output_prefix")
     check_output_folder(run.output_prefix.parent, origin, what="forward outputs")
     inputs: list[tuple[str | Path, str]] = [(network_file, f"the network file {network_file}")]
-    inputs += [(path, f"the job's file {path}") for path in (job.source, run.data_spec.source, run.network_file)
-               if path is not None]
+    job_files = (run.provenance.file, run.data_spec.source, run.network_file)
+    inputs += [(path, f"the job's file {path}") for path in job_files if path is not None]
     maps = sum(spec.nodes[name].size for name in spec.output_names)
     needed = 0
     ids = tuple(sample_ids)
     for sample_id in ids:
         for node in spec.input_names:
-            location, _ = forward_input_location(job, sample_id, node)
+            location, _ = forward_input_location(run.data_spec, sample_id, node)
             if not location.startswith("synthetic:"):
                 file = parse_location(split_sections(location)[0]).file
                 inputs.append((file, f"the input volume {file} of sample {sample_id}"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from znn.base.errors import ZnnError
+from znn.base.geometry import Triple, fit_tile, output_shape
 from znn.base.modes import ConvMode, Dtype
-from znn.forward.tiling import Triple, fit_tile, output_shape
 from znn.netspec.spec import NetSpec
 from znn.planning.planner import current_rss_bytes, format_bytes, plan_forward_patch
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from znn.base.errors import ZnnError
-from znn.forward.tiling import Triple, output_shape, tile_count, tiles
+from znn.base.geometry import Triple, output_shape, tile_count, tiles
 from znn.network.net import Network
 
 

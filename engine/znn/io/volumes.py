@@ -154,3 +154,8 @@ def list_volumes(path: str | Path, *, ndim: int | None = None) -> list[VolumeInf
 def _check_ndim_argument(ndim: int | None) -> None:
     if ndim not in (3, 4, None):
         raise ValueError(f"ndim must be 3, 4 or None, not {ndim!r}")
+
+
+def open_input(location: str) -> Any:
+    """An input volume for prediction, opened lazily (generated `synthetic:` volumes are made in memory)."""
+    return read_volume(location) if location.startswith("synthetic:") else open_volume_lazy(location)

@@ -9,7 +9,7 @@ resolving symbolic links and relative parts; an HDF5 dataset counts as its file,
 array as its store).
 
 Each refusal names the path and how the user gave it: a command-line flag (`Origin.flag`)
-or a key of a `.cfg` file (`Origin.key`, with file and line).
+or a key of a `.cfg` file (`znn.jobs.resolved.Provenance.origin`, with file and line).
 """
 
 from __future__ import annotations
@@ -20,12 +20,8 @@ from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from znn.base.errors import ConfigError, FileFormatError, ZnnError
-
-if TYPE_CHECKING:
-    from znn.jobs.job import JobConfig
 
 
 class CommandLineError(ZnnError):
@@ -45,10 +41,6 @@ class Origin:
     @classmethod
     def flag(cls, flag: str, value: str | Path) -> Origin:
         return cls(flag, str(value))
-
-    @classmethod
-    def key(cls, job: JobConfig, key: str, value: object) -> Origin:
-        return cls(key, str(value), str(job.source) if job.source else "<job>", job.key_line(key))
 
     def describe(self, text: str) -> str:
         """`text` (which starts with the path) after the flag, or after the .cfg file, line and key."""

@@ -39,6 +39,7 @@ from znn.jobs.job import (
     NetworkConfig,
     TrainingConfig,
 )
+from znn.jobs.rules import job_problems
 
 __all__ = [
     "CFG_KEYS", "CfgKey", "ConfigWarning", "DataConfig", "ForwardConfig", "JobConfig",
@@ -167,7 +168,7 @@ class _CfgReader:
         self._apply_prefix_fallbacks(fallbacks)
         self._apply_legacy_conv_modes()
         self._note_ineffective_keys()
-        self._check_save_interval()
+        self._check_rules()
         return self.job
 
     def _parameters_section(self) -> IniSection:
@@ -254,21 +255,16 @@ class _CfgReader:
             self.warn(self._line("cost_fn"), f"ZNN reads cost_fn '{job.training.cost_fn}' as"
                       " square_loss; write 'square-square' for the thresholded square loss")
 
-    def _check_save_interval(self) -> None:
-        # ZNN asserts Max_iter > Num_iter_per_save; point at whichever key the file sets.
-        training = self.job.training
-        if training.max_iter > training.num_iter_per_save:
-            return
-        if self._line("Max_iter") is not None:
-            raise ConfigError(
-                f"Max_iter must be larger than Num_iter_per_save ({training.num_iter_per_save})",
-                file=self.file, line=self._line("Max_iter"), group="parameters", key="Max_iter",
-                expected=f"an integer > {training.num_iter_per_save}", found=str(training.max_iter))
-        raise ConfigError(
-            f"Num_iter_per_save must be smaller than Max_iter ({training.max_iter}, the default)",
-            file=self.file, line=self._line("Num_iter_per_save"), group="parameters",
-            key="Num_iter_per_save", expected=f"an integer < {training.max_iter}",
-            found=str(training.num_iter_per_save))
+    def _check_rules(self) -> None:
+        """The cross-field rules (`znn.jobs.rules`, which the dock applies too): errors refuse the
+        file, naming the key and its line; warnings are kept with the job."""
+        written = self.job.provenance().written
+        for problem in job_problems(self.job):
+            key = problem.key
+            if problem.severity == "error":
+                raise ConfigError(problem.message, file=self.file, line=self._line(key), group="parameters",
+                                  key=key, expected=problem.expected, found=written.get(key.lower()))
+            self.warn(self._line(key), problem.message)
 
 
 def _load_data_spec(job: JobConfig) -> None:

@@ -18,9 +18,9 @@ which only coincides for configs kept in `python/`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from znn.base.errors import ConfigError
@@ -31,8 +31,10 @@ from znn.jobs.resolved import (
     DEFAULT_DTYPE,
     DEFAULT_RAM_BUDGET,
     ForwardSettings,
+    Provenance,
     ResolvedForward,
     ResolvedTraining,
+    Schedule,
 )
 
 
@@ -194,32 +196,20 @@ class JobConfig:
             expected="a .znn path (relative to the .cfg) or a bundled network name such as N4",
             found=written)
 
-    def check_output_maps(self, output_maps: Mapping[str, int], network_file: Path | str, *, training: bool) -> None:
-        """ConfigError naming out_type unless every output of the network (name -> maps) has the
-        maps out_type calls for: 3 for affinity (x, y, z), 2 for boundary (object, boundary),
-        whose forward pass also accepts a single map."""
-        kind = self.network.output_kind
-        if kind is None:
-            return
-        allowed = (3,) if kind == "affinity" else (2,) if training else (1, 2)
-        for name, maps in output_maps.items():
-            if maps in allowed:
-                continue
-            need = " or ".join(map(str, allowed))
-            fits = "affinity" if maps == 3 else "boundary" if maps == 2 or (maps == 1 and not training) else None
-            suggestion = f"out_type = {fits}" if fits not in (None, kind) else None
-            raise ConfigError(
-                f"the network {network_file} has {maps} map{'s' if maps != 1 else ''} at output '{name}', but "
-                f"{'training ' if training and kind == 'boundary' else ''}{kind} outputs need {need}",
-                file=str(self.source) if self.source else None, line=self.key_line("out_type"),
-                group="parameters", key="out_type",
-                expected=(f"'{suggestion}' for this network, or a network with {need} output maps" if suggestion
-                          else f"a network with {need} output maps"),
-                found=self.network.out_type)
-
     def require_network(self) -> None:
         """Raise ConfigError unless fnet_spec is set."""
         self._require("the network", {"fnet_spec": self.network.fnet_spec})
+
+    def provenance(self) -> Provenance:
+        """Where this job's values were written (for messages below the job layer)."""
+        written: dict[str, str] = {}
+        for section in (self.network, self.data, self.training, self.forward):
+            for f in fields(section):
+                value = getattr(section, f.name)
+                if value is not None:
+                    written[f.name.lower()] = _as_written(value)
+        return Provenance(self.source, MappingProxyType({k.lower(): n for k, n in self.key_lines.items()}),
+                          MappingProxyType(written))
 
     def key_line(self, znn_name: str) -> int | None:
         """The line a key was read from, by its ZNN spelling (any case)."""
@@ -318,6 +308,14 @@ class JobConfig:
 T = TypeVar("T")
 
 
+def _as_written(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def job_dtype(job: JobConfig) -> Dtype:
     """The job's dtype, or the default for a job that names none (data loaders)."""
     return job.network.dtype or DEFAULT_DTYPE
@@ -344,7 +342,8 @@ def forward_settings(job: JobConfig) -> ForwardSettings:
         dtype=_present(net.dtype), conv_mode=_present(net.effective_forward_conv_mode),
         num_threads=v.effective_num_threads(_present(net.num_threads)), output_kind=kind, cost_fn=cost_fn,
         softmax="softmax" in cost_fn, mirror=job.data.is_bd_mirror, outsz=_present(fwd.forward_outsz),
-        ram_budget=fwd.forward_ram_budget or DEFAULT_RAM_BUDGET, tif=bool(fwd.forward_tif))
+        ram_budget=fwd.forward_ram_budget or DEFAULT_RAM_BUDGET, tif=bool(fwd.forward_tif),
+        provenance=job.provenance())
 
 
 def resolve_forward(job: JobConfig, network_file: Path | None = None) -> ResolvedForward:
@@ -371,4 +370,16 @@ def resolve_training(job: JobConfig) -> ResolvedTraining:
         num_threads=v.effective_num_threads(_present(net.num_threads)), output_kind=kind, cost_fn=cost_fn,
         rebalance=data.effective_rebalance_mode or "off", augment=data.is_data_aug, mirror=data.is_bd_mirror,
         em_aug_missing_section=data.em_aug_missing_section or 0.0,
-        em_aug_misalignment=data.em_aug_misalignment or 0.0, em_aug_intensity=data.em_aug_intensity or 0.0)
+        em_aug_misalignment=data.em_aug_misalignment or 0.0, em_aug_intensity=data.em_aug_intensity or 0.0,
+        schedule=schedule_of(train), provenance=job.provenance())
+
+
+def schedule_of(train: TrainingConfig) -> Schedule:
+    """The schedule keys of a job's [parameters] (their defaults are TrainingConfig's)."""
+    return Schedule(
+        eta=train.eta, anneal_factor=train.anneal_factor, num_iter_per_annealing=train.num_iter_per_annealing,
+        momentum=train.momentum, weight_decay=train.weight_decay, optimizer=train.effective_optimizer,
+        is_malis=train.is_malis, malis_norm_type=train.malis_norm_type,
+        is_constrained_malis=train.is_constrained_malis, num_iter_per_show=train.num_iter_per_show,
+        num_iter_per_test=train.num_iter_per_test, test_num=train.test_num,
+        num_iter_per_save=train.num_iter_per_save, max_iter=train.max_iter, seed=train.seed)

@@ -5,25 +5,82 @@ cost functions in ZNN's substring spelling). A run needs the values those mean, 
 `JobConfig.require_training()`, `require_forward()` and `forward_settings()` return the
 frozen dataclasses below (built in `znn.jobs.job`): every key checked present, every default applied,
 every substring rule applied (`values.effective_*`), num_threads <= 0 turned into the core
-count, paths resolved against the `.cfg`. No field is Optional; the commands, the data
-loaders and the napari dock read these instead of re-deriving values, so that `znn forward`
-and the dock's Predict run the same settings.
+count, paths resolved against the `.cfg`, the schedule included, and where each value was
+written (`Provenance`) for messages. Below the job layer (data loading, training, forward and
+blockwise passes, checkpoints) only these travel, never the `JobConfig`; the commands, the demo
+and the napari dock resolve a job once and hand these down, so that `znn forward` and the
+dock's Predict run the same settings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
-from znn.base.modes import ConvMode, CostFn, Dtype, OutputKind, RebalanceSetting
+from znn.base.errors import ConfigError
+from znn.base.modes import ConvMode, CostFn, Dtype, MalisNorm, Optimizer, OutputKind, RebalanceSetting
 from znn.base.triples import Triple
+from znn.io.writable import Origin
 from znn.jobs.dataspec import DataSpec
 
 # Defaults for keys a job may leave out (ZNN itself requires dtype; the loaders accept jobs
 # without one, as the forward tools do without forward_ram_budget).
 DEFAULT_DTYPE: Dtype = "float32"
 DEFAULT_RAM_BUDGET = "50%"  # of the RAM, for forward_outsz = auto
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a job's values were written: the `.cfg`, the line of each key and its text as written.
+    Every refusal of a value below the job layer names these (file:line: group, key, value);
+    settings built in code have none and say `<job>`."""
+
+    file: Path | None = None
+    lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # key, lower case
+    written: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def line(self, key: str) -> int | None:
+        return self.lines.get(key.lower())
+
+    def origin(self, key: str) -> Origin:
+        """The key as a place a path came from (for the folder and disk checks of `znn.io.writable`)."""
+        return Origin(key, self.written.get(key.lower(), ""), str(self.file) if self.file else "<job>",
+                      self.line(key))
+
+    def error(self, key: str, message: str, *, expected: str | None = None, found: str | None = None) -> ConfigError:
+        """The one-line refusal of `key`: the file, its line and key, `message`, what was expected
+        and what was found (the value as written unless `found` says otherwise)."""
+        return ConfigError(message, file=str(self.file) if self.file else None, line=self.line(key),
+                           group="parameters", key=key, expected=expected,
+                           found=found if found is not None else self.written.get(key.lower()))
+
+
+NO_PROVENANCE = Provenance()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a training run steps and keeps books: ZNN's schedule keys, with their defaults applied.
+    A run's budget (`--max-iter`, the dock's update count) is a `dataclasses.replace` of this."""
+
+    eta: float
+    anneal_factor: float
+    num_iter_per_annealing: int
+    momentum: float
+    weight_decay: float
+    optimizer: Optimizer
+    is_malis: bool
+    malis_norm_type: MalisNorm
+    is_constrained_malis: bool
+    num_iter_per_show: int
+    num_iter_per_test: int
+    test_num: int
+    num_iter_per_save: int
+    max_iter: int
+    seed: int | None  # None: draw one (unless a checkpoint holds one)
 
 
 @dataclass(frozen=True)
@@ -40,6 +97,7 @@ class ForwardSettings:
     outsz: Triple | Literal["auto"]  # forward_outsz
     ram_budget: str  # forward_ram_budget, for outsz "auto"
     tif: bool  # forward_tif
+    provenance: Provenance = field(default=NO_PROVENANCE, compare=False, repr=False, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -55,9 +113,8 @@ class ResolvedForward(ForwardSettings):
 
 @dataclass(frozen=True)
 class ResolvedTraining:
-    """Everything `znn train` reads from a job besides the schedule (`TrainingConfig`'s eta,
-    intervals and Max_iter, which have no None and may be overridden after this is built)
-    and the seed (None there means "draw one", unless a checkpoint holds one)."""
+    """Everything `znn train` reads from a job; overrides (a dtype, a thread count, a budget of
+    updates) are `dataclasses.replace` of this, never edits of the job."""
 
     network_file: Path
     data_spec: DataSpec
@@ -76,3 +133,9 @@ class ResolvedTraining:
     em_aug_missing_section: float  # 0.0 = off
     em_aug_misalignment: float
     em_aug_intensity: float
+    schedule: Schedule
+    provenance: Provenance = field(default=NO_PROVENANCE, compare=False, repr=False, kw_only=True)
+
+    def with_max_iter(self, max_iter: int) -> ResolvedTraining:
+        """These settings with another Max_iter (a run's own budget of updates)."""
+        return replace(self, schedule=replace(self.schedule, max_iter=max_iter))

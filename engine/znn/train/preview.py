@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from znn.base.errors import ZnnError
-from znn.data.mirror import mirror_pad
+from znn.base.geometry import fit_tile, mirror_pad, output_shape
 from znn.data.preprocess import preprocess
 from znn.forward.predict import predict_volume
-from znn.forward.tiling import fit_tile, output_shape
 from znn.network.net import Network
 from znn.train.events import PredictNow, Preview
 from znn.train.setup import TrainingSetup

@@ -1,4 +1,4 @@
-"""Everything a training run needs before its first update, built from a `.cfg` job.
+"""Everything a training run needs before its first update, built from a job's resolved settings.
 
 `prepare_training` reads the network, decides where training starts (a seed network given
 with `-s`, else `<prefix>_current.h5` if it exists, else a fresh initialisation, as ZNN's
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from znn.base.errors import ConfigError, SavedNetworkError
+from znn.base.errors import SavedNetworkError
 from znn.base.modes import CostFn, Optimizer, OutputKind
 from znn.data.augment import EMAugment
 from znn.data.dataset import load_sample_set
@@ -28,10 +28,9 @@ from znn.data.sampling import SampleSet
 from znn.io.curve import LearningCurve
 from znn.io.h5net import LoadReport, SavedNetwork, apply_saved, load_network
 from znn.io.space import checkpoint_room, require_free_space
-from znn.io.writable import Origin, check_output_folder
-from znn.jobs import values as v
-from znn.jobs.job import JobConfig
+from znn.io.writable import check_output_folder
 from znn.jobs.resolved import ResolvedTraining
+from znn.jobs.rules import check_output_maps
 from znn.netspec.graph import NetworkGraph
 from znn.netspec.spec import EdgeGroup, NetSpec, NodeGroup
 from znn.netspec.znnfile import read_znn
@@ -44,7 +43,6 @@ from znn.train.checkpoint import checkpoint_path, current_path, curve_png_path
 class TrainingSetup:
     """The network, the data and where in the run we are."""
 
-    job: JobConfig
     settings: ResolvedTraining
     spec: NetSpec
     net: Network
@@ -82,19 +80,18 @@ def _em_augment(run: ResolvedTraining) -> EMAugment | None:
     return augment if augment.enabled else None
 
 
-def _resume_source(job: JobConfig, prefix: Path, seed_network: str | Path | None) -> Path | None:
+def _resume_source(run: ResolvedTraining, seed_network: str | Path | None) -> Path | None:
+    prefix = run.train_net_prefix
     if seed_network is not None:
         seed_path = Path(seed_network)
         if not seed_path.is_file():
             raise SavedNetworkError("seed network file not found (-s)", file=str(seed_path),
                                     expected="an existing .h5 network file")
         if current_path(prefix).exists():
-            raise ConfigError(
-                f"{current_path(prefix)} already exists: seeding a new run from {seed_path} would "
-                "overwrite that training's checkpoints", file=str(job.source),
-                line=job.key_line("train_net_prefix"), key="train_net_prefix",
-                expected="a new train_net_prefix for the seeded run (or drop -s to resume it)",
-                found=job.training.train_net_prefix)
+            raise run.provenance.error(
+                "train_net_prefix", f"{current_path(prefix)} already exists: seeding a new run from {seed_path} "
+                "would overwrite that training's checkpoints",
+                expected="a new train_net_prefix for the seeded run (or drop -s to resume it)")
         return seed_path
     current = current_path(prefix)
     return current if current.exists() or current.is_symlink() else None  # a broken link is refused, not skipped
@@ -112,7 +109,7 @@ def _load_start(source: Path, seeded: bool) -> SavedNetwork:
                                 found=error.found) from None
 
 
-def _check_memory(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph, threads: int) -> None:
+def _check_memory(run: ResolvedTraining, graph: NetworkGraph, threads: int) -> None:
     """Refuse a training whose network would not fit in the memory available now."""
     shortfall = memory_shortfall(graph, dtype=run.dtype, conv_mode=run.conv_mode, num_threads=threads, training=True)
     if shortfall is None:
@@ -120,18 +117,16 @@ def _check_memory(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph, th
     patch = "x".join(map(str, graph.outsz))
     advice = "a smaller train_outsz, " + ("" if run.conv_mode == "direct" else "'train_conv_mode = direct' "
                                           "(no spectra), ") + "or a network with fewer maps"
-    raise ConfigError(
-        shortfall.describe(f"training {run.network_file.name} with {patch} output patches ({run.conv_mode}, "
-                           f"{run.dtype}, {threads} thread{'s' if threads != 1 else ''})"),
-        file=str(job.source) if job.source else None, line=job.key_line("train_outsz"), group="parameters",
-        key="train_outsz", expected=advice, found=",".join(map(str, run.train_outsz)))
+    what = (f"training {run.network_file.name} with {patch} output patches ({run.conv_mode}, {run.dtype}, "
+            f"{threads} thread{'s' if threads != 1 else ''})")
+    raise run.provenance.error("train_outsz", shortfall.describe(what), expected=advice,
+                               found=",".join(map(str, run.train_outsz)))
 
 
-def check_checkpoint_folder(job: JobConfig, run: ResolvedTraining, graph: NetworkGraph,
-                            resume_from: Path | None = None) -> None:
+def check_checkpoint_folder(run: ResolvedTraining, graph: NetworkGraph, resume_from: Path | None = None) -> None:
     """Refuse, before any work, a train_net_prefix whose folder cannot take the next checkpoint:
     a file on its path, a folder that cannot be written, too little free space."""
-    origin = Origin.key(job, "train_net_prefix", job.training.train_net_prefix)
+    origin = run.provenance.origin("train_net_prefix")
     prefix = run.train_net_prefix
     check_output_folder(prefix.parent, origin, what="checkpoints")
     for path in (checkpoint_path(prefix, "init"), current_path(prefix), curve_png_path(prefix)):
@@ -143,21 +138,19 @@ def check_checkpoint_folder(job: JobConfig, run: ResolvedTraining, graph: Networ
     require_free_space(prefix.parent, needed, origin, what="the next checkpoint and its copy")
 
 
-def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
-                     num_threads: int | None = None) -> TrainingSetup:
-    """Build the network and data of `job` (which must hold every training key).
-    `num_threads` overrides the job's (0 = all cores)."""
-    run = job.require_training()
-    train = job.training
+def prepare_training(run: ResolvedTraining, *, seed_network: str | Path | None = None) -> TrainingSetup:
+    """Build the network and data of a run from its resolved settings (overrides, such as another
+    thread count, are `dataclasses.replace` of them)."""
+    train = run.schedule
     spec = read_znn(run.network_file)
-    job.check_output_maps({name: spec.nodes[name].size for name in spec.output_names}, run.network_file,
-                          training=True)
+    check_output_maps(run.output_kind, run.provenance, {name: spec.nodes[name].size for name in spec.output_names},
+                      run.network_file, training=True)
     run.data_spec.check_against_network(spec.input_names, spec.output_names)
-    threads = v.effective_num_threads(num_threads) if num_threads is not None else run.num_threads
+    threads = run.num_threads
     graph = NetworkGraph(spec, run.train_outsz)  # the geometry the network will be built with
-    _check_memory(job, run, graph, threads)
+    _check_memory(run, graph, threads)
     notes: list[str] = []
-    source = _resume_source(job, run.train_net_prefix, seed_network)
+    source = _resume_source(run, seed_network)
     seeded = seed_network is not None
     saved = _load_start(source, seeded) if source is not None else None
     state = (saved.state or {}) if saved is not None else {}
@@ -165,7 +158,7 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
     if seed is None:
         seed = secrets.randbits(31)
         notes.append(f"random seed {seed} (set 'seed = {seed}' in the .cfg to repeat this run)")
-    check_checkpoint_folder(job, run, graph, source)
+    check_checkpoint_folder(run, graph, source)
     # The samples before the network: a bad volume is refused before anything is built.
     fov = graph.fov
     input_sizes = {name: size[1:] for name, size in graph.input_sizes.items()}
@@ -173,15 +166,14 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
                                   kind=run.output_kind, output_names=spec.output_names,
                                   augment=run.augment, mirror=run.mirror)
     rebalance = None if run.rebalance == "off" else run.rebalance  # the loaders' spelling of off
-    train_set = load_sample_set(job, run.train_range, rebalance=rebalance, em_augment=_em_augment(run),
+    common.update(provenance=run.provenance, dtype=run.dtype)
+    train_set = load_sample_set(run.data_spec, run.train_range, rebalance=rebalance, em_augment=_em_augment(run),
                                 both_stroke_classes=True, **common)
-    test_set = load_sample_set(job, run.test_range, rebalance=None, **common)
+    test_set = load_sample_set(run.data_spec, run.test_range, rebalance=None, **common)
     if train.is_malis and any(sample.sparse for sample in train_set):
         # MALIS needs the whole affinity graph of a patch; strokes leave most of it unknown.
-        raise ConfigError("MALIS cannot train from painted strokes (label_mode = sparse_strokes)",
-                          file=str(job.source) if job.source else None, line=job.key_line("is_malis"),
-                          group="parameters", key="is_malis", expected="'is_malis = no', or dense labels",
-                          found="yes")
+        raise run.provenance.error("is_malis", "MALIS cannot train from painted strokes (label_mode = sparse_strokes)",
+                                   expected="'is_malis = no', or dense labels", found="yes")
     net = Network(spec, run.train_outsz, dtype=run.dtype, conv_mode=run.conv_mode, seed=seed,
                   num_threads=threads, phase="train")
     report = None
@@ -199,12 +191,12 @@ def prepare_training(job: JobConfig, *, seed_network: str | Path | None = None,
             notes.append(_seeded_note(source, state, saved.learning_curve, train.max_iter))
         else:
             first, curve = _resumed_position(state, saved.learning_curve)
-            notes += _restore_optimizer(net, state, train.effective_optimizer)
+            notes += _restore_optimizer(net, state, train.optimizer)
     groups: list[NodeGroup | EdgeGroup] = [*spec.nodes.values(), *spec.edges.values()]
     if any(g.eta is not None or g.momentum is not None or g.weight_decay is not None for g in groups):
         notes.append("per-layer eta/momentum/weight_decay in the .znn are replaced by the .cfg values "
                      "(as in ZNN's train.py)")
-    return TrainingSetup(job=job, settings=run, spec=spec, net=net, seed=seed, first_iteration=first, curve=curve,
+    return TrainingSetup(settings=run, spec=spec, net=net, seed=seed, first_iteration=first, curve=curve,
                          train_set=train_set, test_set=test_set, resumed_from=None if seeded else source,
                          seeded_from=source if seeded else None, load_report=report, notes=notes)
 

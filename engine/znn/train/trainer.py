@@ -83,7 +83,7 @@ class Trainer:
                  prefetch_depth: int = 4, commands: queue.SimpleQueue | None = None,
                  draw_curve: bool = True) -> None:
         self.setup = setup
-        self.job = setup.job
+        self.schedule = setup.settings.schedule
         self.net = setup.net
         self.curve = setup.curve
         self.time_limit_s = time_limit_s
@@ -116,14 +116,14 @@ class Trainer:
         return self.setup.kind == "affinity"
 
     def _eta(self, iteration: int) -> float:
-        t = self.job.training
+        t = self.schedule
         return eta_at(iteration, t.eta, t.anneal_factor, t.num_iter_per_annealing)
 
     def _state(self) -> dict[str, int | float | str]:
-        t = self.job.training
+        t = self.schedule
         return {"iteration": self.iteration, "seed": self.setup.seed, "eta": self._eta(max(self.iteration, 1)),
-                "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, t.train_outsz)),
-                "optimizer": t.effective_optimizer, "adam_steps": self.net.adam_steps}
+                "cost_fn": self.setup.cost_fn, "train_outsz": ",".join(map(str, self.setup.settings.train_outsz)),
+                "optimizer": t.optimizer, "adam_steps": self.net.adam_steps}
 
     def _save(self, label: int | str, *, current: bool = True) -> Checkpoint:
         try:
@@ -162,7 +162,7 @@ class Trainer:
     def _started(self) -> Started:
         s, report = self.setup, self.setup.load_report
         return Started(
-            first_iteration=s.first_iteration, max_iter=self.job.training.max_iter,
+            first_iteration=s.first_iteration, max_iter=self.schedule.max_iter,
             network=str(s.spec.source or ""), outsz=self.net.outsz, fov=s.fov, seed=s.seed,
             num_threads=self.net.num_threads, conv_modes=dict(self.net.conv_modes),
             conv_mode_report=tuple(format_report(self.net.conv_mode_report).splitlines()),
@@ -188,7 +188,7 @@ class Trainer:
     def _update(self, iteration: int, patch: Patch, averages: IntervalAverages) -> Step:
         """One SGD step; raises _NonFiniteCost (before changing anything) for a NaN/inf cost."""
         started = time.perf_counter()
-        t = self.job.training
+        t = self.schedule
         self.net.rng = np.random.default_rng([self.setup.seed, iteration, 7])  # dropout masks
         outputs = self.net.forward(patch.inputs)
         result = compute_cost(self.setup.cost_fn, outputs, patch.targets, patch.masks or None)
@@ -210,7 +210,7 @@ class Trainer:
             malis = malis_bce_metrics(found.weights, result.props[name], patch.targets[name])
         self.net.backward(grads)
         self.net.update(self._eta(iteration), t.momentum, t.weight_decay, per_layer=False,
-                        optimizer=t.effective_optimizer)
+                        optimizer=t.optimizer)
         wrong, voxels = pixel_errors(result.props, patch)
         pairs = sum(float(patch.masks[n].sum()) if n in patch.masks else patch.targets[n].size
                     for n in patch.targets)
@@ -253,7 +253,7 @@ class Trainer:
             self.best = earlier
         if self.setup.seeded_from:  # iteration 0 of a new run: the start on the curve
             self.curve = append_point(self.curve, "test", self.iteration, validation.cost, validation.pixel_error,
-                                      validation.rand_error, (None, None) if self.job.training.is_malis else None)
+                                      validation.rand_error, (None, None) if self.schedule.is_malis else None)
         return self._keep_if_best(validation)
 
     def _earlier_best(self) -> BestSoFar | None:
@@ -274,7 +274,7 @@ class Trainer:
 
     def run(self) -> Generator[TrainingEvent, TrainingCommand | None, None]:
         """Train until Max_iter, a Stop command or the time limit; yields events."""
-        t = self.job.training
+        t = self.schedule
         started_at = time.monotonic()
         yield self._started()
         if self.iteration == 0:
@@ -342,7 +342,7 @@ class Trainer:
                 raise TypeError(f"unknown training command {command!r}")
 
     def _bookkeeping(self, i: int, averages: IntervalAverages) -> list[TrainingEvent]:
-        t = self.job.training
+        t = self.schedule
         events: list[TrainingEvent] = []
         if i % t.num_iter_per_show == 0:
             malis_error, malis_cost = averages.mean_malis

@@ -42,7 +42,7 @@ class Validator:
         if self._patches is None:
             seed = self.setup.seed + VALIDATION_STREAM
             self._patches = [draw_patch(self.setup.test_set, seed, k)
-                             for k in range(1, self.setup.job.training.test_num + 1)]
+                             for k in range(1, self.setup.settings.schedule.test_num + 1)]
         return self._patches
 
     def score(self, iteration: int) -> Validation:

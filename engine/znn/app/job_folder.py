@@ -24,7 +24,7 @@ and both label sections say `label_mode = sparse_strokes` (with `stroke_membrane
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +146,12 @@ def write_job_folder(folder: str | Path, *, network_text: str, image: Source, la
             bindings[names[0]] = section_id
         sample.bindings = bindings
     write_spec(spec, folder / "data.spec")
-    job.network.fnet_spec, job.data.fdata_spec = "network.znn", "data.spec"
-    job.training.train_net_prefix = f"net/{name}"
-    job.training.train_range, job.training.test_range = (1,), (2,)
-    job.forward.forward_range, job.forward.forward_net = (3,), f"net/{name}_current.h5"
-    job.forward.output_prefix = f"out/{name}"
+    # the caller's settings with this folder's files and ranges (its job is left as it was)
+    job = replace(job, network=replace(job.network, fnet_spec="network.znn"),
+                  data=replace(job.data, fdata_spec="data.spec"),
+                  training=replace(job.training, train_net_prefix=f"net/{name}", train_range=(1,), test_range=(2,)),
+                  forward=replace(job.forward, forward_range=(3,), forward_net=f"net/{name}_current.h5",
+                                  output_prefix=f"out/{name}"))
     cfg = folder / "job.cfg"
     write_cfg(job, cfg)
     return cfg
