@@ -44,6 +44,7 @@ from napari_znn._predict_panel import PredictPanel
 from napari_znn._progress_panel import ProgressPanel
 from napari_znn._recipe_choice import RecipeChoice
 from napari_znn._run_buttons import RunButtons
+from napari_znn._run_control import RunControl
 from napari_znn._runs import LayerLook, Run, check_runs_root, layer_source, new_run_folder, read_layer_looks
 from napari_znn._segment_panel import SegmentPanel
 from napari_znn._session import IDLE, STARTING, STOPPING, TrainingState
@@ -75,6 +76,7 @@ class TrainingDock(QWidget):
         self._commands: queue.SimpleQueue = queue.SimpleQueue()  # to the running trainer
         self._close_guard: CloseGuard | None = None
         self._continue_after_stop: Run | None = None  # Continue pressed while training: after the stop
+        self.control = RunControl()  # the run's phase (Qt-free; see _run_control)
         self._saved: str | None = None  # the running session's last checkpoint
         self._previous_run: Run | None = None  # current again if the new run's folder cannot be written
         self._new_live_layer = False  # the live layer was added for the starting run
@@ -186,21 +188,21 @@ class TrainingDock(QWidget):
         return found + list(self.form.errors())
 
     def busy(self) -> bool:
-        return self.worker is not None or self.runner.worker is not None
+        return self.control.training or self.runner.worker is not None
 
     def _refresh_buttons(self) -> None:
-        running = self.worker is not None
+        running = self.control.training
         problems = self.problems()
-        self.train_button.setEnabled(not running and not problems)
+        self.train_button.setEnabled(self.control.can_train() and not problems)
         self.train_button.setToolTip("Cannot train: " + "; ".join(problems) if problems else
                                      "Train a new run (a new folder under the runs folder)")
         resumable = self.run is not None and self.run.checkpoint is not None
         self.resume_button.setEnabled(not running and resumable)
-        self.continue_button.setEnabled(resumable and not problems and self._continue_after_stop is None)
+        self.continue_button.setEnabled(resumable and not problems and self.control.can_continue())
         self.resume_button.setToolTip(
             f"Continue {self.run.folder.name} from its last checkpoint" if resumable and self.run else
             "Nothing to resume yet: Train (or Import job…) a run first")
-        self.stop_button.setEnabled(running and self.state.status != STOPPING)
+        self.stop_button.setEnabled(self.control.can_stop())
         self.model_export.refresh(self.run, running)
         self.predictor_panel.refresh()
         self.form.set_enabled_for_run(running)
@@ -268,7 +270,7 @@ class TrainingDock(QWidget):
     def train(self) -> None:
         """Train a new run, in a new folder under the runs folder."""
         problems = self.problems()
-        if problems or self.worker is not None:
+        if problems or not self.control.can_train():
             self.status.setText(NEEDS + "; ".join(problems) if problems else "a run is already training")
             return
         if self._labels_refused():
@@ -289,9 +291,10 @@ class TrainingDock(QWidget):
         run = self.run
         if run is None or run.checkpoint is None or self.problems() or self._labels_refused():
             return
-        if self.worker is not None:
+        if self.control.training:
             self._continue_after_stop = run
-            self.stop()
+            self.control.continue_after_stop()
+            self._send_stop()
             self._refresh_buttons()
             return
         self._start(self._new_run(run.folder, run.network_text()), resumed=True)
@@ -308,7 +311,7 @@ class TrainingDock(QWidget):
 
     def resume(self) -> None:
         """Continue the current run from its last checkpoint, with its own network."""
-        if self.run is not None and self.run.checkpoint is not None and self.worker is None:
+        if self.run is not None and self.run.checkpoint is not None and self.control.can_train():
             self._start(self.run.cfg)
 
     def _start(self, request: NewRun | Path, resumed: bool = False) -> None:
@@ -318,6 +321,7 @@ class TrainingDock(QWidget):
             self._previous_run, self.run = self.run, Run(request.folder)
             self.plot.clear()
         budget = self.data.run_budget()
+        self.control.start()
         self.state.status = STARTING
         self.state.message = ""
         self.progress.begin(budget, ("writing the run folder, " if fresh else "") +
@@ -336,10 +340,14 @@ class TrainingDock(QWidget):
         self.worker.start()
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.state.status = STOPPING
-            self.progress.stopping()
-            self._commands.put(Stop())
+        if self.control.can_stop():
+            self.control.stop()
+            self._send_stop()
+
+    def _send_stop(self) -> None:
+        self.state.status = STOPPING
+        self.progress.stopping()
+        self._commands.put(Stop())
 
     def _closing(self) -> bool:
         return self._close_guard is not None and self._close_guard.closing
@@ -366,6 +374,7 @@ class TrainingDock(QWidget):
             return
         self.state.apply(event)
         if isinstance(event, Started):
+            self.control.began()
             self._began = True
             self._started(event)
             if event.loaded_from:  # trained weights: their map is the first answer, before any update
@@ -414,6 +423,7 @@ class TrainingDock(QWidget):
 
     def _on_finished(self) -> None:
         self.worker = None
+        go_on = self.control.finished()
         if self._saved is not None:  # drawn out of this process: see _curve_png
             self.curve_png.start(self._saved)
             self._saved = None
@@ -423,7 +433,7 @@ class TrainingDock(QWidget):
                            if self.state.iteration and self._began else "")  # never an earlier run's
         self._work_changed()
         waiting, self._continue_after_stop = self._continue_after_stop, None
-        if waiting is not None and waiting == self.run and not self._closing():
+        if go_on and waiting is not None and waiting == self.run and not self._closing():
             self.continue_with_new_labels()
 
     # ------------------------------------------------------------------ prediction
