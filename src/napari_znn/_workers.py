@@ -25,7 +25,6 @@ from napari_znn import _gc_pause
 from napari_znn._label_mode import LabelSettings
 from napari_znn._runs import LayerLook, write_layer_looks
 from znn.base.modes import Dtype
-from znn.base.niceness import set_compute_niceness
 from znn.jobs import JobConfig
 
 UNBOUNDED = 10**12  # "until stopped": an update count no run reaches
@@ -83,7 +82,6 @@ def zoo_worker(image: Any, model: Any) -> GeneratorWorker:
 
 
 def _worker(function: Callable[..., Generator[Any, Any, Any]], *args: Any, **kwargs: Any) -> GeneratorWorker:
-    set_compute_niceness(COMPUTE_NICENESS)
     worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     assert isinstance(worker, GeneratorWorker)  # a generator function makes a generator worker
     pause_full_collections(worker)
@@ -139,7 +137,7 @@ def train_run(run: NewRun | Path, commands: queue.SimpleQueue, *, max_updates: i
     budget = Budget(updates=max_updates if max_updates else UNBOUNDED, minutes=minutes or None)
     # the dock plots the curve live and has the PNG drawn in a child process (_curve_png)
     session = TrainingSession(read_cfg(cfg).require_training(), seed_network=start, budget=budget,
-                              commands=commands, draw_curve=False, warm_up=True)
+                              commands=commands, draw_curve=False, warm_up=True, niceness=COMPUTE_NICENESS)
     yield from session.events()
 
 
@@ -154,7 +152,7 @@ def predict_image(image: Any, network_text: str, weights: str, *, save_to: SaveM
 
     _warm_up(options["dtype"])
     spec = parse_znn(network_text)
-    outputs = yield from iter_predict_image(np.asarray(image), spec, weights, **options)
+    outputs = yield from iter_predict_image(np.asarray(image), spec, weights, niceness=COMPUTE_NICENESS, **options)
     if save_to is not None:
         paths = save_to(list(outputs))
         write_outputs(paths, outputs)

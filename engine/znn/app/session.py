@@ -51,7 +51,7 @@ class TrainingSession:
 
     def __init__(self, settings: ResolvedTraining, *, seed_network: str | Path | None = None,
                  budget: Budget = Budget(), commands: queue.SimpleQueue | None = None,
-                 draw_curve: bool = True, warm_up: bool = False) -> None:
+                 draw_curve: bool = True, warm_up: bool = False, niceness: int = 0) -> None:
         self.settings = settings
         self.seed_network = seed_network
         self.budget = budget
@@ -59,6 +59,7 @@ class TrainingSession:
         self.commands: queue.SimpleQueue[TrainingCommand] = commands if commands is not None else queue.SimpleQueue()
         self.draw_curve = draw_curve
         self.warm_up = warm_up
+        self.niceness = niceness  # of the compute threads: a GUI gives way to its event loop
         self.setup: TrainingSetup | None = None  # once built
         self.trainer: Trainer | None = None  # once training has started
 
@@ -84,7 +85,7 @@ class TrainingSession:
                                       f"left in {prefix.parent} ({names})")
             if self.warm_up:
                 _warm_up(self.settings.dtype)
-            setup = prepare_training(self.settings, seed_network=self.seed_network)
+            setup = prepare_training(self.settings, seed_network=self.seed_network, niceness=self.niceness)
             try:
                 if self.budget.updates is not None:
                     setup = replace(setup, settings=setup.settings.with_max_iter(

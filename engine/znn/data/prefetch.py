@@ -19,7 +19,7 @@ from types import TracebackType
 
 import numpy as np
 
-from znn.base.niceness import lower_current_thread
+from znn.base.niceness import check_niceness, lower_current_thread
 from znn.data.sampling import Patch, SampleSet
 
 _POLL_S = 0.05  # how often blocked calls look at the stop flag
@@ -42,12 +42,13 @@ class PatchPrefetcher:
     """
 
     def __init__(self, sample_set: SampleSet, *, seed: int, first_iteration: int,
-                 depth: int = 4) -> None:
+                 depth: int = 4, niceness: int = 0) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
         if seed < 0 or first_iteration < 0:
             raise ValueError(f"seed and first_iteration must be >= 0, got {seed}, {first_iteration}")
         self.sample_set = sample_set
+        self.niceness = check_niceness(niceness)  # of the producer thread (znn.base.niceness)
         self.seed = int(seed)
         self.first_iteration = int(first_iteration)
         self._next = self.first_iteration
@@ -62,7 +63,7 @@ class PatchPrefetcher:
     # --- producer thread -----------------------------------------------------------------
 
     def _produce(self) -> None:
-        lower_current_thread()
+        lower_current_thread(self.niceness)
         iteration = self.first_iteration
         while not self._stop.is_set():
             try:

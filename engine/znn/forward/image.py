@@ -33,10 +33,11 @@ from znn.planning.planner import budget_from_string
 def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *, pp_type: str = "standard2D",
                        mirror: bool = True, softmax: bool = True, outsz: Triple | Literal["auto"] = "auto",
                        ram_budget: str = DEFAULT_RAM_BUDGET, num_threads: int = 0, dtype: Dtype = DEFAULT_DTYPE,
-                       conv_mode: ConvMode = "fft"
+                       conv_mode: ConvMode = "fft", niceness: int = 0
                        ) -> Generator[TileDone | ConvModeChosen, None, dict[str, np.ndarray]]:
     """Forward pass of the network saved in `weights` (layers matched by name) over `image` (z, y, x).
-    The dock passes a job's `ForwardSettings` (see `napari_znn._prediction.predict_options`)."""
+    The dock passes a job's `ForwardSettings` (see `napari_znn._prediction.predict_options`) and the
+    niceness of its compute threads (`znn.base.niceness`)."""
     if np.ndim(image) != 3:
         raise ZnnError(f"the image must be 3-D (z, y, x), not of shape {np.shape(image)}")
     if len(spec.input_names) != 1:
@@ -58,5 +59,6 @@ def iter_predict_image(image: np.ndarray, spec: NetSpec, weights: str | Path, *,
     graph = NetworkGraph(spec, tile)
     yield from iter_choose_conv_modes(graph, np.dtype(dtype), optimized_edges(graph, conv_mode), num_threads,
                                       training=False)
-    with trained_network(saved, tile, spec=spec, dtype=dtype, conv_mode=conv_mode, num_threads=num_threads) as net:
+    with trained_network(saved, tile, spec=spec, dtype=dtype, conv_mode=conv_mode, num_threads=num_threads,
+                         niceness=niceness) as net:
         return (yield from iter_predict(net, {spec.input_names[0]: volume}, softmax=softmax))

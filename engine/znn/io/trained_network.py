@@ -25,12 +25,12 @@ from znn.network.net import Network
 def trained_network(saved: SavedNetwork, outsz: Triple, *, spec: NetSpec | None = None,
                     dtype: str | np.dtype | None = None, conv_mode: ConvMode | Mapping[str, ConvMode] = "fft",
                     num_threads: int = 0, phase: Phase = "test", seed: int = 0,
-                    executor: Executor = "tasks") -> Network:
+                    executor: Executor = "tasks", niceness: int = 0) -> Network:
     """A network of `spec` (else the saved one's own) for output patches of `outsz`, holding the
     weights of `saved`. `dtype` defaults to the saved file's."""
     template = saved.spec if spec is None else spec
     net = Network(template, outsz, dtype=saved.dtype if dtype is None else dtype, conv_mode=conv_mode,
-                  phase=phase, num_threads=num_threads, seed=seed, executor=executor)
+                  phase=phase, num_threads=num_threads, seed=seed, executor=executor, niceness=niceness)
     try:
         report = apply_saved(template, saved, net.params)
         if report.new:

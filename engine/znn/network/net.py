@@ -39,12 +39,14 @@ class Network:
     keep the fastest; see `conv_mode_report`), or a mapping edge -> mode.
     num_threads: worker threads of the task engine, 0 = all cores.
     cache_spectra: keep kernel spectra between passes (faster, more memory).
+    niceness: how much nicer than the caller its worker threads run (a GUI's choice, see
+    `znn.base.niceness`); 0 leaves them as the process.
     """
 
     def __init__(self, spec: NetSpec, outsz: tuple[int, int, int], *, dtype: DTypeLike = "float32",
                  conv_mode: ConvMode | Mapping[str, ConvMode] = "fft", params: NetParams | None = None,
                  seed: int | None = None, phase: Phase = "train", cache_spectra: bool = True,
-                 num_threads: int = 0, executor: Executor = "tasks") -> None:
+                 num_threads: int = 0, executor: Executor = "tasks", niceness: int = 0) -> None:
         self.spec = spec
         self.graph = NetworkGraph(spec, outsz)
         self.outsz = self.graph.outsz
@@ -70,7 +72,7 @@ class Network:
         self.conv_modes = self._resolve_conv_modes(conv_mode, num_threads)
         self._state = PassState(spec, self.graph, self._params, self.dtype, dict(self.conv_modes), cache_spectra)
         self.engine: Engine = (SequentialEngine(self._state) if executor == "sequential"
-                               else TaskEngine(self._state, num_threads))
+                               else TaskEngine(self._state, num_threads, niceness=niceness))
         self.num_threads = self.engine.threads
         # Worker threads end with the network even if close() is never called.
         self._finalizer = weakref.finalize(self, self.engine.close)

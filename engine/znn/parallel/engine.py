@@ -50,9 +50,9 @@ def overlapping(chunks: list[tuple[int, int]], a: int, b: int) -> list[int]:
 class TaskEngine:
     """Runs the passes of a network on `num_threads` workers (0 = all cores)."""
 
-    def __init__(self, state: PassState, num_threads: int) -> None:
+    def __init__(self, state: PassState, num_threads: int, *, niceness: int = 0) -> None:
         self.state = state
-        self.scheduler = Scheduler(num_threads)
+        self.scheduler = Scheduler(num_threads, niceness=niceness)
         self.threads = self.scheduler.num_threads
         graph = state.graph
         self.level = {name: k for k, name in enumerate(graph.order)}

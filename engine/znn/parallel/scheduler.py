@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from znn.base.cores import usable_cores
-from znn.base.niceness import lower_current_thread
+from znn.base.niceness import check_niceness, lower_current_thread
 
 _WAITING, _QUEUED, _RUNNING, _DONE = range(4)
 
@@ -73,10 +73,11 @@ class TaskError(RuntimeError):
 class Scheduler:
     """`num_threads` workers (0 = all cores) running submitted task graphs."""
 
-    def __init__(self, num_threads: int = 1) -> None:
+    def __init__(self, num_threads: int = 1, *, niceness: int = 0) -> None:
         if num_threads < 0:
             raise ValueError(f"num_threads must be >= 0 (0 = all cores), not {num_threads}")
         self.num_threads = num_threads or usable_cores()
+        self.niceness = check_niceness(niceness)  # of the worker threads (znn.base.niceness)
         self._cond = threading.Condition()
         self._ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
         self._low: list[Task] = []  # LIFO of low-priority tasks
@@ -161,7 +162,7 @@ class Scheduler:
             self._cond.wait()
 
     def _work(self) -> None:
-        lower_current_thread()
+        lower_current_thread(self.niceness)
         task: Task | None = None
         while True:
             if task is None:

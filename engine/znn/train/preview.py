@@ -50,7 +50,8 @@ class Previewer:
         if tile not in self._nets:
             net = self.setup.net
             self._nets[tile] = Network(self.setup.spec, tile, dtype=net.dtype, conv_mode=dict(net.conv_modes),
-                                       params=net.params, phase="test", num_threads=net.num_threads, seed=0)
+                                       params=net.params, phase="test", num_threads=net.num_threads, seed=0,
+                                       niceness=self.setup.niceness)
         return self._nets[tile]
 
     def close(self) -> None:

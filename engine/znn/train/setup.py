@@ -55,6 +55,7 @@ class TrainingSetup:
     seeded_from: Path | None = None  # the trained network a new run starts from (-s)
     load_report: LoadReport | None = None
     notes: list[str] = field(default_factory=list)
+    niceness: int = 0  # of the run's compute threads (network, prefetcher, previews)
 
     @property
     def kind(self) -> OutputKind:
@@ -138,9 +139,11 @@ def check_checkpoint_folder(run: ResolvedTraining, graph: NetworkGraph, resume_f
     require_free_space(prefix.parent, needed, origin, what="the next checkpoint and its copy")
 
 
-def prepare_training(run: ResolvedTraining, *, seed_network: str | Path | None = None) -> TrainingSetup:
+def prepare_training(run: ResolvedTraining, *, seed_network: str | Path | None = None,
+                     niceness: int = 0) -> TrainingSetup:
     """Build the network and data of a run from its resolved settings (overrides, such as another
-    thread count, are `dataclasses.replace` of them)."""
+    thread count, are `dataclasses.replace` of them); `niceness` is the compute threads' (a GUI's
+    choice, see `znn.base.niceness`)."""
     train = run.schedule
     spec = read_znn(run.network_file)
     check_output_maps(run.output_kind, run.provenance, {name: spec.nodes[name].size for name in spec.output_names},
@@ -175,7 +178,7 @@ def prepare_training(run: ResolvedTraining, *, seed_network: str | Path | None =
         raise run.provenance.error("is_malis", "MALIS cannot train from painted strokes (label_mode = sparse_strokes)",
                                    expected="'is_malis = no', or dense labels", found="yes")
     net = Network(spec, run.train_outsz, dtype=run.dtype, conv_mode=run.conv_mode, seed=seed,
-                  num_threads=threads, phase="train")
+                  num_threads=threads, phase="train", niceness=niceness)
     report = None
     curve = LearningCurve()
     first = 1
@@ -198,7 +201,8 @@ def prepare_training(run: ResolvedTraining, *, seed_network: str | Path | None =
                      "(as in ZNN's train.py)")
     return TrainingSetup(settings=run, spec=spec, net=net, seed=seed, first_iteration=first, curve=curve,
                          train_set=train_set, test_set=test_set, resumed_from=None if seeded else source,
-                         seeded_from=source if seeded else None, load_report=report, notes=notes)
+                         seeded_from=source if seeded else None, load_report=report, notes=notes,
+                         niceness=niceness)
 
 
 def _resumed_position(state: dict[str, Any], saved_curve: LearningCurve | None) -> tuple[int, LearningCurve]:

@@ -283,7 +283,8 @@ class Trainer:
             yield self._score_start()
         averages = IntervalAverages()
         prefetcher = PatchPrefetcher(self.setup.train_set, seed=self.setup.seed,
-                                     first_iteration=self.iteration + 1, depth=self.prefetch_depth)
+                                     first_iteration=self.iteration + 1, depth=self.prefetch_depth,
+                                     niceness=self.setup.niceness)
         reason: FinishReason = "max_iter"
         try:
             while self.iteration < t.max_iter:
