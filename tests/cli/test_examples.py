@@ -24,7 +24,7 @@ def test_example_jobs_hold_every_training_and_forward_key(name):
 def _load(job, ids):
     spec = read_znn(job.network_file())
     graph = NetworkGraph(spec, job.training.train_outsz)
-    return load_sample_set(job, ids, fov=graph.fov, input_sizes={"input": graph.input_size},
+    return load_sample_set(job.loaded_data_spec(), ids, fov=graph.fov, input_sizes={"input": graph.input_size},
                            output_size=graph.outsz, kind="boundary", rebalance=None, augment=False,
                            mirror=True, output_names=spec.output_names)
 

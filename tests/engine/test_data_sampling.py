@@ -337,7 +337,7 @@ LOAD = dict(fov=(1, 3, 3), input_sizes={"input": (1, 5, 5)}, output_size=(1, 3, 
 
 
 def test_load_sample_set_reads_preprocesses_mirrors_and_caches(job, tmp_path):
-    samples = load_sample_set(job, [1, 2], **LOAD)
+    samples = load_sample_set(job.loaded_data_spec(), [1, 2], **LOAD)
     first, second = samples.samples
     raw = read_volume(tmp_path / "img1.tif")
     expected = mirror_pad(preprocess(raw, "standard2D"), (1, 3, 3))
@@ -352,11 +352,11 @@ def test_load_sample_set_reads_preprocesses_mirrors_and_caches(job, tmp_path):
 
 
 def test_load_forward_inputs(job, tmp_path):
-    inputs = load_forward_inputs(job, 3, fov=(1, 3, 3), mirror=False, input_names=["input"],
+    inputs = load_forward_inputs(job.loaded_data_spec(), 3, fov=(1, 3, 3), mirror=False, input_names=["input"],
                                  dtype="float64")
     assert list(inputs) == ["input"] and inputs["input"].dtype == np.float64
     assert np.array_equal(inputs["input"], read_volume(tmp_path / "img2.h5").astype(np.float64))
-    mirrored = load_forward_inputs(job, 3, fov=(1, 3, 3), mirror=True, input_names=["input"])
+    mirrored = load_forward_inputs(job.loaded_data_spec(), 3, fov=(1, 3, 3), mirror=True, input_names=["input"])
     assert mirrored["input"].shape == (3, 8, 8) and mirrored["input"].dtype == np.float32
 
 
@@ -369,13 +369,13 @@ def test_load_forward_inputs(job, tmp_path):
 ])
 def test_load_errors_name_the_spec_section_and_node(job, sample_id, options, match):
     with pytest.raises(ConfigError, match=match) as info:
-        load_sample_set(job, [sample_id], **LOAD, **options)
+        load_sample_set(job.loaded_data_spec(), [sample_id], **LOAD, **options)
     assert info.value.file.endswith("data.spec")
 
 
 def test_job_without_data_spec():
     with pytest.raises(ConfigError, match="fdata_spec"):
-        load_sample_set(JobConfig(), [1], **LOAD)
+        load_sample_set(JobConfig().loaded_data_spec(), [1], **LOAD)
 
 
 @pytest.mark.parametrize("auto_crop", ["yes", "no"])
@@ -389,11 +389,11 @@ def test_images_and_labels_of_different_shapes_need_is_auto_crop(tmp_path, auto_
     (tmp_path / "job.cfg").write_text("[parameters]\nfdata_spec = data.spec\ndtype = float32\nout_type = boundary\n")
     job = read_cfg(tmp_path / "job.cfg")
     if auto_crop == "yes":
-        sample = load_sample_set(job, [1], **LOAD).samples[0]
+        sample = load_sample_set(job.loaded_data_spec(), [1], **LOAD).samples[0]
         assert sample.images["input"].shape == (4, 16, 16) and sample.labels["output"].shape == (4, 10, 10)
     else:
         with pytest.raises(ConfigError, match=r"group 'sample1',.*\(4, 14, 14\).*\(4, 10, 10\).*is_auto_crop"):
-            load_sample_set(job, [1], **LOAD)
+            load_sample_set(job.loaded_data_spec(), [1], **LOAD)
 
 
 def test_a_boundary_patch_can_be_centred_on_a_single_section():

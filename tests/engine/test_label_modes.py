@@ -55,7 +55,7 @@ def test_dense_boundary_patches_equal_the_existing_path(tmp_path, kind, rebalanc
     volume = make_em_volume((3, 40, 40), seed=5)
     mask = (np.indices(volume.labels.shape).sum(axis=0) % 5 != 0).astype(np.uint8)
     job = write_job(tmp_path, volume.raw, volume.labels, mask=mask, keys=keys, out_type=kind)
-    loaded = load_sample_set(job, [1], kind=kind, rebalance=rebalance, **LOAD).samples[0]
+    loaded = load_sample_set(job.loaded_data_spec(), [1], kind=kind, rebalance=rebalance, **LOAD).samples[0]
     # The path before label modes: the raw ids and the mask handed to the sampler as they are.
     direct = TrainingSample(1, loaded.images, {"output": volume.labels}, {"output": mask},
                             input_sizes=LOAD["input_sizes"], output_size=LOAD["output_size"], kind=kind,
@@ -92,7 +92,8 @@ def test_dense_instances_boundary_targets_from_touching_ids(tmp_path):
     ids[:, :, 12:] = 2  # two touching cells, no 0 at all
     job = write_job(tmp_path, np.random.default_rng(0).random((2, 24, 24)).astype(np.float32), ids,
                     keys="label_mode = dense_instances\n")
-    sample = load_sample_set(job, [1], kind="boundary", rebalance=None, **{**LOAD, "augment": False}).samples[0]
+    data = job.loaded_data_spec()
+    sample = load_sample_set(data, [1], kind="boundary", rebalance=None, **{**LOAD, "augment": False}).samples[0]
     boundary = sample.labels["output"] == 0
     assert boundary[:, :, 12].all() and boundary.sum() == 2 * 24  # one column between the cells
     patch = sample.patch_at((0, 12, 12))
@@ -100,7 +101,7 @@ def test_dense_instances_boundary_targets_from_touching_ids(tmp_path):
     assert patch.targets["output"][1, 0, :, 3].all()  # x = 12 of the volume
     assert not patch.masks and not patch.sparse  # dense: no mask, statistics as ZNN
     # Affinity outputs read the ids as they are: different ids never connect.
-    affinity = load_sample_set(job, [1], kind="affinity", rebalance=None, **{**LOAD, "augment": False}).samples[0]
+    affinity = load_sample_set(data, [1], kind="affinity", rebalance=None, **{**LOAD, "augment": False}).samples[0]
     assert affinity.labels["output"] is not sample.labels["output"]
     np.testing.assert_array_equal(affinity.labels["output"], ids)
 
@@ -165,7 +166,7 @@ def test_a_value_that_is_neither_stroke_is_refused_naming_file_section_key_and_v
     strokes[1, 2, 4] = value
     job = write_job(tmp_path, np.zeros((2, 16, 16), np.float32), strokes, keys="label_mode = sparse_strokes\n")
     with pytest.raises(ConfigError) as caught:
-        load_sample_set(job, [1], kind="boundary", rebalance=None, **LOAD)
+        load_sample_set(job.loaded_data_spec(), [1], kind="boundary", rebalance=None, **LOAD)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"{tmp_path / 'data.spec'}:6: group 'label1', key 'fnames':")
@@ -177,14 +178,14 @@ def test_strokes_without_a_painted_voxel_or_outside_the_mask_are_refused(tmp_pat
     empty = np.zeros((2, 16, 16), np.uint8)
     job = write_job(tmp_path, empty.astype(np.float32), empty, keys="label_mode = sparse_strokes\n")
     with pytest.raises(ConfigError, match="no voxel is painted"):
-        load_sample_set(job, [1], kind="affinity", rebalance=None, **LOAD)
+        load_sample_set(job.loaded_data_spec(), [1], kind="affinity", rebalance=None, **LOAD)
     strokes = empty.copy()
     strokes[0, 3, 3:9] = 2
     mask = np.zeros_like(empty)
     mask[1] = 1
     job = write_job(tmp_path, empty.astype(np.float32), strokes, mask=mask, keys="label_mode = sparse_strokes\n")
     with pytest.raises(ConfigError, match=r"key 'fnames':.*no painted voxel lies where the mask"):
-        load_sample_set(job, [1], kind="boundary", rebalance=None, **LOAD)
+        load_sample_set(job.loaded_data_spec(), [1], kind="boundary", rebalance=None, **LOAD)
 
 
 # --- the guess ------------------------------------------------------------------------------------

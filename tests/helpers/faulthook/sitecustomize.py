@@ -3,7 +3,8 @@ and set one or more of these variables (nothing happens without them).
 
 ZNN_TEST_WRITE_FAULT = KIND:REGEX
     Acts on the atomic writer's temporary files whose target file name matches REGEX, where
-    the operating system would fail (through the `os` module that znn.io.h5atomic uses):
+    the operating system would fail (through the `os` module that znn.base.atomic, which creates
+    them, and znn.io.h5atomic, which writes HDF5 into them, use):
     ENOSPC  the first write past 4 KiB fails with "no space left on device" (a full disk);
     EROFS, EACCES  creating the temporary file fails (a folder made read-only mid-run);
     FILL  just before the first matching temporary is created, a file named `filler` fills its
@@ -28,6 +29,7 @@ from pathlib import Path
 def _write_fault(spec: str) -> None:
     import errno
 
+    from znn.base import atomic
     from znn.io import h5atomic
 
     kind, _, pattern = spec.partition(":")
@@ -36,7 +38,7 @@ def _write_fault(spec: str) -> None:
     hung: list[bool] = []
 
     def matches(path: str) -> bool:
-        target = h5atomic.temporary_target(Path(path).name)
+        target = atomic.temporary_target(Path(path).name)
         return target is not None and wanted.search(target) is not None
 
     def open_(path, flags, mode=0o777, *args, **kwargs):  # noqa: ANN001, ANN202
@@ -68,7 +70,7 @@ def _write_fault(spec: str) -> None:
     proxy = types.ModuleType("os")
     proxy.__dict__.update(os.__dict__)
     proxy.__dict__.update(open=open_, pwrite=pwrite, close=close)
-    h5atomic.os = proxy
+    atomic.os = h5atomic.os = proxy
 
 
 def _fill(path: Path) -> None:
