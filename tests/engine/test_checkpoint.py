@@ -63,17 +63,18 @@ def test_a_save_interrupted_by_an_exception_leaves_the_previous_checkpoint_loada
 
 
 def _failing_writes(monkeypatch, code):
-    """The atomic writer's `os`, with every write past 4 KiB to a temporary file failing with `code`."""
+    """The HDF5 writer's `os`, with every write past 4 KiB to a temporary file failing with `code`."""
     import os
     import types
 
+    from znn.base import atomic
     from znn.io import h5atomic
 
     watched = set()
 
     def open_(path, flags, mode=0o777):
         fd = os.open(path, flags, mode)
-        if h5atomic.temporary_target(os.path.basename(path)) is not None:
+        if atomic.temporary_target(os.path.basename(path)) is not None:
             watched.add(fd)
         return fd
 

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def received_masks(monkeypatch):
-    """The label masks of every training setup the worker prepared (what training really used)."""
-    import znn.train.setup as setup_module
+    """The label masks of every training setup the worker's session prepared (what training really used)."""
+    import znn.app.session as setup_module
 
     prepared = setup_module.prepare_training
     seen: list[np.ndarray] = []
