@@ -87,20 +87,17 @@ def write_job(folder: Path, *, max_iter: int = 20, show: int = 5, test: int = 10
     return cfg
 
 
-def run_training(cfg: Path, **overrides: object) -> list:
-    """Read the job, train it to the end, return the events."""
-    from znn.jobs import read_cfg
-    from znn.train.setup import prepare_training
-    from znn.train.trainer import Trainer
+def run_training(cfg: Path, **schedule: object) -> list:
+    """Read the job, train it to the end in a training session (as `znn train` does), return the
+    training events; `schedule` overrides keys of its schedule (max_iter=10)."""
+    from dataclasses import replace
 
-    job = read_cfg(cfg)
-    for key, value in overrides.items():
-        setattr(job.training, key, value)
-    setup = prepare_training(job.require_training())
-    try:
-        return list(Trainer(setup).run())
-    finally:
-        setup.net.close()
+    from znn.app.session import SessionNote, TrainingSession
+    from znn.jobs import read_cfg
+
+    settings = read_cfg(cfg).require_training()
+    settings = replace(settings, schedule=replace(settings.schedule, **schedule))
+    return [event for event in TrainingSession(settings).events() if not isinstance(event, SessionNote)]
 
 
 def trained_job(folder: Path) -> Path:
