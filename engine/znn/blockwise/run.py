@@ -38,6 +38,7 @@ from znn.blockwise.normalise import (
     needs_second_pass,
     normalisation_from,
 )
+from znn.blockwise.stall import finished_in_turn, stall_limit
 from znn.blockwise.task import BlockResult, BlockTask
 from znn.blockwise.worker import BlockWorkerPlugin, run_block, slab_stats
 from znn.data.preprocess import canonical_pp_type
@@ -318,13 +319,25 @@ def _run_blocks(request: BlockwiseRequest, client: Any, stop: threading.Event | 
     waiting = iter(todo)
     in_flight: dict[str, tuple[Any, int]] = {}
     completed = as_completed()
+    slowest = [0.0]  # seconds of the slowest block so far (the stall watchdog's yardstick)
+
+    def submit(number: int) -> None:
+        future = client.submit(run_block, shared, number, pure=False, retries=request.retries)
+        in_flight[future.key] = (future, number)
+        completed.add(future)
 
     def submit_next() -> None:
         number = next(waiting, None)
         if number is not None:
-            future = client.submit(run_block, shared, number, pure=False, retries=request.retries)
-            in_flight[future.key] = (future, number)
-            completed.add(future)
+            submit(number)
+
+    def resubmit() -> int:
+        stuck = list(in_flight.values())
+        client.cancel([future for future, _ in stuck])
+        in_flight.clear()
+        for _, number in stuck:
+            submit(number)
+        return len(stuck)
 
     for _ in range(window):
         submit_next()
@@ -333,8 +346,11 @@ def _run_blocks(request: BlockwiseRequest, client: Any, stop: threading.Event | 
     seen: set[str] = set()
     stopping = False
     try:
-        for future in completed:
-            _, number = in_flight.pop(future.key)
+        for future in finished_in_turn(completed, resubmit=resubmit, stall_after=lambda: stall_limit(slowest[0])):
+            entry = in_flight.pop(future.key, None)
+            if entry is None:
+                continue  # a stalled future that was submitted again, and cancelled
+            _, number = entry
             result = _result(future)
             if result is None:
                 if stop is not None and stop.is_set():
@@ -348,6 +364,7 @@ def _run_blocks(request: BlockwiseRequest, client: Any, stop: threading.Event | 
                 computed += 1
                 voxels += block_now.voxels
                 seen.add(result.worker)
+                slowest[0] = max(slowest[0], result.seconds)
             yield BlockDone(result.number, block_now.start, block_now.stop, computed + skipped, len(todo),
                             result.seconds, result.worker)
             stopping = stopping or (stop is not None and stop.is_set())
