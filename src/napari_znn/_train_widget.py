@@ -209,7 +209,7 @@ class TrainingDock(QWidget):
         self.editor.setEnabled(not running)
         self.data.show_run(self.run)
         if problems and not running:
-            self.status.setText(NEEDS + "; ".join(problems))
+            self.status.setText(_needs(problems))
         elif self.status.text().startswith(NEEDS):
             self.status.setText(READY)
 
@@ -271,7 +271,7 @@ class TrainingDock(QWidget):
         """Train a new run, in a new folder under the runs folder."""
         problems = self.problems()
         if problems or not self.control.can_train():
-            self.status.setText(NEEDS + "; ".join(problems) if problems else "a run is already training")
+            self.status.setText(_needs(problems) if problems else "a run is already training")
             return
         if self._labels_refused():
             return
@@ -306,7 +306,7 @@ class TrainingDock(QWidget):
         trained = self.data.start.current().trained
         problems = self.data.label_mode.check_values(layer, outsz, trained_start=trained) if layer is not None else []
         if problems:
-            self.status.setText(NEEDS + "; ".join(problems))
+            self.status.setText(_needs(problems))
         return bool(problems)
 
     def resume(self) -> None:
@@ -467,3 +467,8 @@ def scrolled(page: QWidget) -> QScrollArea:
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setWidget(page)
     return area
+
+
+def _needs(problems: list[str]) -> str:
+    """What Train waits for, one problem after another (each without its closing full stop)."""
+    return NEEDS + "; ".join(problem.rstrip(".") for problem in problems)
