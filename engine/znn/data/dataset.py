@@ -260,8 +260,8 @@ def load_sample_set(data_spec: DataSpec, sample_ids: Iterable[int], *, fov: tupl
     Raises ConfigError naming the .spec, section and node for missing bindings, the .spec line
     and the file for a volume that is unreadable or holds the wrong values or shape, and the
     .cfg's train_outsz (where `provenance` says it was written) for a volume smaller than its
-    patch. With `both_stroke_classes` (a training set)
-    painted strokes that mark one class only are refused.
+    patch. With `both_stroke_classes` (a training set) painted strokes that mark one class only
+    are refused.
     """
     loader = _Loader(data_spec, dtype)
     fixed_outputs = None if output_names is None else list(output_names)

@@ -1,6 +1,6 @@
 """The training loop, written once as a generator of events (reference §3.1).
 
-    trainer = Trainer(prepare_training(job))
+    trainer = Trainer(prepare_training(job.require_training()))
     for event in trainer.run():
         ...                       # print it, plot it, show it
     trainer.send(Stop())          # from any thread: takes effect after the current update
@@ -10,6 +10,8 @@ the cost, backward and the weight update, then reports. Every `Num_iter_per_show
 updates it yields a `Show`, every `Num_iter_per_test` a `Validation`, every
 `Num_iter_per_save` a `Checkpoint`. Stopping saves first. A NaN or infinite cost ends
 the run with `Failed` and saves nothing, so the last checkpoint stays the last good one.
+Front ends (CLI, demo, dock) run it inside `znn.app.session.TrainingSession`, which also takes
+the run's lock and closes the network.
 """
 
 from __future__ import annotations
